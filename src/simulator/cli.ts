@@ -1,0 +1,38 @@
+import { parseArgs } from 'node:util';
+import { startSimulator, simulatorOptionsFromEnv, SimEnvError } from './index.js';
+
+// `npm run simulator -- --port N`: the simulator alone, for curl, other clients or the peer gateway.
+const { values } = parseArgs({
+  options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' } },
+});
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`--port: expected an integer in [0, 65535], got "${values.port}"`);
+  process.exit(2);
+}
+let options;
+try {
+  options = simulatorOptionsFromEnv(process.env);
+} catch (err) {
+  console.error(err instanceof SimEnvError ? err.message : err);
+  process.exit(2);
+}
+const sim = await startSimulator({ ...options, port, host: values.host });
+const [owner, readOnly] = options.credentials ?? [];
+console.log(`Atlas simulator listening on ${sim.url}`);
+console.log(`  API base:          ${sim.url}/api/atlas/v2  (legacy: ${sim.url}/api/atlas/v1.0)`);
+console.log(`  OAuth token URL:   ${sim.url}/api/oauth/token`);
+for (const [label, c] of [
+  ['owner', owner],
+  ['read-only', readOnly],
+] as const) {
+  if (!c) continue;
+  console.log(`  ${label.padEnd(9)} service account: ${c.clientId} / ${c.clientSecret}`);
+  console.log(`  ${label.padEnd(9)} API key (Digest): ${c.publicKey} / ${c.privateKey}`);
+}
+console.log(
+  `  admin routes:      ${options.adminRoutes ? `${sim.url}/__admin/faults` : 'off (ATLAS_SIM_ADMIN=true)'}`,
+);
+const stop = () => void sim.close().then(() => process.exit(0));
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
