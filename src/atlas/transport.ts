@@ -1,0 +1,134 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { AtlasNetworkError, AtlasResponseError, type AtlasNetworkErrorCode } from './errors.js';
+import { isTimeoutReason } from './retry.js';
+
+/** One HTTP round trip, fully formed. */
+export interface WireRequest {
+  operation: string;
+  method: 'GET' | 'POST';
+  /** Path + query, as sent. */
+  target: string;
+  headers: Record<string, string>;
+  body: Buffer | undefined;
+  signal: AbortSignal | undefined;
+  /** Our `x-request-id`, for errors. */
+  requestId: string;
+}
+
+/** A response with its body read to the end. */
+export interface WireResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export type Transport = (req: WireRequest) => Promise<WireResponse>;
+
+export interface TransportOptions {
+  dispatcher: Dispatcher;
+  /** `https://cloud.mongodb.com` */
+  origin: string;
+  /** Per request, so an injected dispatcher gets them too. undefined = the dispatcher's. */
+  headersTimeoutMs: number | undefined;
+  bodyTimeoutMs: number | undefined;
+  maxResponseBytes: number;
+  /** Called once per round trip, before it is sent. */
+  onSend: (operation: string) => void;
+}
+
+/** Error codes of failures before any byte can have left: the request surely was not sent. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_CLOSED',
+]);
+const TIMEOUTS = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+/** Sends one request through undici and reads the whole body; every failure becomes a coded error. */
+export function createTransport(opts: TransportOptions): Transport {
+  return async (req) => {
+    if (req.signal?.aborted) throw networkError(req, req.signal.reason, false);
+    opts.onSend(req.operation);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await opts.dispatcher.request({
+        origin: opts.origin,
+        path: req.target,
+        method: req.method,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal: req.signal ?? null,
+        ...(opts.headersTimeoutMs !== undefined ? { headersTimeout: opts.headersTimeoutMs } : {}),
+        ...(opts.bodyTimeoutMs !== undefined ? { bodyTimeout: opts.bodyTimeoutMs } : {}),
+      });
+    } catch (err) {
+      throw networkError(req, err, !isNotSent(err));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > opts.maxResponseBytes) {
+          res.body.destroy();
+          throw new AtlasResponseError(`response body larger than ${opts.maxResponseBytes} bytes`, {
+            operation: req.operation,
+            status: res.statusCode,
+            requestId: req.requestId,
+          });
+        }
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (err instanceof AtlasResponseError) throw err;
+      throw networkError(req, err, true);
+    }
+    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) };
+  };
+}
+
+function isNotSent(err: unknown): boolean {
+  return NOT_SENT.has(errorCode(err) ?? '');
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  // Node wraps some socket errors (e.g. "fetch failed"-style) and keeps the errno code on `cause`.
+  return errorCode((err as { cause?: unknown }).cause);
+}
+
+function networkError(req: WireRequest, err: unknown, sent: boolean): AtlasNetworkError {
+  let code: AtlasNetworkErrorCode = 'ATLAS_NETWORK_ERROR';
+  let message: string;
+  if (req.signal?.aborted) {
+    // The caller's own deadline (AbortSignal.timeout) is a timeout, any other abort is an abort.
+    code = isTimeoutReason(req.signal.reason) ? 'ATLAS_TIMEOUT' : 'ATLAS_ABORTED';
+    message = code === 'ATLAS_TIMEOUT' ? 'timed out (caller deadline)' : 'aborted by the caller';
+  } else {
+    const c = errorCode(err);
+    if (c !== undefined && TIMEOUTS.has(c)) code = 'ATLAS_TIMEOUT';
+    message = `${code === 'ATLAS_TIMEOUT' ? 'timed out' : 'network error'}: ${c ?? ''} ${
+      err instanceof Error ? err.message : String(err)
+    }`.replace(/ {2,}/g, ' ');
+  }
+  return new AtlasNetworkError(message, {
+    code,
+    sent,
+    operation: req.operation,
+    requestId: req.requestId,
+    cause: err,
+  });
+}
