@@ -1,19 +1,55 @@
-import { startSimulator, simulatorOptionsFromEnv, SimEnvError } from './simulator/index.js';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
+import { createGateway } from './gateway.js';
+import { SimEnvError, simulatorOptionsFromEnv, startSimulator, type Simulator } from './simulator/index.js';
 
-// Until the GraphQL gateway lands (issue #4), `npm start` runs demo mode's upstream: the embedded
-// simulator, with the same environment variables the gateway's demo mode will use.
-let options;
+// Reads the environment, builds, listens. Everything else lives in createGateway.
+let config: GatewayConfig;
+let simOptions;
 try {
-  options = simulatorOptionsFromEnv(process.env);
+  config = loadConfig(process.env);
+  simOptions = config.demo ? simulatorOptionsFromEnv(process.env) : undefined;
 } catch (err) {
-  console.error(err instanceof SimEnvError ? err.message : err);
-  process.exit(2);
+  if (err instanceof ConfigError || err instanceof SimEnvError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
 }
-const port = Number(process.env.PORT ?? 4000);
-const sim = await startSimulator({ ...options, port, host: process.env.HOST ?? '127.0.0.1' });
+
+let sim: Simulator | undefined;
+let atlas = { ...config.atlas };
+if (simOptions) {
+  sim = await startSimulator({ ...simOptions, port: 0 });
+  const owner = simOptions.credentials?.[0];
+  if (!owner) throw new Error('the simulator has no owner credential');
+  atlas = {
+    ...atlas,
+    baseUrl: sim.url,
+    auth: { type: 'oauth', clientId: owner.clientId, clientSecret: owner.clientSecret },
+  };
+}
+
+const gateway = createGateway({
+  atlas: { baseUrl: atlas.baseUrl, auth: atlas.auth, legacyV1: atlas.legacyV1 },
+  familyTtlMs: config.familyTtlMs,
+  maxUpstreamConcurrency: config.maxUpstreamConcurrency,
+});
+const url = await gateway.listen(config.port, config.host);
+console.log(`Atlas Backup GraphQL Gateway on ${url}/graphql  (GraphiQL: open it in a browser)`);
 console.log(
-  `demo mode: Atlas simulator on ${sim.url}/api/atlas/v2 (the GraphQL gateway arrives with issue #4)`,
+  sim
+    ? `  demo mode: no Atlas credentials set, so the embedded Atlas simulator at ${sim.url} answers (see README)`
+    : `  upstream: ${atlas.baseUrl} with ${atlas.auth.type === 'oauth' ? 'a service account (OAuth)' : 'an API key (Digest)'}`,
 );
-const stop = () => void sim.close().then(() => process.exit(0));
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+console.log(`  health: ${url}/healthz  readiness: ${url}/readyz  metrics: ${url}/metrics`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await gateway.close();
+  await sim?.close();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());

@@ -63,6 +63,8 @@ export interface RequestRecord {
   operationId: string;
   method: string;
   path: string;
+  /** Path and query as sent. */
+  target: string;
   status: number;
   /** The project the request was about, when it had one. */
   groupId: string | undefined;
@@ -77,8 +79,16 @@ export interface Simulator {
   auth: SimAuth;
   faults: FaultInjector;
   rateLimiter: RateLimiter | undefined;
-  /** Requests by operationId since start (or the last `resetStats`). */
-  stats(): { total: number; byOperation: Record<string, number>; requests: RequestRecord[] };
+  /**
+   * Requests by operationId since start (or the last `resetStats`), and the most API requests that
+   * were being handled at the same moment (`peakInFlight`), which shows a client's concurrency.
+   */
+  stats(): {
+    total: number;
+    byOperation: Record<string, number>;
+    requests: RequestRecord[];
+    peakInFlight: number;
+  };
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -143,6 +153,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const rateLimiter = options.rateLimit ? new RateLimiter(options.rateLimit, clock) : undefined;
   const handlers: Record<string, Handler> = createHandlers(store);
   let records: RequestRecord[] = [];
+  let inFlight = 0;
+  let peakInFlight = 0;
   const sockets = new Set<Socket>();
   let baseUrl = '';
 
@@ -151,6 +163,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       operationId: routed.operationId,
       method: req.method,
       path: req.path,
+      target: req.target,
       status,
       groupId: routed.params.groupId,
     });
@@ -391,7 +404,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   function stats() {
     const byOperation: Record<string, number> = {};
     for (const r of records) byOperation[r.operationId] = (byOperation[r.operationId] ?? 0) + 1;
-    return { total: records.length, byOperation, requests: [...records] };
+    return { total: records.length, byOperation, requests: [...records], peakInFlight };
   }
 
   async function dispatch(req: SimRequest, res: ServerResponse): Promise<void> {
@@ -551,10 +564,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         headers: incoming.headers,
         body: Buffer.concat(chunks),
       };
-      dispatch(req, res).catch((err: unknown) => {
-        console.error('simulator: failed to answer', err);
-        res.destroy();
-      });
+      const counted = req.path.startsWith('/api/atlas/');
+      if (counted) peakInFlight = Math.max(peakInFlight, ++inFlight);
+      dispatch(req, res)
+        .catch((err: unknown) => {
+          console.error('simulator: failed to answer', err);
+          res.destroy();
+        })
+        .finally(() => {
+          if (counted) inFlight -= 1;
+        });
     });
   });
   server.on('connection', (s: Socket) => {
@@ -581,6 +600,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     stats,
     resetStats: () => {
       records = [];
+      peakInFlight = inFlight;
     },
     close: () =>
       new Promise<void>((resolve) => {

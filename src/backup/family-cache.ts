@@ -1,0 +1,54 @@
+import type { Clock } from '../atlas/clock.js';
+import type { Family } from './model.js';
+import { clusterKey, type ClusterRef } from './model.js';
+
+export interface FamilyCacheOptions {
+  /** How long a learned family is trusted before it is looked up again. @default 600000 (10 min) */
+  ttlMs?: number;
+  /** Most clusters remembered; the oldest entry goes first. @default 10000 */
+  maxEntries?: number;
+  clock: Clock;
+}
+
+/**
+ * Which family serves each cluster, shared by all requests of the process. A family only changes when
+ * Atlas migrates a cluster (M2/M5 → Flex), and Atlas says so itself (410, CANNOT_USE_*), so a long TTL
+ * plus correction on those signals costs nothing in correctness.
+ */
+export class FamilyCache {
+  readonly #entries = new Map<string, { family: Family; expiresAt: number }>();
+  readonly #ttlMs: number;
+  readonly #max: number;
+  readonly #clock: Clock;
+
+  constructor(options: FamilyCacheOptions) {
+    this.#ttlMs = options.ttlMs ?? 600_000;
+    this.#max = options.maxEntries ?? 10_000;
+    this.#clock = options.clock;
+  }
+
+  get(ref: ClusterRef): Family | undefined {
+    const key = clusterKey(ref);
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.#clock.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return e.family;
+  }
+
+  set(ref: ClusterRef, family: Family): void {
+    const key = clusterKey(ref);
+    this.#entries.delete(key);
+    this.#entries.set(key, { family, expiresAt: this.#clock.now() + this.#ttlMs });
+    if (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}

@@ -1,0 +1,155 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { Registry } from 'prom-client';
+import { createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
+import { systemClock, type Clock } from './atlas/clock.js';
+import { FamilyCache } from './backup/family-cache.js';
+import type { GatewayContext } from './graphql/context.js';
+import { maskError } from './graphql/errors.js';
+import { createLoaders } from './graphql/loaders.js';
+import { resolvers } from './graphql/resolvers.js';
+import { loadTypeDefs } from './graphql/type-defs.js';
+
+/** Options of `createGateway`. */
+export interface GatewayOptions {
+  /** The Atlas client: base URL, credentials, and (for tests) an injected dispatcher, clock, sleep. */
+  atlas: AtlasClientConfig;
+  /** How long a learned cluster family is trusted. @default 600000 */
+  familyTtlMs?: number;
+  /** Most upstream calls one GraphQL request makes at once. @default 8 */
+  maxUpstreamConcurrency?: number;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Serve GraphiQL on GET /graphql from a browser. @default true */
+  graphiql?: boolean;
+  /** `/readyz` asks Atlas at most this often and answers from the last result between. @default 5000 */
+  readinessIntervalMs?: number;
+  /** yoga's logger; `false` silences it (tests). @default true */
+  logging?: boolean;
+}
+
+export interface Gateway {
+  yoga: YogaServerInstance<Record<string, never>, GatewayContext>;
+  /** The node HTTP server around yoga; not listening until `listen`. */
+  server: Server;
+  atlas: AtlasClient;
+  families: FamilyCache;
+  registry: Registry;
+  /** Listens and answers the base URL (`http://host:port`). */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops listening, closes connections, revokes the OAuth token. */
+  close(): Promise<void>;
+}
+
+/** GraphiQL opens on this: a first query that walks the whole model. */
+export const EXAMPLE_QUERY = `# The backups of every shared-tier and Flex cluster you can see.
+query Dashboard {
+  projects {
+    id
+    name
+    clusters {
+      name
+      family
+      instanceSize
+      backingProvider
+      state
+      snapshots(first: 3) {
+        totalCount
+        nodes { id status finishTime }
+        pageInfo { hasNextPage endCursor }
+      }
+      restoreJobs(first: 3) {
+        nodes { id status deliveryType snapshotUrl expirationDate }
+      }
+    }
+  }
+}
+`;
+
+/** Builds the gateway (schema, yoga, Atlas client, HTTP server) without listening. Tests import this. */
+export function createGateway(options: GatewayOptions): Gateway {
+  const clock = options.clock ?? systemClock;
+  const atlas = createAtlasClient({ clock, ...options.atlas });
+  const families = new FamilyCache({
+    clock,
+    ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
+  });
+  const registry = new Registry();
+  const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
+
+  const readinessMs = options.readinessIntervalMs ?? 5000;
+  let lastCheck: { at: number; ok: boolean } | undefined;
+  let checking: Promise<boolean> | undefined;
+  const upstreamReady = async (): Promise<boolean> => {
+    if (lastCheck && clock.now() - lastCheck.at < readinessMs) return lastCheck.ok;
+    // Single flight: a burst of probes makes one upstream call.
+    checking ??= atlas.projects
+      .listGroups({ itemsPerPage: 1, includeCount: false })
+      .then(
+        () => true,
+        () => false,
+      )
+      .then((ok) => {
+        lastCheck = { at: clock.now(), ok };
+        checking = undefined;
+        return ok;
+      });
+    return checking;
+  };
+
+  const yoga = createYoga<Record<string, never>, GatewayContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/healthz',
+    landingPage: false,
+    graphiql:
+      options.graphiql === false
+        ? false
+        : { title: 'Atlas Backup GraphQL Gateway', defaultQuery: EXAMPLE_QUERY },
+    renderGraphiQL,
+    maskedErrors: { maskError },
+    logging: options.logging ?? true,
+    context: () => ({
+      loaders: createLoaders({
+        atlas,
+        families,
+        ...(options.maxUpstreamConcurrency !== undefined
+          ? { maxConcurrency: options.maxUpstreamConcurrency }
+          : {}),
+      }),
+    }),
+    plugins: [
+      useReadinessCheck({ endpoint: '/readyz', check: upstreamReady }),
+      usePrometheus({ endpoint: '/metrics', registry }),
+    ],
+  });
+
+  const server = createServer(yoga);
+  return {
+    yoga,
+    server,
+    atlas,
+    families,
+    registry,
+    listen: (port = 0, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const a = server.address() as AddressInfo;
+          resolve(`http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+        });
+      }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+      });
+      await atlas.close();
+    },
+  };
+}

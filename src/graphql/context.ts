@@ -1,0 +1,6 @@
+import type { Loaders } from './loaders.js';
+
+/** What every resolver gets: this request's loaders. */
+export interface GatewayContext {
+  loaders: Loaders;
+}

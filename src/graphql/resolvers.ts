@@ -1,0 +1,178 @@
+import { DateTimeISOResolver } from 'graphql-scalars';
+import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
+import type { ClusterRef, ClusterSource, RestoreJobSource, SnapshotSource } from '../backup/model.js';
+import {
+  checkFirst,
+  decodeCursor,
+  pageFromList,
+  pageFromUpstream,
+  type Slice,
+  type UpstreamPage,
+} from './connection.js';
+import type { GatewayContext } from './context.js';
+import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-types.js';
+import type { PageKey } from './loaders.js';
+import { checkClusterName, checkId } from './validate.js';
+
+const refOf = (c: ClusterSource): ClusterRef => ({ projectId: c.projectId, clusterName: c.dto.name ?? '' });
+
+interface ListArgs {
+  first?: number | null;
+  after?: string | null;
+  status?: readonly JobStatus[] | null;
+  deliveryType?: DeliveryType | null;
+}
+
+/**
+ * A connection over one of a cluster's lists. Unfiltered: only the Atlas page(s) that hold the
+ * requested range. Filtered (Atlas has no status filter): the whole list, filtered here.
+ */
+async function connection<T extends { dto: { status?: string; deliveryType?: string } }>(
+  args: ListArgs,
+  page: (k: PageKey) => Promise<UpstreamPage<T> & { whole: boolean }>,
+  all: () => Promise<T[]>,
+  ref: ClusterRef,
+  keep?: (item: T) => boolean,
+): Promise<Slice<T>> {
+  const first = checkFirst(args.first);
+  const offset = decodeCursor(args.after);
+  const status = args.status?.length ? new Set<string>(args.status) : undefined;
+  if (status !== undefined || args.deliveryType != null || keep !== undefined) {
+    const items = (await all()).filter(
+      (i) =>
+        (!keep || keep(i)) &&
+        (!status || status.has(i.dto.status ?? '')) &&
+        (args.deliveryType == null || i.dto.deliveryType === args.deliveryType),
+    );
+    return pageFromList(items, offset, first);
+  }
+  let whole: T[] | undefined;
+  const slice = await pageFromUpstream<T>(
+    async (pageNum, itemsPerPage) => {
+      const p = await page({ ...ref, pageNum, itemsPerPage });
+      if (p.whole) whole = p.results;
+      return p;
+    },
+    offset,
+    first,
+  );
+  // A tenant list arrives whole whatever page was asked for (v2 takes no paging parameters).
+  return whole ? pageFromList(whole, offset, first) : slice;
+}
+
+export const resolvers: Resolvers = {
+  DateTime: DateTimeISOResolver,
+
+  Query: {
+    projects: (_p, _a, { loaders }) => loaders.projects(),
+    project: (_p, { id }, { loaders }) => loaders.project.load(checkId('id', id)),
+    cluster: (_p, { projectId, name }, { loaders }) =>
+      loaders.cluster.load({
+        projectId: checkId('projectId', projectId),
+        clusterName: checkClusterName('name', name),
+      }),
+    snapshot: (_p, { projectId, clusterName, id }, { loaders }) =>
+      loaders.snapshot.load({
+        projectId: checkId('projectId', projectId),
+        clusterName: checkClusterName('clusterName', clusterName),
+        id: checkId('id', id),
+      }),
+    restoreJob: (_p, { projectId, clusterName, id }, { loaders }) =>
+      loaders.job.load({
+        projectId: checkId('projectId', projectId),
+        clusterName: checkClusterName('clusterName', clusterName),
+        id: checkId('id', id),
+      }),
+  },
+
+  Project: {
+    id: (p) => p.id ?? '',
+    name: (p) => p.name,
+    orgId: (p) => p.orgId,
+    created: (p) => p.created ?? null,
+    clusterCount: (p) => p.clusterCount ?? null,
+    clusters: (p, _a, { loaders }) => loaders.projectClusters.load(p.id ?? ''),
+    cluster: (p, { name }, { loaders }) =>
+      loaders.cluster.load({ projectId: p.id ?? '', clusterName: checkClusterName('name', name) }),
+  },
+
+  Cluster: {
+    id: (c) => clusterFields(c).id,
+    name: (c) => clusterFields(c).name,
+    projectId: (c) => c.projectId,
+    project: (c, _a, { loaders }) => loaders.project.load(c.projectId),
+    family: (c) => c.family,
+    instanceSize: (c) => clusterFields(c).instanceSize,
+    backingProvider: (c) => clusterFields(c).backingProvider,
+    region: (c) => clusterFields(c).region,
+    state: (c) => clusterFields(c).state,
+    mongoDBVersion: (c) => clusterFields(c).mongoDBVersion,
+    backupEnabled: (c) => clusterFields(c).backupEnabled,
+    createDate: (c) => clusterFields(c).createDate,
+    snapshots: (c, args, { loaders }) =>
+      connection<SnapshotSource>(
+        args,
+        (k) => loaders.snapshotPage.load(k),
+        () => loaders.allSnapshots.load(refOf(c)),
+        refOf(c),
+      ),
+    snapshot: (c, { id }, { loaders }) => loaders.snapshot.load({ ...refOf(c), id: checkId('id', id) }),
+    restoreJobs: (c, args, { loaders }) =>
+      connection<RestoreJobSource>(
+        args,
+        (k) => loaders.jobPage.load(k),
+        () => loaders.allJobs.load(refOf(c)),
+        refOf(c),
+      ),
+  },
+
+  Snapshot: {
+    id: (s) => s.dto.id ?? '',
+    status: (s) => s.dto.status ?? 'PENDING',
+    cluster: (s, _a, ctx) => clusterOf(s, ctx),
+    mongoDBVersion: (s) => s.dto.mongoDBVersion ?? null,
+    scheduledTime: (s) => s.dto.scheduledTime ?? null,
+    startTime: (s) => s.dto.startTime ?? null,
+    finishTime: (s) => s.dto.finishTime ?? null,
+    expiration: (s) => s.dto.expiration ?? null,
+    restoreJobs: (s, args, { loaders }) =>
+      connection<RestoreJobSource>(
+        args,
+        (k) => loaders.jobPage.load(k),
+        () => loaders.allJobs.load(s),
+        s,
+        (j) => j.dto.snapshotId === s.dto.id,
+      ),
+  },
+
+  RestoreJob: {
+    id: (j) => j.dto.id ?? '',
+    status: (j) => j.dto.status ?? 'PENDING',
+    deliveryType: (j) => j.dto.deliveryType ?? 'DOWNLOAD',
+    cluster: (j, _a, ctx) => clusterOf({ projectId: j.projectId, clusterName: jobClusterName(j) }, ctx),
+    snapshotId: (j) => j.dto.snapshotId ?? '',
+    snapshot: (j, _a, { loaders }) =>
+      j.dto.snapshotId
+        ? loaders.snapshot.load({
+            projectId: j.projectId,
+            clusterName: jobClusterName(j),
+            id: j.dto.snapshotId,
+          })
+        : null,
+    snapshotUrl: (j) => j.dto.snapshotUrl ?? null,
+    expirationDate: (j) => j.dto.expirationDate ?? null,
+    restoreScheduledDate: (j) => j.dto.restoreScheduledDate ?? null,
+    restoreFinishedDate: (j) => j.dto.restoreFinishedDate ?? null,
+    snapshotFinishedDate: (j) => j.dto.snapshotFinishedDate ?? null,
+    targetProjectId: (j) => j.dto.targetProjectId ?? null,
+    targetDeploymentItemName: (j) => j.dto.targetDeploymentItemName ?? null,
+    isTerminal: (j) => isTerminal(j.dto.status),
+  },
+};
+
+/** A child's cluster: primed by any list this request saw, else one upstream read. */
+async function clusterOf(ref: ClusterRef, { loaders }: GatewayContext): Promise<ClusterSource> {
+  const c = await loaders.cluster.load(ref);
+  if (!c) throw new Error(`cluster ${ref.projectId}/${ref.clusterName} of a listed item no longer exists`);
+  return c;
+}
