@@ -48,8 +48,11 @@ describe('the GraphQL schema', () => {
     for (const c of ['SnapshotConnection', 'RestoreJobConnection'])
       expect(fields(c)).toEqual(['nodes', 'totalCount', 'pageInfo']);
     expect(fields('PageInfo')).toEqual(['hasNextPage', 'endCursor']);
-    const values = (e: string) =>
-      (schema.getType(e) as { getValues(): { name: string }[] }).getValues().map((v) => v.name);
+    const values = (e: string) => {
+      const type = schema.getType(e);
+      if (!isEnumType(type)) throw new Error(`${e} is not an enum`);
+      return type.getValues().map((v) => v.name);
+    };
     expect(values('BackupFamily')).toEqual(['TENANT', 'FLEX']);
     expect(values('JobStatus')).toEqual(['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED']);
     expect(values('DeliveryType')).toEqual(['DOWNLOAD', 'RESTORE']);
