@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Registry } from 'prom-client';
 import { createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
 import { systemClock, type Clock } from './atlas/clock.js';
+import { OPEN_CALLER, type Authenticate } from './auth/caller.js';
 import { FamilyCache } from './backup/family-cache.js';
 import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
@@ -30,6 +31,10 @@ export interface GatewayOptions {
   readinessIntervalMs?: number;
   /** yoga's logger; `false` silences it (tests). @default true */
   logging?: boolean;
+  /** Who calls: API keys, JWT, pass-through. @default open access (every project, every right) */
+  authenticate?: Authenticate;
+  /** More yoga/envelop plugins (limits, security), run after the gateway's own. @default [] */
+  plugins?: Plugin[];
 }
 
 export interface Gateway {
@@ -81,6 +86,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const registry = new Registry();
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
 
+  const authenticate = options.authenticate ?? (async () => OPEN_CALLER);
   const readinessMs = options.readinessIntervalMs ?? 5000;
   let lastCheck: { at: number; ok: boolean } | undefined;
   let checking: Promise<boolean> | undefined;
@@ -113,18 +119,24 @@ export function createGateway(options: GatewayOptions): Gateway {
     renderGraphiQL,
     maskedErrors: { maskError },
     logging: options.logging ?? true,
-    context: () => ({
-      loaders: createLoaders({
-        atlas,
-        families,
-        ...(options.maxUpstreamConcurrency !== undefined
-          ? { maxConcurrency: options.maxUpstreamConcurrency }
-          : {}),
-      }),
-    }),
+    context: async ({ request }) => {
+      const caller = await authenticate(request);
+      return {
+        caller,
+        loaders: createLoaders({
+          atlas,
+          families,
+          ...(caller.atlasBearerToken ? { callOptions: { bearerToken: caller.atlasBearerToken } } : {}),
+          ...(options.maxUpstreamConcurrency !== undefined
+            ? { maxConcurrency: options.maxUpstreamConcurrency }
+            : {}),
+        }),
+      };
+    },
     plugins: [
       useReadinessCheck({ endpoint: '/readyz', check: upstreamReady }),
       usePrometheus({ endpoint: '/metrics', registry }),
+      ...(options.plugins ?? []),
     ],
   });
 

@@ -97,7 +97,9 @@ export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError 
     extensions,
   });
   if (err instanceof GatewayError) {
-    return new GraphQLError(err.message, opts({ code: err.code, ...err.extensions }, err));
+    // A request without valid credentials gets HTTP 401 (yoga reads `extensions.http` and strips it).
+    const http = err.code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {};
+    return new GraphQLError(err.message, opts({ code: err.code, ...err.extensions, ...http }, err));
   }
   if (err instanceof AtlasApiError) {
     const { code, message, retryable } = fromAtlasApi(err);

@@ -1,4 +1,5 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
+import { canSeeProject } from '../auth/caller.js';
 import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
 import type { ClusterRef, ClusterSource, RestoreJobSource, SnapshotSource } from '../backup/model.js';
 import {
