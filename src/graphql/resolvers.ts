@@ -64,26 +64,33 @@ async function connection<T extends { dto: { status?: string; deliveryType?: str
 export const resolvers: Resolvers = {
   DateTime: DateTimeISOResolver,
 
+  // A project outside the caller's list answers exactly like one that does not exist (null), so
+  // existence does not leak; the check comes before any upstream call.
   Query: {
-    projects: (_p, _a, { loaders }) => loaders.projects(),
-    project: (_p, { id }, { loaders }) => loaders.project.load(checkId('id', id)),
-    cluster: (_p, { projectId, name }, { loaders }) =>
-      loaders.cluster.load({
-        projectId: checkId('projectId', projectId),
-        clusterName: checkClusterName('name', name),
-      }),
-    snapshot: (_p, { projectId, clusterName, id }, { loaders }) =>
-      loaders.snapshot.load({
-        projectId: checkId('projectId', projectId),
-        clusterName: checkClusterName('clusterName', clusterName),
-        id: checkId('id', id),
-      }),
-    restoreJob: (_p, { projectId, clusterName, id }, { loaders }) =>
-      loaders.job.load({
+    projects: async (_p, _a, { loaders, caller }) =>
+      (await loaders.projects()).filter((p) => canSeeProject(caller, p.id ?? '')),
+    project: (_p, { id }, { loaders, caller }) =>
+      canSeeProject(caller, checkId('id', id)) ? loaders.project.load(id) : null,
+    cluster: (_p, { projectId, name }, { loaders, caller }) => {
+      const ref = { projectId: checkId('projectId', projectId), clusterName: checkClusterName('name', name) };
+      return canSeeProject(caller, projectId) ? loaders.cluster.load(ref) : null;
+    },
+    snapshot: (_p, { projectId, clusterName, id }, { loaders, caller }) => {
+      const key = {
         projectId: checkId('projectId', projectId),
         clusterName: checkClusterName('clusterName', clusterName),
         id: checkId('id', id),
-      }),
+      };
+      return canSeeProject(caller, projectId) ? loaders.snapshot.load(key) : null;
+    },
+    restoreJob: (_p, { projectId, clusterName, id }, { loaders, caller }) => {
+      const key = {
+        projectId: checkId('projectId', projectId),
+        clusterName: checkClusterName('clusterName', clusterName),
+        id: checkId('id', id),
+      };
+      return canSeeProject(caller, projectId) ? loaders.job.load(key) : null;
+    },
   },
 
   Project: {
