@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import {
+  createYoga,
+  useReadinessCheck,
+  type Plugin,
+  type YogaServerInstance,
+  type YogaServerOptions,
+} from 'graphql-yoga';
 import { Registry } from 'prom-client';
 import { createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
 import { systemClock, type Clock } from './atlas/clock.js';
@@ -35,6 +41,10 @@ export interface GatewayOptions {
   authenticate?: Authenticate;
   /** More yoga/envelop plugins (limits, security), run after the gateway's own. @default [] */
   plugins?: Plugin[];
+  /** yoga's CORS option. @default yoga's (reflects the request origin) */
+  cors?: YogaServerOptions<Record<string, never>, GatewayContext>['cors'];
+  /** yoga's request batching (an array of operations in one request). @default false */
+  batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
 }
 
 export interface Gateway {
@@ -118,6 +128,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         : { title: 'Atlas Backup GraphQL Gateway', defaultQuery: EXAMPLE_QUERY },
     renderGraphiQL,
     maskedErrors: { maskError },
+    ...(options.cors !== undefined ? { cors: options.cors } : {}),
+    batching: options.batching ?? false,
     logging: options.logging ?? true,
     context: async ({ request }) => {
       const caller = await authenticate(request);
