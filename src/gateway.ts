@@ -14,11 +14,15 @@ import { Registry } from 'prom-client';
 import { createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
 import { systemClock, type Clock } from './atlas/clock.js';
 import { OPEN_CALLER, type Authenticate } from './auth/caller.js';
+import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
+import { JobPollers, type Timers } from './jobs/job-pollers.js';
+import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
 import { createLoaders } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
+import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 
 /** Options of `createGateway`. */
@@ -43,6 +47,12 @@ export interface GatewayOptions {
   plugins?: Plugin[];
   /** yoga's CORS option. @default yoga's (reflects the request origin) */
   cors?: YogaServerOptions<Record<string, never>, GatewayContext>['cors'];
+  /** Time between two upstream reads of a watched job. @default 4000 */
+  pollIntervalMs?: number;
+  /** Timers of the job pollers (tests step them). @default real timers */
+  timers?: Timers;
+  /** Where idempotency keys live. @default in this process's memory (24 h) */
+  idempotency?: IdempotencyStore;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
 }
@@ -53,6 +63,7 @@ export interface Gateway {
   server: Server;
   atlas: AtlasClient;
   families: FamilyCache;
+  pollers: JobPollers;
   registry: Registry;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
@@ -97,6 +108,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
 
   const authenticate = options.authenticate ?? (async () => OPEN_CALLER);
+  const pollers = new JobPollers({
+    ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
+    ...(options.timers ? { timers: options.timers } : {}),
+  });
+  const jobs: JobsRuntime = {
+    atlas,
+    families,
+    clock,
+    idempotency: options.idempotency ?? new MemoryIdempotencyStore({ clock }),
+    pollers,
+    inflightDownloads: new Map(),
+  };
   const readinessMs = options.readinessIntervalMs ?? 5000;
   let lastCheck: { at: number; ok: boolean } | undefined;
   let checking: Promise<boolean> | undefined;
@@ -135,6 +158,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const caller = await authenticate(request);
       return {
         caller,
+        jobs,
         loaders: createLoaders({
           atlas,
           families,
@@ -153,11 +177,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const server = createServer(yoga);
+  const closeWs = attachGraphQLWs(server, yoga);
   return {
     yoga,
     server,
     atlas,
     families,
+    pollers,
     registry,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
@@ -168,6 +194,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
       }),
     close: async () => {
+      // Subscriptions end first (their streams complete), then sockets close.
+      pollers.close();
+      await closeWs();
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
         if (!server.listening) return resolve();

@@ -1,8 +1,25 @@
+import type { AtlasClient } from '../atlas/index.js';
+import type { Clock } from '../atlas/clock.js';
 import type { Caller } from '../auth/caller.js';
+import type { FamilyCache } from '../backup/family-cache.js';
+import type { IdempotencyStore } from '../jobs/idempotency-store.js';
+import type { JobPollers } from '../jobs/job-pollers.js';
+import type { JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
 
-/** What every resolver gets: who calls, and this request's loaders. */
+/** Process-wide state the mutations and the subscription share across requests. */
+export interface JobsRuntime {
+  atlas: AtlasClient;
+  families: FamilyCache;
+  clock: Clock;
+  idempotency: IdempotencyStore;
+  pollers: JobPollers;
+  inflightDownloads: Map<string, Promise<JobRequestResult>>;
+}
+
+/** What every resolver gets: who calls, this request's loaders, and the shared job machinery. */
 export interface GatewayContext {
   caller: Caller;
   loaders: Loaders;
+  jobs: JobsRuntime;
 }

@@ -4,6 +4,7 @@ import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import type { AtlasGroup } from '../atlas/projects.js';
 import { AtlasApiError } from '../atlas/errors.js';
 import { routeByFamily } from '../backup/backup-router.js';
+import { createBackupService, type BackupService } from '../backup/backup-service.js';
 import type { FamilyCache } from '../backup/family-cache.js';
 import { isTenantBackupCluster } from '../backup/mappers.js';
 import {
@@ -38,6 +39,8 @@ export interface ItemKey extends ClusterRef {
  * loaders, and upstream concurrency is bounded. Made new for every request by the context factory.
  */
 export interface Loaders {
+  /** Family-routed backup calls with this request's options and concurrency limit (mutations use it). */
+  service: BackupService;
   /** `listGroups`, every page, once per request. */
   projects(): Promise<AtlasGroup[]>;
   project: DataLoader<string, AtlasGroup | null>;
@@ -85,21 +88,23 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     families.set(ref, c.family);
     loaders.cluster.prime(ref, c);
   };
-  const snapshotsOf = (ref: ClusterRef, family: SnapshotSource['family'], dtos: SnapshotSource['dto'][]) =>
-    dtos.map((dto): SnapshotSource => {
-      const s = { ...ref, family, dto };
-      loaders.snapshot.prime({ ...ref, id: dto.id ?? '' }, s);
-      seen.set(`s:${itemKey({ ...ref, id: dto.id ?? '' })}`, s);
-      return s;
-    });
-  const jobsOf = (ref: ClusterRef, family: RestoreJobSource['family'], dtos: RestoreJobSource['dto'][]) =>
-    dtos.map((dto): RestoreJobSource => {
-      const j = { ...ref, family, dto };
-      loaders.job.prime({ ...ref, id: dto.id ?? '' }, j);
-      seen.set(`j:${itemKey({ ...ref, id: dto.id ?? '' })}`, j);
-      return j;
-    });
-  const tenantRef = (r: ClusterRef) => ({ groupId: r.projectId, clusterName: r.clusterName });
+  const primeSnapshots = (items: SnapshotSource[]) => {
+    for (const s of items) {
+      const key = { projectId: s.projectId, clusterName: s.clusterName, id: s.dto.id ?? '' };
+      loaders.snapshot.prime(key, s);
+      seen.set(`s:${itemKey(key)}`, s);
+    }
+    return items;
+  };
+  const primeJobs = (items: RestoreJobSource[]) => {
+    for (const j of items) {
+      const key = { projectId: j.projectId, clusterName: j.clusterName, id: j.dto.id ?? '' };
+      loaders.job.prime(key, j);
+      seen.set(`j:${itemKey(key)}`, j);
+    }
+    return items;
+  };
+  const service = createBackupService({ atlas, families, callOptions: o, run: up });
   const flexRef = (r: ClusterRef) => ({ groupId: r.projectId, name: r.clusterName });
 
   let projectList: Promise<AtlasGroup[]> | undefined;
@@ -127,6 +132,7 @@ export function createLoaders(deps: LoaderDeps): Loaders {
   };
 
   const loaders: Loaders = {
+    service,
     projects: () =>
       (projectList ??= up(() => atlas.projects.listAllGroups(o)).then((groups) => {
         for (const g of groups) if (g.id) loaders.project.prime(g.id, g);
@@ -164,7 +170,9 @@ export function createLoaders(deps: LoaderDeps): Loaders {
               dto: await up(() => atlas.flexClusters.getGroupFlexCluster(flexRef(ref), o)),
             }),
             TENANT: async () => {
-              const dto = await up(() => atlas.clusters.getGroupCluster(tenantRef(ref), o));
+              const dto = await up(() =>
+                atlas.clusters.getGroupCluster({ groupId: ref.projectId, clusterName: ref.clusterName }, o),
+              );
               // A dedicated or M0 cluster has no backups this API serves.
               return isTenantBackupCluster(dto) ? { family: 'TENANT', projectId: ref.projectId, dto } : null;
             },
@@ -190,11 +198,10 @@ export function createLoaders(deps: LoaderDeps): Loaders {
                   o,
                 ),
               );
-              return {
-                results: snapshotsOf(k, 'FLEX', page.results),
-                totalCount: page.totalCount,
-                whole: false,
-              };
+              const results = primeSnapshots(
+                page.results.map((dto) => ({ ...k, family: 'FLEX' as const, dto })),
+              );
+              return { results, totalCount: page.totalCount, whole: false };
             },
           }),
         ),
@@ -203,43 +210,12 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     ),
 
     allSnapshots: new DataLoader(
-      eachKey((ref: ClusterRef) =>
-        listing(
-          ref,
-          routeByFamily(families, ref, {
-            TENANT: async () =>
-              snapshotsOf(
-                ref,
-                'TENANT',
-                await up(() => atlas.tenantBackup.listAllSnapshots(tenantRef(ref), o)),
-              ),
-            FLEX: async () =>
-              snapshotsOf(ref, 'FLEX', await up(() => atlas.flexBackup.listAllSnapshots(flexRef(ref), o))),
-          }),
-        ),
-      ),
+      eachKey((ref: ClusterRef) => listing(ref, service.listAllSnapshots(ref).then(primeSnapshots))),
       { cacheKeyFn: clusterKey },
     ),
 
     snapshot: new DataLoader(
-      eachKey((k: ItemKey) =>
-        seenOrFetch('s', k, () =>
-          nullIfMissing(
-            routeByFamily<SnapshotSource>(families, k, {
-              TENANT: async () => ({
-                ...k,
-                family: 'TENANT',
-                dto: await up(() => atlas.tenantBackup.getSnapshot({ ...tenantRef(k), snapshotId: k.id }, o)),
-              }),
-              FLEX: async () => ({
-                ...k,
-                family: 'FLEX',
-                dto: await up(() => atlas.flexBackup.getSnapshot({ ...flexRef(k), snapshotId: k.id }, o)),
-              }),
-            }),
-          ),
-        ),
-      ),
+      eachKey((k: ItemKey) => seenOrFetch('s', k, () => nullIfMissing(service.getSnapshot(k, k.id)))),
       { cacheKeyFn: itemKey },
     ),
 
@@ -259,7 +235,8 @@ export function createLoaders(deps: LoaderDeps): Loaders {
                   o,
                 ),
               );
-              return { results: jobsOf(k, 'FLEX', page.results), totalCount: page.totalCount, whole: false };
+              const results = primeJobs(page.results.map((dto) => ({ ...k, family: 'FLEX' as const, dto })));
+              return { results, totalCount: page.totalCount, whole: false };
             },
           }),
         ),
@@ -268,39 +245,12 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     ),
 
     allJobs: new DataLoader(
-      eachKey((ref: ClusterRef) =>
-        listing(
-          ref,
-          routeByFamily(families, ref, {
-            TENANT: async () =>
-              jobsOf(ref, 'TENANT', await up(() => atlas.tenantBackup.listAllRestores(tenantRef(ref), o))),
-            FLEX: async () =>
-              jobsOf(ref, 'FLEX', await up(() => atlas.flexBackup.listAllRestoreJobs(flexRef(ref), o))),
-          }),
-        ),
-      ),
+      eachKey((ref: ClusterRef) => listing(ref, service.listAllJobs(ref).then(primeJobs))),
       { cacheKeyFn: clusterKey },
     ),
 
     job: new DataLoader(
-      eachKey((k: ItemKey) =>
-        seenOrFetch('j', k, () =>
-          nullIfMissing(
-            routeByFamily<RestoreJobSource>(families, k, {
-              TENANT: async () => ({
-                ...k,
-                family: 'TENANT',
-                dto: await up(() => atlas.tenantBackup.getRestore({ ...tenantRef(k), restoreId: k.id }, o)),
-              }),
-              FLEX: async () => ({
-                ...k,
-                family: 'FLEX',
-                dto: await up(() => atlas.flexBackup.getRestoreJob({ ...flexRef(k), restoreJobId: k.id }, o)),
-              }),
-            }),
-          ),
-        ),
-      ),
+      eachKey((k: ItemKey) => seenOrFetch('j', k, () => nullIfMissing(service.getJob(k, k.id)))),
       { cacheKeyFn: itemKey },
     ),
   };

@@ -14,6 +14,9 @@ import type { GatewayContext } from './context.js';
 import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-types.js';
 import type { PageKey } from './loaders.js';
 import { checkClusterName, checkId } from './validate.js';
+import { requireAccess } from './access.js';
+import { createBackupService } from '../backup/backup-service.js';
+import { requestDownload, requestRestore, type JobRequestDeps } from '../jobs/job-requests.js';
 
 const refOf = (c: ClusterSource): ClusterRef => ({ projectId: c.projectId, clusterName: c.dto.name ?? '' });
 
@@ -90,6 +93,65 @@ export const resolvers: Resolvers = {
         id: checkId('id', id),
       };
       return canSeeProject(caller, projectId) ? loaders.job.load(key) : null;
+    },
+  },
+
+  Mutation: {
+    requestDownload: (_p, { input }, ctx) => {
+      const projectId = checkId('input.projectId', input.projectId);
+      const clusterName = checkClusterName('input.clusterName', input.clusterName);
+      const snapshotId = checkId('input.snapshotId', input.snapshotId);
+      requireAccess(ctx.caller, projectId, 'download');
+      return requestDownload(jobDeps(ctx), {
+        projectId,
+        clusterName,
+        snapshotId,
+        idempotencyKey: input.idempotencyKey ?? undefined,
+        reuseExisting: input.reuseExisting ?? true,
+      });
+    },
+    requestRestore: (_p, { input }, ctx) => {
+      const projectId = checkId('input.projectId', input.projectId);
+      const clusterName = checkClusterName('input.clusterName', input.clusterName);
+      const snapshotId = checkId('input.snapshotId', input.snapshotId);
+      const target = {
+        projectId: input.targetProjectId
+          ? checkId('input.targetProjectId', input.targetProjectId)
+          : projectId,
+        clusterName: checkClusterName('input.targetClusterName', input.targetClusterName),
+      };
+      requireAccess(ctx.caller, projectId, 'restore');
+      requireAccess(ctx.caller, target.projectId, 'restore');
+      return requestRestore(jobDeps(ctx), {
+        projectId,
+        clusterName,
+        snapshotId,
+        target,
+        idempotencyKey: input.idempotencyKey ?? undefined,
+      });
+    },
+  },
+
+  Subscription: {
+    restoreJobStatus: {
+      subscribe: (_p, { projectId, clusterName, jobId }, { caller, jobs }) => {
+        const ref = {
+          projectId: checkId('projectId', projectId),
+          clusterName: checkClusterName('clusterName', clusterName),
+        };
+        checkId('jobId', jobId);
+        requireAccess(caller, projectId, 'read');
+        // Not the request's loaders: the poller outlives the request that started it.
+        const service = createBackupService({
+          atlas: jobs.atlas,
+          families: jobs.families,
+          ...(caller.atlasBearerToken ? { callOptions: { bearerToken: caller.atlasBearerToken } } : {}),
+        });
+        // Pass-through callers read with their own token, so they share a poller only with themselves.
+        const key = `${caller.atlasBearerToken ? `${caller.id}|` : ''}${projectId}/${clusterName}/${jobId}`;
+        return jobs.pollers.watch(key, () => service.getJob(ref, jobId));
+      },
+      resolve: (job: RestoreJobSource) => job,
     },
   },
 
@@ -177,6 +239,16 @@ export const resolvers: Resolvers = {
     isTerminal: (j) => isTerminal(j.dto.status),
   },
 };
+
+function jobDeps(ctx: GatewayContext): JobRequestDeps {
+  return {
+    service: ctx.loaders.service,
+    idempotency: ctx.jobs.idempotency,
+    clock: ctx.jobs.clock,
+    callerId: ctx.caller.id,
+    inflight: ctx.jobs.inflightDownloads,
+  };
+}
 
 /** A child's cluster: primed by any list this request saw, else one upstream read. */
 async function clusterOf(ref: ClusterRef, { loaders }: GatewayContext): Promise<ClusterSource> {

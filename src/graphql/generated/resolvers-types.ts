@@ -7,6 +7,7 @@ import type { SnapshotSlice, RestoreJobSlice } from '../connection.js';
 import type { GatewayContext } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -135,6 +136,32 @@ export type JobStatus =
   /** In progress. */
   | 'RUNNING';
 
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Asks Atlas for a download of a COMPLETED snapshot (the tenant or the Flex download endpoint, by the
+   * cluster's family). Idempotent with `idempotencyKey` (24 h); by default an existing download of the
+   * same snapshot that is still useful (in progress, or COMPLETED with an unexpired URL) is returned
+   * instead of creating another. Never creates two jobs for one request, even after a timeout.
+   */
+  requestDownload: RequestDownloadPayload;
+  /**
+   * Asks Atlas to restore a COMPLETED snapshot into a target cluster (tenant restore or Flex
+   * restoreJobs), with the same idempotency guarantees as `requestDownload`.
+   */
+  requestRestore: RequestRestorePayload;
+};
+
+
+export type MutationRequestDownloadArgs = {
+  input: RequestDownloadInput;
+};
+
+
+export type MutationRequestRestoreArgs = {
+  input: RequestRestoreInput;
+};
+
 /** Where a page of a connection ends. */
 export type PageInfo = {
   __typename?: 'PageInfo';
@@ -206,6 +233,57 @@ export type QuerySnapshotArgs = {
   clusterName: Scalars['String']['input'];
   id: Scalars['ID']['input'];
   projectId: Scalars['ID']['input'];
+};
+
+/** What to download. */
+export type RequestDownloadInput = {
+  /** Name of the cluster the snapshot belongs to. */
+  clusterName: Scalars['String']['input'];
+  /**
+   * Any string up to 200 characters, unique per intended download: sending it again within 24 hours
+   * returns the same job (`reused: true`) without asking Atlas again, also while the first call runs.
+   */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** 24-hex id of the project holding the cluster. */
+  projectId: Scalars['ID']['input'];
+  /** Return a still-useful download of the same snapshot instead of creating a new one. */
+  reuseExisting?: InputMaybe<Scalars['Boolean']['input']>;
+  /** 24-hex id of a COMPLETED snapshot. */
+  snapshotId: Scalars['ID']['input'];
+};
+
+/** The download job, new or reused. */
+export type RequestDownloadPayload = {
+  __typename?: 'RequestDownloadPayload';
+  /** The DOWNLOAD job; follow it with the `restoreJobStatus` subscription. */
+  job: RestoreJob;
+  /** True when no new job was created (same idempotency key, or an existing useful download). */
+  reused: Scalars['Boolean']['output'];
+};
+
+/** What to restore, and where. */
+export type RequestRestoreInput = {
+  /** Name of the source cluster. */
+  clusterName: Scalars['String']['input'];
+  /** As for `requestDownload`: the same key within 24 hours returns the same job. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** 24-hex id of the project holding the source cluster. */
+  projectId: Scalars['ID']['input'];
+  /** 24-hex id of a COMPLETED snapshot of the source cluster. */
+  snapshotId: Scalars['ID']['input'];
+  /** Name of the cluster to overwrite with the snapshot. */
+  targetClusterName: Scalars['String']['input'];
+  /** Project of the target cluster; defaults to `projectId`. */
+  targetProjectId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+/** The restore job, new or reused. */
+export type RequestRestorePayload = {
+  __typename?: 'RequestRestorePayload';
+  /** The RESTORE job; follow it with the `restoreJobStatus` subscription. */
+  job: RestoreJob;
+  /** True when no new job was created (the same idempotency key). */
+  reused: Scalars['Boolean']['output'];
 };
 
 /** A restore or download job made from a snapshot. */
@@ -298,6 +376,24 @@ export type SnapshotConnection = {
   totalCount?: Maybe<Scalars['Int']['output']>;
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * A restore or download job as it changes: first the job as it is now, then one event per change,
+   * then the stream completes after COMPLETED or FAILED (a job already finished yields one event).
+   * `snapshotUrl` and `expirationDate` appear once ready. However many clients watch a job, the
+   * gateway polls Atlas for it once per interval.
+   */
+  restoreJobStatus: RestoreJob;
+};
+
+
+export type SubscriptionRestoreJobStatusArgs = {
+  clusterName: Scalars['String']['input'];
+  jobId: Scalars['ID']['input'];
+  projectId: Scalars['ID']['input'];
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -381,14 +477,20 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JobStatus: JobStatus;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Project: ResolverTypeWrapper<AtlasGroup>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RequestDownloadInput: RequestDownloadInput;
+  RequestDownloadPayload: ResolverTypeWrapper<Omit<RequestDownloadPayload, 'job'> & { job: ResolversTypes['RestoreJob'] }>;
+  RequestRestoreInput: RequestRestoreInput;
+  RequestRestorePayload: ResolverTypeWrapper<Omit<RequestRestorePayload, 'job'> & { job: ResolversTypes['RestoreJob'] }>;
   RestoreJob: ResolverTypeWrapper<RestoreJobSource>;
   RestoreJobConnection: ResolverTypeWrapper<RestoreJobSlice>;
   Snapshot: ResolverTypeWrapper<SnapshotSource>;
   SnapshotConnection: ResolverTypeWrapper<SnapshotSlice>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -398,14 +500,20 @@ export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
+  Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Project: AtlasGroup;
   Query: Record<PropertyKey, never>;
+  RequestDownloadInput: RequestDownloadInput;
+  RequestDownloadPayload: Omit<RequestDownloadPayload, 'job'> & { job: ResolversParentTypes['RestoreJob'] };
+  RequestRestoreInput: RequestRestoreInput;
+  RequestRestorePayload: Omit<RequestRestorePayload, 'job'> & { job: ResolversParentTypes['RestoreJob'] };
   RestoreJob: RestoreJobSource;
   RestoreJobConnection: RestoreJobSlice;
   Snapshot: SnapshotSource;
   SnapshotConnection: SnapshotSlice;
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
 };
 
 export type ClusterResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Cluster'] = ResolversParentTypes['Cluster']> = {
@@ -430,6 +538,11 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  requestDownload?: Resolver<ResolversTypes['RequestDownloadPayload'], ParentType, ContextType, RequireFields<MutationRequestDownloadArgs, 'input'>>;
+  requestRestore?: Resolver<ResolversTypes['RequestRestorePayload'], ParentType, ContextType, RequireFields<MutationRequestRestoreArgs, 'input'>>;
+};
+
 export type PageInfoResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -451,6 +564,16 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType>;
   restoreJob?: Resolver<Maybe<ResolversTypes['RestoreJob']>, ParentType, ContextType, RequireFields<QueryRestoreJobArgs, 'clusterName' | 'id' | 'projectId'>>;
   snapshot?: Resolver<Maybe<ResolversTypes['Snapshot']>, ParentType, ContextType, RequireFields<QuerySnapshotArgs, 'clusterName' | 'id' | 'projectId'>>;
+};
+
+export type RequestDownloadPayloadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RequestDownloadPayload'] = ResolversParentTypes['RequestDownloadPayload']> = {
+  job?: Resolver<ResolversTypes['RestoreJob'], ParentType, ContextType>;
+  reused?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type RequestRestorePayloadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RequestRestorePayload'] = ResolversParentTypes['RequestRestorePayload']> = {
+  job?: Resolver<ResolversTypes['RestoreJob'], ParentType, ContextType>;
+  reused?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
 
 export type RestoreJobResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RestoreJob'] = ResolversParentTypes['RestoreJob']> = {
@@ -494,15 +617,23 @@ export type SnapshotConnectionResolvers<ContextType = GatewayContext, ParentType
   totalCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 };
 
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  restoreJobStatus?: SubscriptionResolver<ResolversTypes['RestoreJob'], "restoreJobStatus", ParentType, ContextType, RequireFields<SubscriptionRestoreJobStatusArgs, 'clusterName' | 'jobId' | 'projectId'>>;
+};
+
 export type Resolvers<ContextType = GatewayContext> = {
   Cluster?: ClusterResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Project?: ProjectResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RequestDownloadPayload?: RequestDownloadPayloadResolvers<ContextType>;
+  RequestRestorePayload?: RequestRestorePayloadResolvers<ContextType>;
   RestoreJob?: RestoreJobResolvers<ContextType>;
   RestoreJobConnection?: RestoreJobConnectionResolvers<ContextType>;
   Snapshot?: SnapshotResolvers<ContextType>;
   SnapshotConnection?: SnapshotConnectionResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 };
 

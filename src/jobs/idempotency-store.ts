@@ -1,0 +1,74 @@
+import type { Clock } from '../atlas/clock.js';
+
+/** What a finished idempotent request left behind: enough to find its job again. */
+export interface IdempotentResult {
+  /** Hash of the request's input, so the same key with another input is refused. */
+  fingerprint: string;
+  projectId: string;
+  clusterName: string;
+  jobId: string;
+}
+
+export type Claim =
+  | { state: 'new'; settle(result: IdempotentResult | undefined): void }
+  | { state: 'inflight'; fingerprint: string; wait: Promise<IdempotentResult | undefined> }
+  | { state: 'done'; result: IdempotentResult };
+
+/**
+ * Idempotency keys, behind one interface so several replicas can share them later (issue #9).
+ * `claim` is atomic: of two concurrent claims of one key, exactly one gets `new`.
+ */
+export interface IdempotencyStore {
+  claim(key: string, fingerprint: string): Promise<Claim>;
+}
+
+export interface MemoryIdempotencyStoreOptions {
+  clock: Clock;
+  /** How long a key is remembered. @default 86400000 (24 h) */
+  ttlMs?: number;
+  /** Most keys remembered; the oldest go first. @default 100000 */
+  maxKeys?: number;
+}
+
+type Entry =
+  | { fingerprint: string; expiresAt: number; result: IdempotentResult }
+  | { fingerprint: string; expiresAt: number; pending: Promise<IdempotentResult | undefined> };
+
+/** One process's idempotency keys. */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  readonly #entries = new Map<string, Entry>();
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #max: number;
+
+  constructor(options: MemoryIdempotencyStoreOptions) {
+    this.#clock = options.clock;
+    this.#ttlMs = options.ttlMs ?? 86_400_000;
+    this.#max = options.maxKeys ?? 100_000;
+  }
+
+  async claim(key: string, fingerprint: string): Promise<Claim> {
+    const now = this.#clock.now();
+    const e = this.#entries.get(key);
+    if (e && e.expiresAt > now) {
+      if ('result' in e) return { state: 'done', result: e.result };
+      return { state: 'inflight', fingerprint: e.fingerprint, wait: e.pending };
+    }
+    let settle!: (r: IdempotentResult | undefined) => void;
+    const pending = new Promise<IdempotentResult | undefined>((resolve) => (settle = resolve));
+    this.#entries.set(key, { fingerprint, expiresAt: now + this.#ttlMs, pending });
+    if (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return {
+      state: 'new',
+      settle: (result) => {
+        // A failed first request frees the key: nothing was created, so a retry may try again.
+        if (result) this.#entries.set(key, { fingerprint, expiresAt: now + this.#ttlMs, result });
+        else this.#entries.delete(key);
+        settle(result);
+      },
+    };
+  }
+}

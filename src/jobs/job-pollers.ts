@@ -1,0 +1,185 @@
+import { Repeater } from 'graphql-yoga';
+import { AtlasApiError } from '../atlas/errors.js';
+import { isTerminal } from '../backup/mappers.js';
+import type { RestoreJobSource } from '../backup/model.js';
+
+/** The timer functions the pollers use; injected so tests step time instead of waiting. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface JobPollersOptions {
+  /** Time between two reads of a job (the Atlas CLI's `watch` waits 4 s). @default 4000 */
+  intervalMs?: number;
+  /** Longest wait after failures; `Retry-After` may ask for more and is honoured. @default 60000 */
+  maxBackoffMs?: number;
+  /** @default realTimers */
+  timers?: Timers;
+}
+
+/** Atlas answers that will not change by asking again: the job or the right to read it is gone. */
+const permanent = (err: unknown) =>
+  err instanceof AtlasApiError && [400, 401, 403, 404, 410].includes(err.status);
+
+// Only what a watcher can see change; links and ids are left out so they never cause an event.
+const signature = (j: RestoreJobSource) => {
+  const d = j.dto;
+  return JSON.stringify([
+    d.status,
+    d.snapshotUrl,
+    d.expirationDate,
+    d.restoreScheduledDate,
+    d.restoreFinishedDate,
+    d.snapshotFinishedDate,
+  ]);
+};
+
+interface Subscriber {
+  push(job: RestoreJobSource): void;
+  fail(err: unknown): void;
+  end(): void;
+}
+
+class Poller {
+  readonly subscribers = new Set<Subscriber>();
+  last: RestoreJobSource | undefined;
+  #sig = '';
+  #timer: unknown;
+  #failures = 0;
+  #stopped = false;
+
+  constructor(
+    readonly key: string,
+    readonly fetch: () => Promise<RestoreJobSource>,
+    readonly owner: JobPollers,
+  ) {}
+
+  start(): void {
+    void this.#poll();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.owner.timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.owner.forget(this);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = this.owner.timers.setTimeout(() => {
+      this.#timer = undefined;
+      void this.#poll();
+    }, ms);
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#stopped) return;
+    this.owner.polls += 1;
+    let job: RestoreJobSource;
+    try {
+      job = await this.fetch();
+    } catch (err) {
+      if (this.#stopped) return;
+      if (permanent(err)) {
+        for (const s of [...this.subscribers]) s.fail(err);
+        this.stop();
+        return;
+      }
+      // Transient (429, 5xx, network): keep the subscription, wait longer, honour Retry-After.
+      this.#failures += 1;
+      const backoff = Math.min(this.owner.intervalMs * 2 ** this.#failures, this.owner.maxBackoffMs);
+      const retryAfter = err instanceof AtlasApiError ? (err.retryAfterMs ?? 0) : 0;
+      this.#schedule(Math.max(backoff, retryAfter));
+      return;
+    }
+    if (this.#stopped) return;
+    this.#failures = 0;
+    const sig = signature(job);
+    if (sig !== this.#sig) {
+      this.#sig = sig;
+      this.last = job;
+      for (const s of [...this.subscribers]) s.push(job);
+    }
+    if (isTerminal(job.dto.status)) {
+      for (const s of [...this.subscribers]) s.end();
+      this.stop();
+      return;
+    }
+    this.#schedule(this.owner.intervalMs);
+  }
+}
+
+/**
+ * One poller per job, shared by every subscriber of that job in this process: N subscribers cost one
+ * upstream read per interval. A poller stops when its job ends or its last subscriber leaves.
+ */
+export class JobPollers {
+  readonly intervalMs: number;
+  readonly maxBackoffMs: number;
+  readonly timers: Timers;
+  /** Upstream reads made by all pollers so far. */
+  polls = 0;
+  readonly #pollers = new Map<string, Poller>();
+
+  constructor(options: JobPollersOptions = {}) {
+    this.intervalMs = options.intervalMs ?? 4000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
+    this.timers = options.timers ?? realTimers;
+  }
+
+  /**
+   * The job's states: the current one first, then each change; ends after COMPLETED or FAILED, or
+   * throws the upstream error when the job cannot be read any more. `key` names the job (and, for
+   * pass-through callers, whose token reads it).
+   */
+  watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<RestoreJobSource> {
+    return new Repeater<RestoreJobSource>(async (push, stop) => {
+      let poller = this.#pollers.get(key);
+      const fresh = !poller;
+      if (!poller) {
+        poller = new Poller(key, fetch, this);
+        this.#pollers.set(key, poller);
+      }
+      const subscriber: Subscriber = {
+        push: (job) => void push(job),
+        fail: (err) => stop(err),
+        end: () => stop(),
+      };
+      poller.subscribers.add(subscriber);
+      if (poller.last) {
+        subscriber.push(poller.last);
+        if (isTerminal(poller.last.dto.status)) subscriber.end();
+      }
+      if (fresh) poller.start();
+      await stop;
+      poller.subscribers.delete(subscriber);
+      if (poller.subscribers.size === 0) poller.stop();
+    });
+  }
+
+  /** @internal */
+  forget(poller: Poller): void {
+    if (this.#pollers.get(poller.key) === poller) this.#pollers.delete(poller.key);
+  }
+
+  stats(): { pollers: number; subscribers: number; polls: number } {
+    let subscribers = 0;
+    for (const p of this.#pollers.values()) subscribers += p.subscribers.size;
+    return { pollers: this.#pollers.size, subscribers, polls: this.polls };
+  }
+
+  /** Ends every subscription (shutdown); their streams complete. */
+  close(): void {
+    for (const p of [...this.#pollers.values()]) {
+      for (const s of [...p.subscribers]) s.end();
+      p.stop();
+    }
+  }
+}

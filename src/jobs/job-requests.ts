@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../atlas/clock.js';
+import { AtlasNetworkError } from '../atlas/errors.js';
+import type { BackupService } from '../backup/backup-service.js';
+import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
+import { GatewayError } from '../graphql/errors.js';
+import type { IdempotencyStore } from './idempotency-store.js';
+
+export interface DownloadRequest extends ClusterRef {
+  snapshotId: string;
+  idempotencyKey?: string | undefined;
+  /** Return a still-useful DOWNLOAD job of the snapshot instead of creating one. @default true */
+  reuseExisting?: boolean;
+}
+
+export interface RestoreRequest extends ClusterRef {
+  snapshotId: string;
+  target: { projectId: string; clusterName: string };
+  idempotencyKey?: string | undefined;
+}
+
+export interface JobRequestResult {
+  job: RestoreJobSource;
+  reused: boolean;
+}
+
+export interface JobRequestDeps {
+  service: BackupService;
+  idempotency: IdempotencyStore;
+  clock: Clock;
+  /** Scopes idempotency keys: one caller cannot read another's. */
+  callerId: string;
+  /** A COMPLETED download is reused only while its URL stays valid at least this long. @default 300000 */
+  minUrlLifetimeMs?: number;
+  /** Download requests in flight in this process, shared by identical concurrent requests. */
+  inflight?: Map<string, Promise<JobRequestResult>>;
+}
+
+const ACTIVE = new Set(['PENDING', 'QUEUED', 'RUNNING']);
+
+/** A DOWNLOAD job of this snapshot that still serves its purpose: running, or a URL still valid. */
+function usefulDownload(jobs: RestoreJobSource[], snapshotId: string, now: number, minMs: number) {
+  return jobs.find((j) => {
+    const d = j.dto;
+    if (d.deliveryType !== 'DOWNLOAD' || d.snapshotId !== snapshotId) return false;
+    if (ACTIVE.has(d.status ?? '')) return true;
+    return d.status === 'COMPLETED' && !!d.snapshotUrl && Date.parse(d.expirationDate ?? '') - now > minMs;
+  });
+}
+
+/** Whether a POST may have reached Atlas and been applied although no answer came back. */
+const maybeApplied = (err: unknown) =>
+  err instanceof AtlasNetworkError && err.sent && err.code !== 'ATLAS_ABORTED';
+
+/**
+ * Sends the POST once. Atlas POSTs are not idempotent and the client never retries them, so after a
+ * transport failure that may have reached Atlas, the cluster's jobs are read again: a job for this
+ * snapshot and delivery type that was not there before is the one this POST created.
+ */
+async function postOnce(
+  service: BackupService,
+  ref: ClusterRef,
+  before: RestoreJobSource[],
+  snapshotId: string,
+  deliveryType: 'DOWNLOAD' | 'RESTORE',
+  post: () => Promise<RestoreJobSource>,
+): Promise<RestoreJobSource> {
+  try {
+    return await post();
+  } catch (err) {
+    if (!maybeApplied(err)) throw err;
+    const known = new Set(before.map((j) => j.dto.id));
+    const after = await service.listAllJobs(ref);
+    const created = after.find(
+      (j) => !known.has(j.dto.id) && j.dto.snapshotId === snapshotId && j.dto.deliveryType === deliveryType,
+    );
+    if (created) return created;
+    throw err;
+  }
+}
+
+async function requireCompletedSnapshot(
+  service: BackupService,
+  ref: ClusterRef,
+  snapshotId: string,
+  verb: string,
+) {
+  const snapshot = await service.getSnapshot(ref, snapshotId);
+  if (snapshot.dto.status !== 'COMPLETED') {
+    throw new GatewayError(
+      'CONFLICT',
+      `Snapshot ${snapshotId} is ${snapshot.dto.status ?? 'in an unknown state'}; only a COMPLETED snapshot can be ${verb}.`,
+      { extensions: { snapshotStatus: snapshot.dto.status ?? null } },
+    );
+  }
+}
+
+const fingerprint = (o: unknown) => createHash('sha256').update(JSON.stringify(o)).digest('hex');
+
+/**
+ * Runs `create` at most once per idempotency key and caller (24 h): a repeat, even while the first is
+ * still running, gets the first one's job with `reused: true` and makes no POST.
+ */
+async function idempotent(
+  deps: JobRequestDeps,
+  kind: string,
+  key: string | undefined,
+  input: object,
+  create: () => Promise<JobRequestResult>,
+): Promise<JobRequestResult> {
+  if (key === undefined) return create();
+  if (key.length === 0 || key.length > 200) {
+    throw new GatewayError(
+      'BAD_USER_INPUT',
+      `Argument "idempotencyKey" must be 1 to 200 characters; got ${key.length}.`,
+      {
+        extensions: { argumentName: 'idempotencyKey', expected: '1 to 200 characters', received: key.length },
+      },
+    );
+  }
+  const print = fingerprint(input);
+  for (;;) {
+    const claim = await deps.idempotency.claim(`${deps.callerId}:${kind}:${key}`, print);
+    if (claim.state === 'new') {
+      try {
+        const result = await create();
+        const { projectId, clusterName } = result.job;
+        claim.settle({ fingerprint: print, projectId, clusterName, jobId: result.job.dto.id ?? '' });
+        return result;
+      } catch (err) {
+        claim.settle(undefined);
+        throw err;
+      }
+    }
+    const other = claim.state === 'done' ? claim.result.fingerprint : claim.fingerprint;
+    if (other !== print) {
+      throw new GatewayError(
+        'CONFLICT',
+        `idempotencyKey "${key}" was already used for a different ${kind} request.`,
+        {
+          extensions: { argumentName: 'idempotencyKey' },
+        },
+      );
+    }
+    const done = claim.state === 'done' ? claim.result : await claim.wait;
+    // The first request failed and freed the key: this one may try for real.
+    if (!done) continue;
+    const job = await deps.service.getJob(done, done.jobId);
+    return { job, reused: true };
+  }
+}
+
+export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Promise<JobRequestResult> {
+  const ref = { projectId: req.projectId, clusterName: req.clusterName };
+  const input = { ...ref, snapshotId: req.snapshotId, reuseExisting: req.reuseExisting ?? true };
+  if (input.reuseExisting && req.idempotencyKey === undefined && deps.inflight) {
+    // Identical reusing requests that arrive together share one answer: a burst without keys still
+    // makes one job (the later ones see it as reused).
+    const key = `${deps.callerId}|${ref.projectId}/${ref.clusterName}/${req.snapshotId}`;
+    const running = deps.inflight.get(key);
+    if (running) return running.then(({ job }) => ({ job, reused: true }));
+    const p = createDownload(deps, ref, input).finally(() => deps.inflight?.delete(key));
+    deps.inflight.set(key, p);
+    return p;
+  }
+  return idempotent(deps, 'download', req.idempotencyKey, input, () => createDownload(deps, ref, input));
+}
+
+async function createDownload(
+  deps: JobRequestDeps,
+  ref: ClusterRef,
+  req: { snapshotId: string; reuseExisting: boolean },
+): Promise<JobRequestResult> {
+  await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'downloaded');
+  const before = await deps.service.listAllJobs(ref);
+  if (req.reuseExisting) {
+    const existing = usefulDownload(
+      before,
+      req.snapshotId,
+      deps.clock.now(),
+      deps.minUrlLifetimeMs ?? 300_000,
+    );
+    if (existing) return { job: existing, reused: true };
+  }
+  const job = await postOnce(deps.service, ref, before, req.snapshotId, 'DOWNLOAD', () =>
+    deps.service.download(ref, req.snapshotId),
+  );
+  return { job, reused: false };
+}
+
+export function requestRestore(deps: JobRequestDeps, req: RestoreRequest): Promise<JobRequestResult> {
+  const ref = { projectId: req.projectId, clusterName: req.clusterName };
+  const input = { ...ref, snapshotId: req.snapshotId, target: req.target };
+  return idempotent(deps, 'restore', req.idempotencyKey, input, async () => {
+    await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'restored');
+    const before = await deps.service.listAllJobs(ref);
+    const job = await postOnce(deps.service, ref, before, req.snapshotId, 'RESTORE', () =>
+      deps.service.restore(ref, req.snapshotId, req.target),
+    );
+    return { job, reused: false };
+  });
+}
