@@ -14,6 +14,7 @@ export interface GatewayConfig {
   };
   familyTtlMs: number;
   maxUpstreamConcurrency: number;
+  pollIntervalMs: number;
 }
 
 /** All the bad variables at once, one line each: name, what was expected, what arrived. */
@@ -99,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   }
   const familyTtlMs = int('GATEWAY_FAMILY_TTL_MS', 600_000, 0, 86_400_000);
   const maxUpstreamConcurrency = int('GATEWAY_UPSTREAM_CONCURRENCY', 8, 1, 256);
+  const pollIntervalMs = int('GATEWAY_POLL_INTERVAL_MS', 4000, 100, 3_600_000);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -107,5 +109,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     atlas: { baseUrl: demo ? '' : (baseUrl ?? 'https://cloud.mongodb.com'), auth, legacyV1 },
     familyTtlMs,
     maxUpstreamConcurrency,
+    pollIntervalMs,
   };
 }

@@ -33,6 +33,7 @@ const gateway = createGateway({
   atlas: { baseUrl: atlas.baseUrl, auth: atlas.auth, legacyV1: atlas.legacyV1 },
   familyTtlMs: config.familyTtlMs,
   maxUpstreamConcurrency: config.maxUpstreamConcurrency,
+  pollIntervalMs: config.pollIntervalMs,
 });
 const url = await gateway.listen(config.port, config.host);
 console.log(`Atlas Backup GraphQL Gateway on ${url}/graphql  (GraphiQL: open it in a browser)`);
