@@ -252,4 +252,26 @@ describe('upstream trouble while watching', () => {
     expect(statusOf(await sub.next())?.status).toBe('COMPLETED');
     expect((await sub.next())?.event).toBe('complete');
   });
+
+  it('waits out Atlas’s 429 RATE_LIMITED for the Retry-After it names, then carries on', async () => {
+    const timers = new ManualTimers();
+    const stack = await startStack({
+      sim: { jobMs: JOB_MS, rateLimit: { capacity: 6, refillPerSecond: 1 } },
+      gateway: { pollIntervalMs: 10, timers },
+    });
+    stacks.push(stack);
+    const url = await stack.gateway.listen(0);
+    const jobId = await newDownload(stack);
+    const sub = await subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: jobId });
+    expect(statusOf(await sub.next())?.status).toBe('QUEUED');
+    // Empty the project's bucket: the simulator's clock does not move, so nothing refills.
+    while (stack.sim.rateLimiter!.take(P).ok);
+    timers.fire();
+    await expect.poll(() => timers.pending).toBe(1);
+    expect(timers.delays.at(-1)).toBe(1000);
+    expect(stack.sim.stats().requests.some((r) => r.status === 429)).toBe(true);
+    stack.clock.advance(2 * JOB_MS);
+    timers.fire();
+    expect(statusOf(await sub.next())?.status).toBe('COMPLETED');
+  });
 });
