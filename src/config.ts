@@ -86,7 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   // Service accounts are Atlas's recommended method; API keys are legacy. With both set, OAuth wins.
   if (clientId && clientSecret) auth = { type: 'oauth', clientId, clientSecret };
   else if (publicKey && privateKey) auth = { type: 'digest', publicKey, privateKey };
-  const demo = auth.type === 'none';
+  // Pass-through alone: callers bring their own Atlas tokens and the gateway holds none, against Atlas.
+  const passThroughOnly = str('GATEWAY_AUTH')?.replace(/\s/g, '') === 'passthrough';
+  const demo = auth.type === 'none' && !passThroughOnly;
   if (demo && baseUrl !== undefined) {
     problems.push(
       'MONGODB_ATLAS_BASE_URL: set, but no Atlas credentials are (MONGODB_ATLAS_CLIENT_ID/SECRET or MONGODB_ATLAS_PUBLIC_API_KEY/PRIVATE_API_KEY); unset it for demo mode',

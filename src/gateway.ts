@@ -11,7 +11,7 @@ import {
   type YogaServerOptions,
 } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import { createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
+import { AtlasApiError, createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
 import { systemClock, type Clock } from './atlas/clock.js';
 import { OPEN_CALLER, type Authenticate } from './auth/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
@@ -121,6 +121,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     inflightDownloads: new Map(),
   };
   const readinessMs = options.readinessIntervalMs ?? 5000;
+  const noOwnCredentials = options.atlas.auth.type === 'none';
   let lastCheck: { at: number; ok: boolean } | undefined;
   let checking: Promise<boolean> | undefined;
   const upstreamReady = async (): Promise<boolean> => {
@@ -130,7 +131,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       .listGroups({ itemsPerPage: 1, includeCount: false })
       .then(
         () => true,
-        () => false,
+        // Holding no credentials (pass-through only), Atlas answering at all is as ready as it gets.
+        (err: unknown) => noOwnCredentials && err instanceof AtlasApiError && err.status === 401,
       )
       .then((ok) => {
         lastCheck = { at: clock.now(), ok };

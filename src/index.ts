@@ -1,3 +1,4 @@
+import { authFromEnv, type AuthSetup } from './auth/auth-config.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { createGateway } from './gateway.js';
 import { SimEnvError, simulatorOptionsFromEnv, startSimulator, type Simulator } from './simulator/index.js';
@@ -5,8 +6,10 @@ import { SimEnvError, simulatorOptionsFromEnv, startSimulator, type Simulator } 
 // Reads the environment, builds, listens. Everything else lives in createGateway.
 let config: GatewayConfig;
 let simOptions;
+let auth: AuthSetup;
 try {
   config = loadConfig(process.env);
+  auth = authFromEnv(process.env, { demo: config.demo });
   simOptions = config.demo ? simulatorOptionsFromEnv(process.env) : undefined;
 } catch (err) {
   if (err instanceof ConfigError || err instanceof SimEnvError) {
@@ -34,14 +37,22 @@ const gateway = createGateway({
   familyTtlMs: config.familyTtlMs,
   maxUpstreamConcurrency: config.maxUpstreamConcurrency,
   pollIntervalMs: config.pollIntervalMs,
+  authenticate: auth.authenticate,
 });
 const url = await gateway.listen(config.port, config.host);
 console.log(`Atlas Backup GraphQL Gateway on ${url}/graphql  (GraphiQL: open it in a browser)`);
 console.log(
   sim
     ? `  demo mode: no Atlas credentials set, so the embedded Atlas simulator at ${sim.url} answers (see README)`
-    : `  upstream: ${atlas.baseUrl} with ${atlas.auth.type === 'oauth' ? 'a service account (OAuth)' : 'an API key (Digest)'}`,
+    : `  upstream: ${atlas.baseUrl} with ${
+        atlas.auth.type === 'oauth'
+          ? 'a service account (OAuth)'
+          : atlas.auth.type === 'digest'
+            ? 'an API key (Digest)'
+            : "each caller's own token (pass-through)"
+      }`,
 );
+console.log(`  callers: ${auth.mode}`);
 console.log(`  health: ${url}/healthz  readiness: ${url}/readyz  metrics: ${url}/metrics`);
 
 let stopping = false;

@@ -1,0 +1,21 @@
+import type { Authenticate, Caller } from '../../src/auth/caller.js';
+import { GatewayError } from '../../src/graphql/errors.js';
+
+/** A request to the gateway carrying only these headers. */
+export const requestWith = (headers: Record<string, string> = {}): Request =>
+  new Request('http://gateway.test/graphql', { method: 'POST', headers });
+
+/** The UNAUTHENTICATED error an `Authenticate` throws for these headers (fails if it answers a caller). */
+export async function refusal(
+  authenticate: Authenticate,
+  headers: Record<string, string>,
+): Promise<GatewayError> {
+  let caller: Caller | undefined;
+  try {
+    caller = await authenticate(requestWith(headers));
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+  throw new Error(`expected a refusal, got caller ${caller.id}`);
+}

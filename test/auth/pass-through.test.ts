@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ALL_RIGHTS } from '../../src/auth/caller.js';
+import { authenticateWith } from '../../src/auth/authenticate-with.js';
+import { passThroughAuth, passThroughCaller } from '../../src/auth/pass-through.js';
+import { refusal, requestWith } from './helpers.js';
+
+const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZGJfc2EifQ.c2lnbmF0dXJl';
+
+describe('pass-through', () => {
+  it('makes a caller with every project and right, the token to send upstream, and a hashed id', () => {
+    const hex = createHash('sha256').update(TOKEN).digest('hex').slice(0, 12);
+    expect(passThroughCaller(TOKEN)).toEqual({
+      id: `passthrough:${hex}`,
+      kind: 'passThrough',
+      projects: 'all',
+      rights: ALL_RIGHTS,
+      atlasBearerToken: TOKEN,
+    });
+    expect(passThroughCaller(TOKEN).id).not.toContain(TOKEN.slice(0, 12));
+  });
+
+  it('reads x-atlas-access-token; Authorization: Bearer only when asked (the sole method)', async () => {
+    const headerOnly = authenticateWith([passThroughAuth()]);
+    expect((await headerOnly(requestWith({ 'x-atlas-access-token': TOKEN }))).atlasBearerToken).toBe(TOKEN);
+    expect((await refusal(headerOnly, { authorization: `Bearer ${TOKEN}` })).message).toBe(
+      'Not authenticated: the credentials sent are not accepted here; send an Atlas access token (x-atlas-access-token).',
+    );
+    const withBearer = authenticateWith([passThroughAuth({ acceptBearer: true })]);
+    expect((await withBearer(requestWith({ authorization: `bearer ${TOKEN}` }))).atlasBearerToken).toBe(
+      TOKEN,
+    );
+  });
+
+  it('refuses a value that cannot be a bearer token, without echoing it', async () => {
+    const auth = authenticateWith([passThroughAuth()]);
+    const err = await refusal(auth, { 'x-atlas-access-token': 'not a token' });
+    expect(err.code).toBe('UNAUTHENTICATED');
+    expect(err.message).toMatch(/^The Atlas access token \(x-atlas-access-token\) is not a bearer token/);
+    expect(err.message).not.toContain('not a token');
+    expect((await refusal(auth, {})).message).toBe(
+      'Authentication required: send an Atlas access token (x-atlas-access-token).',
+    );
+  });
+});
