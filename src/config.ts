@@ -15,6 +15,9 @@ export interface GatewayConfig {
   familyTtlMs: number;
   maxUpstreamConcurrency: number;
   pollIntervalMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long in-flight requests may finish after SIGTERM before connections are cut. */
+  shutdownGraceMs: number;
 }
 
 /** All the bad variables at once, one line each: name, what was expected, what arrived. */
@@ -103,6 +106,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const familyTtlMs = int('GATEWAY_FAMILY_TTL_MS', 600_000, 0, 86_400_000);
   const maxUpstreamConcurrency = int('GATEWAY_UPSTREAM_CONCURRENCY', 8, 1, 256);
   const pollIntervalMs = int('GATEWAY_POLL_INTERVAL_MS', 4000, 100, 3_600_000);
+  const shutdownGraceMs = int('GATEWAY_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
+  const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+  const level = str('LOG_LEVEL') ?? 'info';
+  if (!(LEVELS as readonly string[]).includes(level)) {
+    problems.push(`LOG_LEVEL: expected one of ${LEVELS.join(', ')}, got "${level}"`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -112,5 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     familyTtlMs,
     maxUpstreamConcurrency,
     pollIntervalMs,
+    logLevel: (LEVELS as readonly string[]).includes(level) ? (level as GatewayConfig['logLevel']) : 'info',
+    shutdownGraceMs,
   };
 }

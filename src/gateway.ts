@@ -11,7 +11,13 @@ import {
   type YogaServerOptions,
 } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import { AtlasApiError, createAtlasClient, type AtlasClient, type AtlasClientConfig } from './atlas/index.js';
+import {
+  AtlasApiError,
+  createAtlasClient,
+  type AtlasClient,
+  type AtlasClientConfig,
+  type AtlasExchange,
+} from './atlas/index.js';
 import { systemClock, type Clock } from './atlas/clock.js';
 import { OPEN_CALLER, type Authenticate } from './auth/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
@@ -24,6 +30,12 @@ import { createLoaders } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
+import { createLogger, yogaLogger } from './observability/logger.js';
+import { LoaderStats, registerGatewayMetrics } from './observability/metrics.js';
+import { useOperationSpans } from './observability/tracing.js';
+import { useAccessLog } from './observability/access-log.js';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -39,7 +51,9 @@ export interface GatewayOptions {
   graphiql?: boolean;
   /** `/readyz` asks Atlas at most this often and answers from the last result between. @default 5000 */
   readinessIntervalMs?: number;
-  /** yoga's logger; `false` silences it (tests). @default true */
+  /** Structured logs (pino). @default a JSON logger on stdout at `info` */
+  logger?: Logger;
+  /** `false` silences the logs (tests). @default true */
   logging?: boolean;
   /** Who calls: API keys, JWT, pass-through. @default open access (every project, every right) */
   authenticate?: Authenticate;
@@ -67,8 +81,12 @@ export interface Gateway {
   registry: Registry;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
-  /** Stops listening, closes connections, revokes the OAuth token. */
-  close(): Promise<void>;
+  logger: Logger;
+  /**
+   * Graceful stop: ends every subscription (their streams complete), stops accepting, lets in-flight
+   * requests finish for up to `graceMs`, then cuts what is left and revokes the OAuth token.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** GraphiQL opens on this: a first query that walks the whole model. */
@@ -99,12 +117,33 @@ query Dashboard {
 /** Builds the gateway (schema, yoga, Atlas client, HTTP server) without listening. Tests import this. */
 export function createGateway(options: GatewayOptions): Gateway {
   const clock = options.clock ?? systemClock;
-  const atlas = createAtlasClient({ clock, ...options.atlas });
+  const logger = options.logger ?? createLogger({ level: options.logging === false ? 'silent' : 'info' });
+  const registry = new Registry();
+  // The metrics need the client they observe, so they subscribe to its exchanges once both exist.
+  const exchangeObservers: ((e: AtlasExchange) => void)[] = [];
+  const atlas = createAtlasClient({
+    clock,
+    ...options.atlas,
+    onExchange: (e) => {
+      options.atlas.onExchange?.(e);
+      for (const observe of exchangeObservers) observe(e);
+      // Atlas's answer, logged with the request id it was sent with (and Atlas's own when it has one).
+      const line = {
+        requestId: e.requestId,
+        operation: e.operation,
+        status: e.status,
+        ms: Math.round(e.durationMs),
+      };
+      if (e.errorCode || (e.status ?? 0) >= 500 || e.status === 429)
+        logger.warn({ ...line, error: e.errorCode }, 'atlas call failed');
+      else logger.debug(line, 'atlas call');
+    },
+  });
   const families = new FamilyCache({
     clock,
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
-  const registry = new Registry();
+  const loaderStats = new LoaderStats();
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
 
   const authenticate = options.authenticate ?? (async () => OPEN_CALLER);
@@ -120,6 +159,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     pollers,
     inflightDownloads: new Map(),
   };
+  exchangeObservers.push(
+    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
+  );
+  const requestIds = new WeakMap<Request, string>();
   const readinessMs = options.readinessIntervalMs ?? 5000;
   const noOwnCredentials = options.atlas.auth.type === 'none';
   let lastCheck: { at: number; ok: boolean } | undefined;
@@ -155,16 +198,24 @@ export function createGateway(options: GatewayOptions): Gateway {
     maskedErrors: { maskError },
     ...(options.cors !== undefined ? { cors: options.cors } : {}),
     batching: options.batching ?? false,
-    logging: options.logging ?? true,
+    logging: yogaLogger(logger),
     context: async ({ request }) => {
+      const requestId = requestIdOf(request);
+      requestIds.set(request, requestId);
       const caller = await authenticate(request);
       return {
+        requestId,
         caller,
         jobs,
         loaders: createLoaders({
           atlas,
           families,
-          ...(caller.atlasBearerToken ? { callOptions: { bearerToken: caller.atlasBearerToken } } : {}),
+          stats: loaderStats,
+          // One id per GraphQL request, sent upstream as x-request-id on each of its Atlas calls.
+          callOptions: {
+            requestId,
+            ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
+          },
           ...(options.maxUpstreamConcurrency !== undefined
             ? { maxConcurrency: options.maxUpstreamConcurrency }
             : {}),
@@ -174,6 +225,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     plugins: [
       useReadinessCheck({ endpoint: '/readyz', check: upstreamReady }),
       usePrometheus({ endpoint: '/metrics', registry }),
+      useOperationSpans(),
+      useAccessLog(logger, requestIds),
       ...(options.plugins ?? []),
     ],
   });
@@ -195,16 +248,28 @@ export function createGateway(options: GatewayOptions): Gateway {
           resolve(`http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
         });
       }),
-    close: async () => {
-      // Subscriptions end first (their streams complete), then sockets close.
+    logger,
+    close: async ({ graceMs = 10_000 } = {}) => {
+      // Subscriptions end first: their streams complete, so their connections can close cleanly.
       pollers.close();
       await closeWs();
       await new Promise<void>((resolve) => {
-        server.closeAllConnections();
         if (!server.listening) return resolve();
-        server.close(() => resolve());
+        const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        cut.unref();
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       });
       await atlas.close();
     },
   };
+}
+
+// A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.
+function requestIdOf(request: Request): string {
+  const given = request.headers.get('x-request-id');
+  return given && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : randomUUID();
 }

@@ -1,6 +1,8 @@
 import { authFromEnv, type AuthSetup } from './auth/auth-config.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { createGateway } from './gateway.js';
+import { createLogger } from './observability/logger.js';
+import { setupTracing } from './observability/tracing.js';
 import { SimEnvError, simulatorOptionsFromEnv, startSimulator, type Simulator } from './simulator/index.js';
 
 // Reads the environment, builds, listens. Everything else lives in createGateway.
@@ -32,7 +34,10 @@ if (simOptions) {
   };
 }
 
+const logger = createLogger({ level: config.logLevel });
+const tracing = setupTracing(process.env);
 const gateway = createGateway({
+  logger,
   atlas: { baseUrl: atlas.baseUrl, auth: atlas.auth, legacyV1: atlas.legacyV1 },
   familyTtlMs: config.familyTtlMs,
   maxUpstreamConcurrency: config.maxUpstreamConcurrency,
@@ -56,12 +61,21 @@ console.log(`  callers: ${auth.mode}`);
 console.log(`  health: ${url}/healthz  readiness: ${url}/readyz  metrics: ${url}/metrics`);
 
 let stopping = false;
-const stop = async () => {
+// SIGTERM: subscriptions end with their final event, in-flight requests get the grace period, the
+// OAuth token is revoked, and the process exits within grace + 5 s whatever happens.
+const stop = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  await gateway.close();
+  logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+  setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, config.shutdownGraceMs + 5000).unref();
+  await gateway.close({ graceMs: config.shutdownGraceMs });
+  logger.info('gateway closed');
   await sim?.close();
+  await tracing?.shutdown();
   process.exit(0);
 };
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));

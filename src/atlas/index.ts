@@ -15,7 +15,7 @@ import { createProjectsApi, type ProjectsApi } from './projects.js';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.js';
 import { realSleep, type Sleep } from './sleep.js';
 import { createTenantBackupApi, type TenantBackupApi } from './tenant-backup.js';
-import { createTransport } from './transport.js';
+import { createTransport, type AtlasExchange } from './transport.js';
 
 export type AtlasAuthConfig =
   | {
@@ -93,6 +93,8 @@ export interface AtlasClientConfig {
    * @default 16777216 (16 MiB)
    */
   maxResponseBytes?: number;
+  /** Called once per upstream round trip when it ends (logs, metrics). @default none */
+  onExchange?: (exchange: AtlasExchange) => void;
 }
 
 export interface AtlasClient {
@@ -142,6 +144,7 @@ export function createAtlasClient(config: AtlasClientConfig): AtlasClient {
     bodyTimeoutMs: timeouts.bodyMs,
     maxResponseBytes: config.maxResponseBytes ?? 16 * 1024 * 1024,
     onSend: (op) => stats.request(op),
+    onExchange: config.onExchange,
   });
 
   let auth: AuthStrategy;
@@ -189,6 +192,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 export { AtlasHttp, type AtlasOperation, type CallOptions } from './atlas-http.js';
 export type { AtlasStatsSnapshot } from './atlas-stats.js';
+export type { AtlasExchange } from './transport.js';
 export type { Clock } from './clock.js';
 export { createAtlasDispatcher, type AtlasDispatcherOptions } from './dispatcher.js';
 export * from './errors.js';

@@ -1,3 +1,4 @@
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { AtlasNetworkError, AtlasResponseError, type AtlasNetworkErrorCode } from './errors.js';
@@ -35,7 +36,25 @@ export interface TransportOptions {
   maxResponseBytes: number;
   /** Called once per round trip, before it is sent. */
   onSend: (operation: string) => void;
+  /** Called once per round trip when it ends, answered or not (logs, metrics). */
+  onExchange?: ((exchange: AtlasExchange) => void) | undefined;
 }
+
+/** One upstream round trip as observers see it. */
+export interface AtlasExchange {
+  operation: string;
+  method: string;
+  /** HTTP status, or undefined when no answer arrived. */
+  status: number | undefined;
+  durationMs: number;
+  /** The coded error of a failed round trip (`ATLAS_NETWORK_ERROR`, `ATLAS_TIMEOUT`, …). */
+  errorCode: string | undefined;
+  /** Sent as `x-request-id`; Atlas's own when it answered one. */
+  requestId: string | undefined;
+}
+
+// A no-op until an OpenTelemetry SDK is registered (GATEWAY tracing env), so it costs nothing off.
+const tracer = trace.getTracer('atlas-backup-gateway/atlas-client');
 
 /** Error codes of failures before any byte can have left: the request surely was not sent. */
 const NOT_SENT = new Set([
@@ -57,6 +76,50 @@ const TIMEOUTS = new Set([
 
 /** Sends one request through undici and reads the whole body; every failure becomes a coded error. */
 export function createTransport(opts: TransportOptions): Transport {
+  const send = sendOnce(opts);
+  return (req) =>
+    tracer.startActiveSpan(
+      `atlas ${req.operation}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': req.method,
+          'url.path': req.target.split('?')[0],
+          'atlas.operation': req.operation,
+          ...(req.requestId ? { 'atlas.request_id': req.requestId } : {}),
+        },
+      },
+      async (span) => {
+        const started = performance.now();
+        const report = (status: number | undefined, errorCode: string | undefined, requestId?: string) =>
+          opts.onExchange?.({
+            operation: req.operation,
+            method: req.method,
+            status,
+            durationMs: performance.now() - started,
+            errorCode,
+            requestId: requestId ?? req.requestId,
+          });
+        try {
+          const res = await send(req);
+          span.setAttribute('http.response.status_code', res.status);
+          if (res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+          const atlasId = res.headers['x-request-id'];
+          report(res.status, undefined, typeof atlasId === 'string' ? atlasId : undefined);
+          return res;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          span.setStatus({ code: SpanStatusCode.ERROR, message: code ?? 'error' });
+          report((err as { status?: number }).status, code);
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+}
+
+function sendOnce(opts: TransportOptions): Transport {
   return async (req) => {
     if (req.signal?.aborted) throw networkError(req, req.signal.reason, false);
     opts.onSend(req.operation);

@@ -20,6 +20,9 @@ export class FamilyCache {
   readonly #ttlMs: number;
   readonly #max: number;
   readonly #clock: Clock;
+  /** Lookups answered, and not, since start (metrics). */
+  hits = 0;
+  misses = 0;
 
   constructor(options: FamilyCacheOptions) {
     this.#ttlMs = options.ttlMs ?? 600_000;
@@ -30,11 +33,12 @@ export class FamilyCache {
   get(ref: ClusterRef): Family | undefined {
     const key = clusterKey(ref);
     const e = this.#entries.get(key);
-    if (!e) return undefined;
-    if (e.expiresAt <= this.#clock.now()) {
-      this.#entries.delete(key);
+    if (!e || e.expiresAt <= this.#clock.now()) {
+      if (e) this.#entries.delete(key);
+      this.misses += 1;
       return undefined;
     }
+    this.hits += 1;
     return e.family;
   }
 

@@ -19,6 +19,8 @@ export interface JobsRuntime {
 
 /** What every resolver gets: who calls, this request's loaders, and the shared job machinery. */
 export interface GatewayContext {
+  /** Sent upstream as `x-request-id`, answered to the client, and in every log line of the request. */
+  requestId: string;
   caller: Caller;
   loaders: Loaders;
   jobs: JobsRuntime;

@@ -15,6 +15,7 @@ import {
   type SnapshotSource,
 } from '../backup/model.js';
 import type { UpstreamPage } from './connection.js';
+import { LoaderStats } from '../observability/metrics.js';
 
 /** What the loaders need from the gateway: the Atlas client and the process-wide family cache. */
 export interface LoaderDeps {
@@ -24,6 +25,8 @@ export interface LoaderDeps {
   callOptions?: CallOptions;
   /** Most upstream calls of one GraphQL request in flight at once. @default 8 */
   maxConcurrency?: number;
+  /** Shared counters for metrics. @default a private one */
+  stats?: LoaderStats;
 }
 
 export interface PageKey extends ClusterRef {
@@ -81,6 +84,7 @@ export function createLoaders(deps: LoaderDeps): Loaders {
   const { atlas, families } = deps;
   const limit = pLimit(deps.maxConcurrency ?? 8);
   const o = deps.callOptions ?? {};
+  const stats = deps.stats ?? new LoaderStats();
   const up = <T>(fn: () => Promise<T>): Promise<T> => limit(fn);
 
   const primeCluster = (c: ClusterSource) => {
@@ -128,7 +132,10 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     fetch: () => Promise<T | null>,
   ): Promise<T | null> => {
     await Promise.allSettled([...(pending.get(clusterKey(k)) ?? [])]);
-    return (seen.get(`${kind}:${itemKey(k)}`) as T | undefined) ?? fetch();
+    const hit = seen.get(`${kind}:${itemKey(k)}`) as T | undefined;
+    if (hit) stats.listHits += 1;
+    else stats.itemLoads += 1;
+    return hit ?? fetch();
   };
 
   const loaders: Loaders = {

@@ -65,6 +65,8 @@ export interface RequestRecord {
   path: string;
   /** Path and query as sent. */
   target: string;
+  /** The `x-request-id` the client sent, if any. */
+  requestId: string | undefined;
   status: number;
   /** The project the request was about, when it had one. */
   groupId: string | undefined;
@@ -164,6 +166,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       method: req.method,
       path: req.path,
       target: req.target,
+      requestId: typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined,
       status,
       groupId: routed.params.groupId,
     });

@@ -1,0 +1,41 @@
+import type { GraphQLError } from 'graphql';
+import { maskError } from '../graphql/errors.js';
+import { operationName } from './operation-name.js';
+import type { Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { GatewayContext } from '../graphql/context.js';
+
+/**
+ * One log line per GraphQL operation (request id, operation name, caller, duration, error codes), and
+ * the request id answered in `x-request-id` so a client can quote it.
+ */
+export function useAccessLog(logger: Logger, requestIds: WeakMap<Request, string>): Plugin<GatewayContext> {
+  return {
+    onResponse({ request, response }) {
+      const id = requestIds.get(request);
+      if (id) response.headers.set('x-request-id', id);
+    },
+    onExecute({ args }) {
+      const started = performance.now();
+      const ctx = args.contextValue;
+      return {
+        onExecuteDone({ result }) {
+          const errors = 'errors' in result ? (result.errors ?? []) : [];
+          logger.info(
+            {
+              requestId: ctx.requestId,
+              operation: operationName(args.document, args.operationName),
+              caller: ctx.caller?.id,
+              ms: Math.round(performance.now() - started),
+              // Codes as clients will see them (errors are masked after this point).
+              errors: errors.map(
+                (e) => (maskError(e, '') as GraphQLError).extensions?.code ?? 'INTERNAL_SERVER_ERROR',
+              ),
+            },
+            'graphql operation',
+          );
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AtlasClient, AtlasExchange } from '../atlas/index.js';
+import type { FamilyCache } from '../backup/family-cache.js';
+import type { JobPollers } from '../jobs/job-pollers.js';
+
+/** Counts of how the per-request loaders answered, across requests. */
+export class LoaderStats {
+  /** Items answered from a list the same request had read (no upstream call). */
+  listHits = 0;
+  /** Items read from Atlas one by one. */
+  itemLoads = 0;
+}
+
+export interface MetricSources {
+  atlas: AtlasClient;
+  families: FamilyCache;
+  pollers: JobPollers;
+  loaderStats: LoaderStats;
+}
+
+/**
+ * The gateway's own metrics next to yoga's GraphQL ones (`graphql_envelop_*`: operations by name,
+ * outcome and duration). Totals that live in other objects are read when Prometheus scrapes.
+ */
+export function registerGatewayMetrics(
+  registry: Registry,
+  s: MetricSources,
+): { onExchange(e: AtlasExchange): void } {
+  const registers = [registry];
+  const requests = new Counter({
+    name: 'atlas_upstream_requests_total',
+    help: 'Round trips to Atlas by operation and outcome (HTTP status, or the error code when none came back).',
+    labelNames: ['operation', 'outcome'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'atlas_upstream_request_duration_seconds',
+    help: 'Duration of round trips to Atlas by operation.',
+    labelNames: ['operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('atlas_upstream_retries', 'Retries of upstream requests since start.', () => s.atlas.stats().retries);
+  gauge('atlas_oauth_token_fetches', 'OAuth tokens fetched since start.', () => s.atlas.stats().tokenFetches);
+  gauge(
+    'atlas_digest_challenges',
+    'Digest challenges answered since start.',
+    () => s.atlas.stats().digestChallenges,
+  );
+  gauge(
+    'gateway_family_cache_hits',
+    'Cluster family lookups answered from the cache.',
+    () => s.families.hits,
+  );
+  gauge(
+    'gateway_family_cache_misses',
+    'Cluster family lookups the cache could not answer.',
+    () => s.families.misses,
+  );
+  gauge(
+    'gateway_loader_list_hits',
+    'Items answered from a list read in the same request.',
+    () => s.loaderStats.listHits,
+  );
+  gauge('gateway_loader_item_loads', 'Items read from Atlas one by one.', () => s.loaderStats.itemLoads);
+  gauge(
+    'gateway_active_subscriptions',
+    'Open restoreJobStatus subscriptions.',
+    () => s.pollers.stats().subscribers,
+  );
+  gauge('gateway_job_pollers', 'Jobs being polled (one poller per job).', () => s.pollers.stats().pollers);
+  gauge('gateway_job_polls', 'Upstream job reads by the pollers since start.', () => s.pollers.stats().polls);
+  return {
+    onExchange(e) {
+      requests.inc({
+        operation: e.operation,
+        outcome: e.status !== undefined ? String(e.status) : (e.errorCode ?? 'error'),
+      });
+      duration.observe({ operation: e.operation }, e.durationMs / 1000);
+    },
+  };
+}
