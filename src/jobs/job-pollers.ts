@@ -2,6 +2,7 @@ import { Repeater } from 'graphql-yoga';
 import { AtlasApiError } from '../atlas/errors.js';
 import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
+import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
 
 /** The timer functions the pollers use; injected so tests step time instead of waiting. */
 export interface Timers {
@@ -21,10 +22,12 @@ export interface JobPollersOptions {
   maxBackoffMs?: number;
   /** @default realTimers */
   timers?: Timers;
+  /** How replicas share jobs (one polls, all deliver). @default this process only */
+  channel?: JobChannel;
 }
 
 /** Atlas answers that will not change by asking again: the job or the right to read it is gone. */
-const permanent = (err: unknown) =>
+const permanent = (err: unknown): err is AtlasApiError =>
   err instanceof AtlasApiError && [400, 401, 403, 404, 410].includes(err.status);
 
 // Only what a watcher can see change; links and ids are left out so they never cause an event.
@@ -46,6 +49,7 @@ interface Subscriber {
   end(): void;
 }
 
+/** This replica's watch of one job: its subscribers, and (when it holds the lease) the polling. */
 class Poller {
   readonly subscribers = new Set<Subscriber>();
   last: RestoreJobSource | undefined;
@@ -53,34 +57,77 @@ class Poller {
   #timer: unknown;
   #failures = 0;
   #stopped = false;
+  #leading = false;
+  readonly #unlisten: () => void;
 
   constructor(
     readonly key: string,
     readonly fetch: () => Promise<RestoreJobSource>,
     readonly owner: JobPollers,
-  ) {}
+  ) {
+    this.#unlisten = owner.channel.listen(key, (m) => this.#receive(m));
+  }
 
-  start(): void {
-    void this.#poll();
+  async start(): Promise<void> {
+    // A late subscriber first gets the state another replica (or an earlier watch) published.
+    const known = await this.owner.channel.last(this.key).catch(() => undefined);
+    if (known && !this.#stopped) this.#receive({ type: 'job', job: known });
+    if (!this.#stopped) void this.#tick();
   }
 
   stop(): void {
+    if (this.#stopped) return;
     this.#stopped = true;
     if (this.#timer !== undefined) this.owner.timers.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#unlisten();
+    if (this.#leading) void this.owner.channel.release(this.key).catch(() => undefined);
     this.owner.forget(this);
+  }
+
+  #receive(m: JobMessage): void {
+    if (this.#stopped) return;
+    if (m.type === 'error') {
+      const err = new AtlasApiError({
+        operation: 'getRestoreJob',
+        status: m.status,
+        errorCode: m.errorCode,
+        detail: m.detail,
+      });
+      for (const s of [...this.subscribers]) s.fail(err);
+      this.stop();
+      return;
+    }
+    const sig = signature(m.job);
+    if (sig !== this.#sig) {
+      this.#sig = sig;
+      this.last = m.job;
+      for (const s of [...this.subscribers]) s.push(m.job);
+    }
+    if (isTerminal(m.job.dto.status)) {
+      for (const s of [...this.subscribers]) s.end();
+      this.stop();
+    }
   }
 
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = this.owner.timers.setTimeout(() => {
       this.#timer = undefined;
-      void this.#poll();
+      void this.#tick();
     }, ms);
   }
 
-  async #poll(): Promise<void> {
+  async #tick(): Promise<void> {
     if (this.#stopped) return;
+    // The lease outlives one interval by half, so the holder renews it in time; when the holder dies,
+    // another replica takes over at its next tick after the lease ran out.
+    this.#leading = await this.owner.channel.lead(this.key, this.owner.intervalMs * 1.5).catch(() => true);
+    if (this.#stopped) return;
+    if (!this.#leading) {
+      this.#schedule(this.owner.intervalMs);
+      return;
+    }
     this.owner.polls += 1;
     let job: RestoreJobSource;
     try {
@@ -88,8 +135,21 @@ class Poller {
     } catch (err) {
       if (this.#stopped) return;
       if (permanent(err)) {
-        for (const s of [...this.subscribers]) s.fail(err);
-        this.stop();
+        await this.owner.channel
+          .publish(this.key, {
+            type: 'error',
+            status: err.status,
+            errorCode: err.errorCode,
+            detail: err.detail,
+          })
+          .catch(() =>
+            this.#receive({
+              type: 'error',
+              status: err.status,
+              errorCode: err.errorCode,
+              detail: err.detail,
+            }),
+          );
         return;
       }
       // Transient (429, 5xx, network): keep the subscription, wait longer, honour Retry-After.
@@ -101,30 +161,26 @@ class Poller {
     }
     if (this.#stopped) return;
     this.#failures = 0;
-    const sig = signature(job);
-    if (sig !== this.#sig) {
-      this.#sig = sig;
-      this.last = job;
-      for (const s of [...this.subscribers]) s.push(job);
-    }
-    if (isTerminal(job.dto.status)) {
-      for (const s of [...this.subscribers]) s.end();
-      this.stop();
-      return;
+    if (signature(job) !== this.#sig) {
+      await this.owner.channel
+        .publish(this.key, { type: 'job', job })
+        .catch(() => this.#receive({ type: 'job', job }));
     }
     this.#schedule(this.owner.intervalMs);
   }
 }
 
 /**
- * One poller per job, shared by every subscriber of that job in this process: N subscribers cost one
+ * One poller per job shared by every subscriber of that job — in this process, and with a shared
+ * channel across replicas (one lease holder polls, every replica delivers): N subscribers cost one
  * upstream read per interval. A poller stops when its job ends or its last subscriber leaves.
  */
 export class JobPollers {
   readonly intervalMs: number;
   readonly maxBackoffMs: number;
   readonly timers: Timers;
-  /** Upstream reads made by all pollers so far. */
+  readonly channel: JobChannel;
+  /** Upstream reads made by this replica's pollers so far. */
   polls = 0;
   readonly #pollers = new Map<string, Poller>();
 
@@ -132,6 +188,7 @@ export class JobPollers {
     this.intervalMs = options.intervalMs ?? 4000;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.timers = options.timers ?? realTimers;
+    this.channel = options.channel ?? new MemoryJobChannel();
   }
 
   /**
@@ -157,7 +214,7 @@ export class JobPollers {
         subscriber.push(poller.last);
         if (isTerminal(poller.last.dto.status)) subscriber.end();
       }
-      if (fresh) poller.start();
+      if (fresh) void poller.start();
       await stop;
       poller.subscribers.delete(subscriber);
       if (poller.subscribers.size === 0) poller.stop();
