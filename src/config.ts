@@ -18,6 +18,8 @@ export interface GatewayConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How long in-flight requests may finish after SIGTERM before connections are cut. */
   shutdownGraceMs: number;
+  /** Shared state for several replicas; none = everything in this process. */
+  redis: { url: string; prefix: string } | undefined;
 }
 
 /** All the bad variables at once, one line each: name, what was expected, what arrived. */
@@ -106,6 +108,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const familyTtlMs = int('GATEWAY_FAMILY_TTL_MS', 600_000, 0, 86_400_000);
   const maxUpstreamConcurrency = int('GATEWAY_UPSTREAM_CONCURRENCY', 8, 1, 256);
   const pollIntervalMs = int('GATEWAY_POLL_INTERVAL_MS', 4000, 100, 3_600_000);
+  const redisUrl = str('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push(
+      `REDIS_URL: expected a redis:// or rediss:// URL, got "${redisUrl.replace(/\/\/[^@]*@/, '//[redacted]@')}"`,
+    );
+  }
   const shutdownGraceMs = int('GATEWAY_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
   const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
   const level = str('LOG_LEVEL') ?? 'info';
@@ -123,5 +131,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     pollIntervalMs,
     logLevel: (LEVELS as readonly string[]).includes(level) ? (level as GatewayConfig['logLevel']) : 'info',
     shutdownGraceMs,
+    redis: redisUrl ? { url: redisUrl, prefix: str('REDIS_PREFIX') ?? 'atlas-gw:' } : undefined,
   };
 }

@@ -22,6 +22,11 @@ import { systemClock, type Clock } from './atlas/clock.js';
 import { OPEN_CALLER, type Authenticate } from './auth/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers, type Timers } from './jobs/job-pollers.js';
+import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
+import { RedisJobChannel } from './jobs/redis-job-channel.js';
+import { ProjectBackoff } from './shared/project-backoff.js';
+import type { SharedRedis } from './shared/redis.js';
+import { deadlineSignal } from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import type { GatewayContext } from './graphql/context.js';
@@ -65,8 +70,13 @@ export interface GatewayOptions {
   pollIntervalMs?: number;
   /** Timers of the job pollers (tests step them). @default real timers */
   timers?: Timers;
-  /** Where idempotency keys live. @default in this process's memory (24 h) */
+  /** Where idempotency keys live. @default Redis when `redis` is given, else this process (24 h) */
   idempotency?: IdempotencyStore;
+  /**
+   * Shares job polling, idempotency keys, cluster families and Atlas backoffs with the other replicas.
+   * @default none: everything stays in this process
+   */
+  redis?: SharedRedis;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
 }
@@ -121,12 +131,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   const registry = new Registry();
   // The metrics need the client they observe, so they subscribe to its exchanges once both exist.
   const exchangeObservers: ((e: AtlasExchange) => void)[] = [];
+  const backoff = new ProjectBackoff(clock, options.redis);
   const atlas = createAtlasClient({
     clock,
     ...options.atlas,
+    beforeSend: (r) => {
+      options.atlas.beforeSend?.(r);
+      backoff.beforeSend(r);
+    },
     onExchange: (e) => {
       options.atlas.onExchange?.(e);
       for (const observe of exchangeObservers) observe(e);
+      backoff.onExchange(e);
       // Atlas's answer, logged with the request id it was sent with (and Atlas's own when it has one).
       const line = {
         requestId: e.requestId,
@@ -140,6 +156,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   });
   const families = new FamilyCache({
+    ...(options.redis ? { redis: options.redis } : {}),
     clock,
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
@@ -148,6 +165,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const authenticate = options.authenticate ?? (async () => OPEN_CALLER);
   const pollers = new JobPollers({
+    ...(options.redis ? { channel: new RedisJobChannel(options.redis, randomUUID()) } : {}),
     ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
   });
@@ -155,7 +173,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     atlas,
     families,
     clock,
-    idempotency: options.idempotency ?? new MemoryIdempotencyStore({ clock }),
+    idempotency:
+      options.idempotency ??
+      (options.redis
+        ? new RedisIdempotencyStore(options.redis, { clock })
+        : new MemoryIdempotencyStore({ clock })),
     pollers,
     inflightDownloads: new Map(),
   };
@@ -168,6 +190,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   let lastCheck: { at: number; ok: boolean } | undefined;
   let checking: Promise<boolean> | undefined;
   const upstreamReady = async (): Promise<boolean> => {
+    // With Redis configured but away, this replica works but its fleet guarantees do not hold.
+    if (options.redis && !options.redis.ready()) return false;
     if (lastCheck && clock.now() - lastCheck.at < readinessMs) return lastCheck.ok;
     // Single flight: a burst of probes makes one upstream call.
     checking ??= atlas.projects
@@ -203,9 +227,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
       const caller = await authenticate(request);
+      const callOptions = {
+        requestId,
+        ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
+      };
       return {
         requestId,
         caller,
+        callOptions,
         jobs,
         loaders: createLoaders({
           atlas,
@@ -214,6 +243,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           // One id per GraphQL request, sent upstream as x-request-id on each of its Atlas calls.
           callOptions: {
             requestId,
+            // A request that ends (client gone, execution deadline) stops its Atlas calls too.
+            signal: AbortSignal.any([request.signal, deadlineSignal(request)]),
             ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
           },
           ...(options.maxUpstreamConcurrency !== undefined

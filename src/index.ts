@@ -3,15 +3,24 @@ import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { setupTracing } from './observability/tracing.js';
+import { connectRedis } from './shared/redis.js';
+import {
+  securityFromEnv,
+  securityPlugins,
+  securityYogaOptions,
+  type SecurityOptions,
+} from './security/index.js';
 import { SimEnvError, simulatorOptionsFromEnv, startSimulator, type Simulator } from './simulator/index.js';
 
 // Reads the environment, builds, listens. Everything else lives in createGateway.
 let config: GatewayConfig;
 let simOptions;
 let auth: AuthSetup;
+let security: SecurityOptions;
 try {
   config = loadConfig(process.env);
   auth = authFromEnv(process.env, { demo: config.demo });
+  security = securityFromEnv(process.env);
   simOptions = config.demo ? simulatorOptionsFromEnv(process.env) : undefined;
 } catch (err) {
   if (err instanceof ConfigError || err instanceof SimEnvError) {
@@ -35,7 +44,20 @@ if (simOptions) {
 }
 
 const logger = createLogger({ level: config.logLevel });
+const limits = securityYogaOptions(security);
 const tracing = setupTracing(process.env);
+const redis = config.redis
+  ? connectRedis({
+      url: config.redis.url,
+      prefix: config.redis.prefix,
+      logger,
+      degraded: [
+        'idempotency keys are per replica',
+        'each replica polls the jobs its own subscribers watch',
+        'cluster families and Atlas backoffs are learned per replica',
+      ],
+    })
+  : undefined;
 const gateway = createGateway({
   logger,
   atlas: { baseUrl: atlas.baseUrl, auth: atlas.auth, legacyV1: atlas.legacyV1 },
@@ -43,6 +65,11 @@ const gateway = createGateway({
   maxUpstreamConcurrency: config.maxUpstreamConcurrency,
   pollIntervalMs: config.pollIntervalMs,
   authenticate: auth.authenticate,
+  ...(redis ? { redis } : {}),
+  plugins: securityPlugins(security),
+  batching: limits.batching,
+  graphiql: limits.graphiql,
+  ...(limits.cors !== undefined ? { cors: limits.cors } : {}),
 });
 const url = await gateway.listen(config.port, config.host);
 console.log(`Atlas Backup GraphQL Gateway on ${url}/graphql  (GraphiQL: open it in a browser)`);
@@ -58,6 +85,9 @@ console.log(
       }`,
 );
 console.log(`  callers: ${auth.mode}`);
+console.log(
+  `  shared state: ${redis ? `Redis (${config.redis?.prefix})` : 'this process only (set REDIS_URL for several replicas)'}`,
+);
 console.log(`  health: ${url}/healthz  readiness: ${url}/readyz  metrics: ${url}/metrics`);
 
 let stopping = false;
@@ -74,6 +104,7 @@ const stop = async (signal: string) => {
   await gateway.close({ graceMs: config.shutdownGraceMs });
   logger.info('gateway closed');
   await sim?.close();
+  await redis?.close();
   await tracing?.shutdown();
   process.exit(0);
 };

@@ -1,4 +1,4 @@
-import type { AtlasClient } from '../atlas/index.js';
+import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import type { Clock } from '../atlas/clock.js';
 import type { Caller } from '../auth/caller.js';
 import type { FamilyCache } from '../backup/family-cache.js';
@@ -22,6 +22,8 @@ export interface GatewayContext {
   /** Sent upstream as `x-request-id`, answered to the client, and in every log line of the request. */
   requestId: string;
   caller: Caller;
+  /** For calls that must not be cut when the request ends (a POST may have been applied). */
+  callOptions: CallOptions;
   loaders: Loaders;
   jobs: JobsRuntime;
 }

@@ -242,7 +242,13 @@ export const resolvers: Resolvers = {
 
 function jobDeps(ctx: GatewayContext): JobRequestDeps {
   return {
-    service: ctx.loaders.service,
+    // Not the loaders' service: its calls stop when the request ends, and a POST cut short may still
+    // have created the job; finishing it keeps the idempotency key true to what Atlas did.
+    service: createBackupService({
+      atlas: ctx.jobs.atlas,
+      families: ctx.jobs.families,
+      callOptions: ctx.callOptions,
+    }),
     idempotency: ctx.jobs.idempotency,
     clock: ctx.jobs.clock,
     callerId: ctx.caller.id,

@@ -1,0 +1,19 @@
+export {
+  CSRF_HEADERS,
+  resolveSecurityOptions,
+  type PersistedManifest,
+  type PersistedOperationsMode,
+  type RateLimitOptions,
+  type ResolvedSecurityOptions,
+  type SecurityOptions,
+} from './security-options.js';
+export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
+export { SECURITY_ENV, securityFromEnv } from './security-from-env.js';
+export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';
+export { deadlineSignal, executionTimeoutError, useExecutionTimeout } from './use-execution-timeout.js';
+export { useBodyLimit } from './use-body-limit.js';
+export { connectionCostEstimator, useCostLimit, type CostLimitOptions } from './use-cost-limit.js';
+export { rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';
+export { extractPersistedOperationId, usePersistedManifest } from './use-persisted-manifest.js';
+export { stripSuggestions, useHideSuggestions } from './use-hide-suggestions.js';
+export { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';

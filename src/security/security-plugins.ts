@@ -1,0 +1,91 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import type { GraphQLError, ValidationContext } from 'graphql';
+import type { Plugin, YogaServerOptions } from 'graphql-yoga';
+import { resolveSecurityOptions, type SecurityOptions } from './security-options.js';
+import { useBodyLimit } from './use-body-limit.js';
+import { useCostLimit } from './use-cost-limit.js';
+import { useExecutionTimeout } from './use-execution-timeout.js';
+import { useHideSuggestions } from './use-hide-suggestions.js';
+import { usePersistedManifest } from './use-persisted-manifest.js';
+import { useRateLimit } from './use-rate-limit.js';
+import { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
+
+// graphql-armor's errors carry no code; clients branch on `extensions.code` (DESIGN.md).
+const badUserInput = (error: GraphQLError) => Object.assign(error.extensions, { code: 'BAD_USER_INPUT' });
+// Validation limits report their error as a validation error instead of throwing it out of
+// `validate` (armor's default): a thrown error is not a validation result, and the gateway's
+// Prometheus plugin swallows it, letting the operation run.
+const reported = {
+  propagateOnRejection: false,
+  onReject: [
+    (ctx: ValidationContext | null, error: GraphQLError) => {
+      badUserInput(error);
+      ctx?.reportError(error);
+    },
+  ],
+};
+
+/**
+ * The gateway's abuse limits as yoga plugins, cheapest and earliest first: body size (before
+ * reading), unreadable requests as 400, CSRF (before parsing), persisted operations, token count
+ * (while parsing), depth, aliases and directives (validation), introspection and suggestions
+ * (production), then, once the caller is known and just before execution, the rate limit and the
+ * cost, and the execution timeout around it.
+ * Pass them as `createGateway({ plugins })`, together with `securityYogaOptions`.
+ */
+export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
+  const o = resolveSecurityOptions(options);
+  const plugins: Plugin[] = [useBodyLimit(o.maxBodyBytes), useUnreadableRequestAs400()];
+  if (o.csrfPrevention) plugins.push(useCSRFPrevention({ requestHeaders: [...o.csrfHeaders] }));
+  if (o.persistedOperations !== 'off') {
+    plugins.push(usePersistedManifest(o.persistedOperations, o.persistedManifest));
+  }
+  plugins.push(
+    EnvelopArmorPlugin({
+      // Tokens are counted while parsing, where there is no validation context: that one throws.
+      maxTokens: { n: o.maxTokens, onReject: [(_ctx, error) => badUserInput(error)] },
+      maxDepth: { n: o.maxDepth, ...reported },
+      maxAliases: { n: o.maxAliases, ...reported },
+      maxDirectives: { n: o.maxDirectives, ...reported },
+      // The cost is ours (useCostLimit): armor's ignores `first` and variables.
+      costLimit: { enabled: false },
+      blockFieldSuggestion: { enabled: o.production },
+    }),
+  );
+  if (o.production) plugins.push(useDisableIntrospection(), useHideSuggestions());
+  if (o.rateLimit) plugins.push(useRateLimit(o.rateLimit, o.trustProxy));
+  plugins.push(useCostLimit({ maxCost: o.maxCost, listSize: o.costListSize, hideSuggestions: o.production }));
+  if (o.executionTimeoutMs > 0) plugins.push(useExecutionTimeout(o.executionTimeoutMs));
+  return plugins;
+}
+
+type YogaOptions = YogaServerOptions<Record<string, never>, Record<string, unknown>>;
+
+/** The yoga options the limits need besides the plugins (`createGateway` takes each by this name). */
+export interface SecurityYogaOptions {
+  /** yoga's `batching`: off, or at most `batchLimit` operations per request (more: HTTP 413). */
+  batching: NonNullable<YogaOptions['batching']>;
+  /** yoga's `cors`; undefined keeps yoga's default (reflect the caller's origin). */
+  cors: YogaOptions['cors'];
+  /** Whether to serve GraphiQL (`createGateway({ graphiql })`): never in production. */
+  graphiql: boolean;
+}
+
+/** The values to pass to `createGateway` next to `plugins: securityPlugins(options)`. */
+export function securityYogaOptions(options: SecurityOptions = {}): SecurityYogaOptions {
+  const o = resolveSecurityOptions(options);
+  let cors: YogaOptions['cors'];
+  if (o.corsOrigins !== undefined && o.corsOrigins.length > 0) {
+    cors = { origin: [...o.corsOrigins] };
+  } else if (o.production) {
+    // No CORS headers at all: browsers refuse cross-origin reads; same-origin pages still work.
+    cors = false;
+  }
+  return {
+    batching: o.batchLimit > 0 ? { limit: o.batchLimit } : false,
+    cors,
+    graphiql: !o.production,
+  };
+}

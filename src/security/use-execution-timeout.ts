@@ -1,0 +1,57 @@
+import type { ExecutionArgs, GraphQLError } from 'graphql';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
+
+const deadlines = new WeakMap<Request, AbortController>();
+
+/**
+ * A signal that aborts when an operation of this request passes the execution timeout. Give it to
+ * the upstream calls of the request (the loaders' `callOptions.signal`) so they stop too, instead of
+ * running on after the client got its timeout error.
+ */
+export function deadlineSignal(request: Request): AbortSignal {
+  let controller = deadlines.get(request);
+  if (!controller) {
+    controller = new AbortController();
+    deadlines.set(request, controller);
+  }
+  return controller.signal;
+}
+
+/** What a client gets when its operation is stopped: retryable, HTTP 504. */
+export function executionTimeoutError(timeoutMs: number): GraphQLError {
+  return createGraphQLError(
+    `The operation did not finish within ${timeoutMs} ms and was stopped; ask for less (fewer clusters, a smaller \`first\`) or retry later.`,
+    {
+      extensions: { code: 'UPSTREAM_UNAVAILABLE', retryable: true, timeoutMs, http: { status: 504 } },
+    },
+  );
+}
+
+/**
+ * Stops an operation still running `timeoutMs` after it started.
+ *
+ * Hand-written because neither yoga nor envelop has an execution deadline; yoga's executor
+ * (`@graphql-tools/executor`) does honour an `AbortSignal` in its arguments: it stops resolving and
+ * rejects with the signal's reason, which is the GraphQL error the client sees.
+ */
+export function useExecutionTimeout(timeoutMs: number): Plugin {
+  return {
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      setExecuteFn((execArgs: ExecutionArgs) => {
+        const controller = new AbortController();
+        const timer = setTimeout(() => {
+          const reason = executionTimeoutError(timeoutMs);
+          controller.abort(reason);
+          if (request) deadlines.get(request)?.abort(reason);
+        }, timeoutMs);
+        // A signal already there (yoga's execution cancellation: the client went away) still counts.
+        const outer = (execArgs as { signal?: AbortSignal }).signal;
+        const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+        return Promise.resolve(executeFn(Object.assign({}, execArgs, { signal }))).finally(() =>
+          clearTimeout(timer),
+        );
+      });
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import type { GatewayOptions } from '../../src/gateway.js';
+import { securityPlugins, securityYogaOptions, type SecurityOptions } from '../../src/security/index.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+/** A stack whose gateway runs the security plugins and yoga options made from `options`. */
+export function startSecureStack(
+  options: SecurityOptions,
+  gateway: Partial<GatewayOptions> = {},
+): Promise<Stack> {
+  const yoga = securityYogaOptions(options);
+  return startStack({
+    gateway: {
+      plugins: securityPlugins(options),
+      batching: yoga.batching,
+      graphiql: yoga.graphiql,
+      ...(yoga.cors !== undefined ? { cors: yoga.cors } : {}),
+      ...gateway,
+    },
+  });
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The body as JSON, or undefined when it is not JSON. */
+  json: { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } | undefined;
+}
+
+/** One request through `yoga.fetch` (in-process), any method, headers and body. */
+export async function raw(stack: Stack, init: RequestInit & { path?: string } = {}): Promise<RawAnswer> {
+  const { path = '/graphql', ...rest } = init;
+  const res = await stack.gateway.yoga.fetch(`http://gateway.test${path}`, rest);
+  const text = await res.text();
+  let json: RawAnswer['json'];
+  try {
+    json = JSON.parse(text) as RawAnswer['json'];
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** A JSON POST of one operation (or of a batch, when `body` is an array). */
+export function post(stack: Stack, body: unknown, headers: Record<string, string> = {}): Promise<RawAnswer> {
+  return raw(stack, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The first error's code and message of an answer (or undefined). */
+export function firstError(answer: RawAnswer): { code: unknown; message: string } | undefined {
+  const e = answer.json?.errors?.[0];
+  return e ? { code: e.extensions?.code, message: e.message } : undefined;
+}

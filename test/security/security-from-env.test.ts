@@ -1,0 +1,154 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config.js';
+import {
+  resolveSecurityOptions,
+  securityFromEnv,
+  securityYogaOptions,
+  sha256Hex,
+} from '../../src/security/index.js';
+
+const problemsOf = (env: NodeJS.ProcessEnv): string[] => {
+  try {
+    securityFromEnv(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+};
+
+describe('securityFromEnv', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gateway-security-env-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every default when nothing is set', () => {
+    const options = securityFromEnv({});
+    expect(options).toEqual({ production: false });
+    expect(resolveSecurityOptions(options)).toMatchObject({
+      maxDepth: 10,
+      maxAliases: 15,
+      maxTokens: 1000,
+      maxDirectives: 20,
+      maxCost: 10_000,
+      batchLimit: 0,
+      maxBodyBytes: 102_400,
+      rateLimit: { points: 300, windowMs: 60_000 },
+      executionTimeoutMs: 15_000,
+      persistedOperations: 'off',
+      csrfPrevention: true,
+    });
+    expect(securityYogaOptions(options)).toEqual({ batching: false, cors: undefined, graphiql: true });
+  });
+
+  it('reads every variable', () => {
+    const query = '{ __typename }';
+    const manifest = join(dir, 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ [sha256Hex(query)]: query }));
+    const options = securityFromEnv({
+      GATEWAY_PRODUCTION: 'true',
+      GATEWAY_MAX_DEPTH: '8',
+      GATEWAY_MAX_ALIASES: '5',
+      GATEWAY_MAX_TOKENS: '500',
+      GATEWAY_MAX_DIRECTIVES: '4',
+      GATEWAY_MAX_COST: '2000',
+      GATEWAY_COST_LIST_SIZE: '25',
+      GATEWAY_BATCH_LIMIT: '10',
+      GATEWAY_MAX_BODY_BYTES: '65536',
+      GATEWAY_RATE_LIMIT: '120',
+      GATEWAY_RATE_LIMIT_WINDOW_MS: '30000',
+      GATEWAY_TRUST_PROXY: 'true',
+      GATEWAY_EXECUTION_TIMEOUT_MS: '5000',
+      GATEWAY_PERSISTED_OPERATIONS: 'enforce',
+      GATEWAY_PERSISTED_OPERATIONS_FILE: manifest,
+      GATEWAY_CSRF_PREVENTION: 'false',
+      GATEWAY_CORS_ORIGINS: 'https://app.example.com, https://admin.example.com/',
+    });
+    expect(options).toEqual({
+      production: true,
+      maxDepth: 8,
+      maxAliases: 5,
+      maxTokens: 500,
+      maxDirectives: 4,
+      maxCost: 2000,
+      costListSize: 25,
+      batchLimit: 10,
+      maxBodyBytes: 65536,
+      rateLimit: { points: 120, windowMs: 30_000 },
+      trustProxy: true,
+      executionTimeoutMs: 5000,
+      persistedOperations: 'enforce',
+      persistedManifest: new Map([[sha256Hex(query), query]]),
+      csrfPrevention: false,
+      corsOrigins: ['https://app.example.com', 'https://admin.example.com'],
+    });
+    expect(securityYogaOptions(options)).toEqual({
+      batching: { limit: 10 },
+      cors: { origin: ['https://app.example.com', 'https://admin.example.com'] },
+      graphiql: false,
+    });
+  });
+
+  it('takes production from NODE_ENV unless GATEWAY_PRODUCTION says otherwise', () => {
+    expect(securityFromEnv({ NODE_ENV: 'production' }).production).toBe(true);
+    expect(securityFromEnv({ NODE_ENV: 'production', GATEWAY_PRODUCTION: 'false' }).production).toBe(false);
+    expect(securityFromEnv({ NODE_ENV: 'development' }).production).toBe(false);
+    expect(securityYogaOptions(securityFromEnv({ NODE_ENV: 'production' })).cors).toBe(false);
+  });
+
+  it('turns the rate limit off with 0 and keeps the other default when only one is set', () => {
+    expect(securityFromEnv({ GATEWAY_RATE_LIMIT: '0' }).rateLimit).toBe(false);
+    expect(securityFromEnv({ GATEWAY_RATE_LIMIT_WINDOW_MS: '1000' }).rateLimit).toEqual({
+      points: 300,
+      windowMs: 1000,
+    });
+  });
+
+  it('reports every bad variable at once: name, what was expected, what arrived', () => {
+    expect(
+      problemsOf({
+        GATEWAY_PRODUCTION: 'yes',
+        GATEWAY_MAX_DEPTH: '0',
+        GATEWAY_MAX_TOKENS: 'lots',
+        GATEWAY_MAX_BODY_BYTES: '-1',
+        GATEWAY_RATE_LIMIT: '1.5',
+        GATEWAY_EXECUTION_TIMEOUT_MS: '99999999',
+        GATEWAY_PERSISTED_OPERATIONS: 'strict',
+        GATEWAY_CORS_ORIGINS: 'https://ok.example, app.example.com, https://x.example/path',
+      }),
+    ).toEqual([
+      'GATEWAY_PRODUCTION: expected "true" or "false", got "yes"',
+      'GATEWAY_MAX_DEPTH: expected an integer from 1 to 1000, got "0"',
+      'GATEWAY_MAX_TOKENS: expected an integer from 10 to 1000000, got "lots"',
+      'GATEWAY_MAX_BODY_BYTES: expected an integer from 1024 to 104857600, got "-1"',
+      'GATEWAY_RATE_LIMIT: expected an integer from 0 to 1000000000, got "1.5"',
+      'GATEWAY_EXECUTION_TIMEOUT_MS: expected an integer from 0 to 3600000, got "99999999"',
+      'GATEWAY_PERSISTED_OPERATIONS: expected "off", "allow" or "enforce", got "strict"',
+      'GATEWAY_CORS_ORIGINS: expected a comma list of origins (https://app.example.com) or "*", got "app.example.com", "https://x.example/path"',
+    ]);
+  });
+
+  it('needs a readable, valid manifest for allow and enforce', () => {
+    expect(problemsOf({ GATEWAY_PERSISTED_OPERATIONS: 'allow' })).toEqual([
+      'GATEWAY_PERSISTED_OPERATIONS_FILE: expected the path of the manifest JSON (GATEWAY_PERSISTED_OPERATIONS is "allow"), got nothing',
+    ]);
+    const missing = join(dir, 'nope.json');
+    expect(
+      problemsOf({ GATEWAY_PERSISTED_OPERATIONS: 'enforce', GATEWAY_PERSISTED_OPERATIONS_FILE: missing }),
+    ).toEqual([
+      expect.stringMatching(/^GATEWAY_PERSISTED_OPERATIONS_FILE: expected .*, got cannot read .*nope\.json/),
+    ]);
+    const wrongHash = join(dir, 'sha1.json');
+    writeFileSync(wrongHash, JSON.stringify({ ['a'.repeat(64)]: '{ __typename }' }));
+    expect(
+      problemsOf({ GATEWAY_PERSISTED_OPERATIONS: 'enforce', GATEWAY_PERSISTED_OPERATIONS_FILE: wrongHash }),
+    ).toEqual([expect.stringMatching(/the sha256 of its document is [0-9a-f]{64}/)]);
+  });
+});
