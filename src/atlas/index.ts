@@ -95,6 +95,8 @@ export interface AtlasClientConfig {
   maxResponseBytes?: number;
   /** Called once per upstream round trip when it ends (logs, metrics). @default none */
   onExchange?: (exchange: AtlasExchange) => void;
+  /** Called before each round trip; may throw to keep it unsent (a shared backoff). @default none */
+  beforeSend?: (request: { operation: string; target: string }) => void;
 }
 
 export interface AtlasClient {
@@ -145,6 +147,7 @@ export function createAtlasClient(config: AtlasClientConfig): AtlasClient {
     maxResponseBytes: config.maxResponseBytes ?? 16 * 1024 * 1024,
     onSend: (op) => stats.request(op),
     onExchange: config.onExchange,
+    beforeSend: config.beforeSend,
   });
 
   let auth: AuthStrategy;

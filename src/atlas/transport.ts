@@ -38,6 +38,8 @@ export interface TransportOptions {
   onSend: (operation: string) => void;
   /** Called once per round trip when it ends, answered or not (logs, metrics). */
   onExchange?: ((exchange: AtlasExchange) => void) | undefined;
+  /** Called before each round trip; throwing (e.g. a shared rate-limit wait) stops it unsent. */
+  beforeSend?: ((request: { operation: string; target: string }) => void) | undefined;
 }
 
 /** One upstream round trip as observers see it. */
@@ -51,6 +53,10 @@ export interface AtlasExchange {
   errorCode: string | undefined;
   /** Sent as `x-request-id`; Atlas's own when it answered one. */
   requestId: string | undefined;
+  /** Path and query of the request (the project id is in it). */
+  target: string;
+  /** What Atlas's `Retry-After` asked for, in milliseconds. */
+  retryAfterMs: number | undefined;
 }
 
 // A no-op until an OpenTelemetry SDK is registered (GATEWAY tracing env), so it costs nothing off.
@@ -91,7 +97,12 @@ export function createTransport(opts: TransportOptions): Transport {
       },
       async (span) => {
         const started = performance.now();
-        const report = (status: number | undefined, errorCode: string | undefined, requestId?: string) =>
+        const report = (
+          status: number | undefined,
+          errorCode: string | undefined,
+          requestId?: string,
+          retryAfterMs?: number,
+        ) =>
           opts.onExchange?.({
             operation: req.operation,
             method: req.method,
@@ -99,13 +110,22 @@ export function createTransport(opts: TransportOptions): Transport {
             durationMs: performance.now() - started,
             errorCode,
             requestId: requestId ?? req.requestId,
+            target: req.target,
+            retryAfterMs,
           });
         try {
+          opts.beforeSend?.({ operation: req.operation, target: req.target });
           const res = await send(req);
           span.setAttribute('http.response.status_code', res.status);
           if (res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
           const atlasId = res.headers['x-request-id'];
-          report(res.status, undefined, typeof atlasId === 'string' ? atlasId : undefined);
+          const retryAfter = Number(res.headers['retry-after']);
+          report(
+            res.status,
+            undefined,
+            typeof atlasId === 'string' ? atlasId : undefined,
+            Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+          );
           return res;
         } catch (err) {
           const code = (err as { code?: string }).code;

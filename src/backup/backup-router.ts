@@ -33,7 +33,7 @@ export async function routeByFamily<T>(
   ref: ClusterRef,
   calls: FamilyCalls<T>,
 ): Promise<T> {
-  const first: Family = cache.get(ref) ?? 'FLEX';
+  const first: Family = (await cache.lookup(ref)) ?? 'FLEX';
   try {
     const result = await calls[first]();
     cache.set(ref, first);

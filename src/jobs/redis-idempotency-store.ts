@@ -1,0 +1,93 @@
+import type { SharedRedis } from '../shared/redis.js';
+import {
+  MemoryIdempotencyStore,
+  type Claim,
+  type IdempotencyStore,
+  type IdempotentResult,
+} from './idempotency-store.js';
+import type { Clock } from '../atlas/clock.js';
+
+export interface RedisIdempotencyStoreOptions {
+  clock: Clock;
+  /** How long a finished key is remembered. @default 86400000 (24 h) */
+  ttlMs?: number;
+  /** How long a claim may stay unfinished (a replica that died mid-request frees it). @default 60000 */
+  pendingTtlMs?: number;
+  /** How often a waiting replica looks whether the first request finished. @default 100 */
+  waitPollMs?: number;
+}
+
+interface Stored {
+  fingerprint: string;
+  result?: IdempotentResult;
+}
+
+/**
+ * Idempotency keys shared by every replica: `SET NX` makes exactly one replica's claim `new` even when
+ * the same key arrives at two replicas at once; the others wait for its result. While Redis is away,
+ * keys are this replica's own (the log says so).
+ */
+export class RedisIdempotencyStore implements IdempotencyStore {
+  readonly #fallback: MemoryIdempotencyStore;
+  readonly #ttlMs: number;
+  readonly #pendingMs: number;
+  readonly #waitMs: number;
+
+  constructor(
+    readonly redis: SharedRedis,
+    options: RedisIdempotencyStoreOptions,
+  ) {
+    this.#fallback = new MemoryIdempotencyStore({ clock: options.clock, ttlMs: options.ttlMs ?? 86_400_000 });
+    this.#ttlMs = options.ttlMs ?? 86_400_000;
+    this.#pendingMs = options.pendingTtlMs ?? 60_000;
+    this.#waitMs = options.waitPollMs ?? 100;
+  }
+
+  async claim(key: string, fingerprint: string): Promise<Claim> {
+    if (!this.redis.ready()) return this.#fallback.claim(key, fingerprint);
+    const k = `${this.redis.prefix}idem:${key}`;
+    const { client } = this.redis;
+    try {
+      const won = await client.set(
+        k,
+        JSON.stringify({ fingerprint } satisfies Stored),
+        'PX',
+        this.#pendingMs,
+        'NX',
+      );
+      if (won === 'OK') {
+        return {
+          state: 'new',
+          settle: (result) => {
+            const write = result
+              ? client.set(k, JSON.stringify({ fingerprint, result } satisfies Stored), 'PX', this.#ttlMs)
+              : client.del(k);
+            void write.catch(() => undefined);
+          },
+        };
+      }
+      const stored = await this.#read(k);
+      if (!stored) return this.claim(key, fingerprint);
+      if (stored.result) return { state: 'done', result: stored.result };
+      return { state: 'inflight', fingerprint: stored.fingerprint, wait: this.#waitFor(k) };
+    } catch {
+      return this.#fallback.claim(key, fingerprint);
+    }
+  }
+
+  async #read(k: string): Promise<Stored | undefined> {
+    const raw = await this.redis.client.get(k);
+    return raw ? (JSON.parse(raw) as Stored) : undefined;
+  }
+
+  // Polling, not pub/sub: the wait is rare and short, and a poll also notices a claim that expired.
+  async #waitFor(k: string): Promise<IdempotentResult | undefined> {
+    for (let waited = 0; waited <= this.#pendingMs; waited += this.#waitMs) {
+      await new Promise((r) => setTimeout(r, this.#waitMs));
+      const stored = await this.#read(k).catch(() => undefined);
+      if (!stored) return undefined;
+      if (stored.result) return stored.result;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,96 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import type { RestoreJobSource } from '../backup/model.js';
+import type { SharedRedis } from '../shared/redis.js';
+import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
+
+// Atomic "take the lease, or renew it if it is mine": two replicas can never both hold it.
+const LEAD = `
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if owner then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * Jobs shared across replicas through Redis: a lease per job elects the one poller of the fleet,
+ * pub/sub carries each change to every replica, and the last state waits for late subscribers.
+ * While Redis is away each replica polls and delivers on its own (still one poller per job here).
+ */
+export class RedisJobChannel implements JobChannel {
+  readonly #local = new MemoryJobChannel();
+  readonly #events: ReturnType<typeof createRedisEventTarget>;
+  readonly #replicaId: string;
+
+  constructor(
+    readonly redis: SharedRedis,
+    replicaId: string,
+  ) {
+    this.#replicaId = replicaId;
+    this.#events = createRedisEventTarget({ publishClient: redis.client, subscribeClient: redis.subscriber });
+  }
+
+  #k(kind: string, key: string): string {
+    return `${this.redis.prefix}job:${kind}:${key}`;
+  }
+
+  async publish(key: string, message: JobMessage): Promise<void> {
+    if (!this.redis.ready()) return this.#local.deliver(key, message);
+    const payload = JSON.stringify(message);
+    try {
+      const ends = message.type === 'error' || ['COMPLETED', 'FAILED'].includes(message.job.dto.status ?? '');
+      if (ends) await this.redis.client.del(this.#k('last', key));
+      else await this.redis.client.set(this.#k('last', key), JSON.stringify(message.job), 'PX', 86_400_000);
+      await this.redis.client.publish(this.#k('events', key), payload);
+    } catch {
+      this.#local.deliver(key, message);
+    }
+  }
+
+  listen(key: string, onMessage: (message: JobMessage) => void): () => void {
+    const stopLocal = this.#local.listen(key, onMessage);
+    const topic = this.#k('events', key);
+    const fromRedis = (event: Event) => this.#local.deliver(key, (event as CustomEvent<JobMessage>).detail);
+    this.#events.addEventListener(topic, fromRedis as never);
+    return () => {
+      stopLocal();
+      this.#events.removeEventListener(topic, fromRedis as never);
+    };
+  }
+
+  async last(key: string): Promise<RestoreJobSource | undefined> {
+    if (this.redis.ready()) {
+      try {
+        const raw = await this.redis.client.get(this.#k('last', key));
+        if (raw) return JSON.parse(raw) as RestoreJobSource;
+      } catch {
+        // fall through to what this replica knows
+      }
+    }
+    return this.#local.last(key);
+  }
+
+  async lead(key: string, ttlMs: number): Promise<boolean> {
+    if (!this.redis.ready()) return true;
+    try {
+      const won = await this.redis.client.eval(
+        LEAD,
+        1,
+        this.#k('lease', key),
+        this.#replicaId,
+        Math.ceil(ttlMs),
+      );
+      return won === 1;
+    } catch {
+      return true;
+    }
+  }
+
+  async release(key: string): Promise<void> {
+    if (!this.redis.ready()) return;
+    await this.redis.client.eval(RELEASE, 1, this.#k('lease', key), this.#replicaId).catch(() => undefined);
+  }
+}
