@@ -32,6 +32,19 @@ const config: CodegenConfig = {
         },
       },
     },
+    // A typed client for frontends (graphql-codegen's client preset): `graphql()` in
+    // examples/typed-client/*.ts answers a TypedDocumentNode whose result and variables are typed.
+    'examples/typed-client/gql/': {
+      preset: 'client',
+      documents: ['examples/typed-client/*.ts'],
+      presetConfig: { fragmentMasking: false },
+      config: {
+        useTypeImports: true,
+        importExtension: '.js',
+        scalars: { DateTime: 'string', ID: 'string' },
+      },
+      hooks: { afterOneFileWrite: ['prettier --write'] },
+    },
   },
 };
 export default config;

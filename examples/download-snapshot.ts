@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 
 export interface DownloadOptions {
   /** @default 'http://127.0.0.1:4000' */

@@ -20,6 +20,8 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   /** Shared state for several replicas; none = everything in this process. */
   redis: { url: string; prefix: string } | undefined;
+  /** Names this replica in the fleet (job leases, logs). */
+  replicaId: string | undefined;
 }
 
 /** All the bad variables at once, one line each: name, what was expected, what arrived. */
@@ -131,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     pollIntervalMs,
     logLevel: (LEVELS as readonly string[]).includes(level) ? (level as GatewayConfig['logLevel']) : 'info',
     shutdownGraceMs,
+    replicaId: str('GATEWAY_REPLICA_ID'),
     redis: redisUrl ? { url: redisUrl, prefix: str('REDIS_PREFIX') ?? 'atlas-gw:' } : undefined,
   };
 }

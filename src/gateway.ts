@@ -77,6 +77,8 @@ export interface GatewayOptions {
    * @default none: everything stays in this process
    */
   redis?: SharedRedis;
+  /** This replica's name in the fleet (job leases). @default a random UUID */
+  replicaId?: string;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
 }
@@ -165,7 +167,9 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const authenticate = options.authenticate ?? (async () => OPEN_CALLER);
   const pollers = new JobPollers({
-    ...(options.redis ? { channel: new RedisJobChannel(options.redis, randomUUID()) } : {}),
+    ...(options.redis
+      ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
+      : {}),
     ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
   });

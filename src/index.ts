@@ -66,6 +66,7 @@ const gateway = createGateway({
   pollIntervalMs: config.pollIntervalMs,
   authenticate: auth.authenticate,
   ...(redis ? { redis } : {}),
+  ...(config.replicaId ? { replicaId: config.replicaId } : {}),
   plugins: securityPlugins(security),
   batching: limits.batching,
   graphiql: limits.graphiql,

@@ -67,6 +67,8 @@ export interface RequestRecord {
   target: string;
   /** The `x-request-id` the client sent, if any. */
   requestId: string | undefined;
+  /** When the simulator answered, by its clock. */
+  at: number;
   status: number;
   /** The project the request was about, when it had one. */
   groupId: string | undefined;
@@ -167,6 +169,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       path: req.path,
       target: req.target,
       requestId: typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined,
+      at: clock.now(),
       status,
       groupId: routed.params.groupId,
     });
