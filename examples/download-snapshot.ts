@@ -166,7 +166,7 @@ export async function downloadSnapshot(options: DownloadOptions = {}): Promise<s
   await mkdir(outDir, { recursive: true });
   const path = join(outDir, `${snapshotId}.tgz`);
   await pipeline(
-    Readable.fromWeb(file.body as import('node:stream/web').ReadableStream),
+    Readable.fromWeb(file.body as WebReadableStream),
     createWriteStream(path),
   );
   return path;
