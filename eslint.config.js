@@ -4,7 +4,16 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'src/atlas/generated', 'src/graphql/generated', 'examples/typed-client/gql', 'bench/results', 'coverage'] },
+  {
+    ignores: [
+      'node_modules',
+      'src/atlas/generated',
+      'src/graphql/generated',
+      'examples/typed-client/gql',
+      'bench/results',
+      'coverage',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

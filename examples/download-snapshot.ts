@@ -165,10 +165,7 @@ export async function downloadSnapshot(options: DownloadOptions = {}): Promise<s
   const outDir = options.outDir ?? '.';
   await mkdir(outDir, { recursive: true });
   const path = join(outDir, `${snapshotId}.tgz`);
-  await pipeline(
-    Readable.fromWeb(file.body as WebReadableStream),
-    createWriteStream(path),
-  );
+  await pipeline(Readable.fromWeb(file.body as WebReadableStream), createWriteStream(path));
   return path;
 }
 
