@@ -138,6 +138,38 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     return hit ?? fetch();
   };
 
+  /**
+   * One page of a cluster's list: Flex reads exactly that Atlas page; tenant lists take no paging
+   * parameters upstream, so the whole list is read once and sliced.
+   */
+  const pageLoader = <T extends SnapshotSource | RestoreJobSource>(
+    all: () => DataLoader<ClusterRef, T[], string>,
+    flexPage: (k: PageKey) => Promise<{ results: T['dto'][]; totalCount: number | undefined }>,
+    prime: (items: T[]) => T[],
+  ) =>
+    new DataLoader<PageKey, UpstreamPage<T> & { whole: boolean }, string>(
+      eachKey((k: PageKey) =>
+        listing(
+          k,
+          routeByFamily<UpstreamPage<T> & { whole: boolean }>(families, k, {
+            TENANT: async () => {
+              const items = await all().load(k);
+              return { results: items, totalCount: items.length, whole: true };
+            },
+            FLEX: async () => {
+              const page = await up(() => flexPage(k));
+              // Snapshots and jobs share this shape: where they live, the family, the Atlas DTO.
+              const results = prime(
+                page.results.map((dto) => ({ ...k, family: 'FLEX', dto }) as unknown as T),
+              );
+              return { results, totalCount: page.totalCount, whole: false };
+            },
+          }),
+        ),
+      ),
+      { cacheKeyFn: pageKey },
+    );
+
   const loaders: Loaders = {
     service,
     projects: () =>
@@ -189,31 +221,14 @@ export function createLoaders(deps: LoaderDeps): Loaders {
       { cacheKeyFn: clusterKey },
     ),
 
-    snapshotPage: new DataLoader(
-      eachKey((k: PageKey) =>
-        listing(
-          k,
-          routeByFamily<UpstreamPage<SnapshotSource> & { whole: boolean }>(families, k, {
-            TENANT: async () => {
-              const all = await loaders.allSnapshots.load(k);
-              return { results: all, totalCount: all.length, whole: true };
-            },
-            FLEX: async () => {
-              const page = await up(() =>
-                atlas.flexBackup.listSnapshots(
-                  { ...flexRef(k), pageNum: k.pageNum, itemsPerPage: k.itemsPerPage },
-                  o,
-                ),
-              );
-              const results = primeSnapshots(
-                page.results.map((dto) => ({ ...k, family: 'FLEX' as const, dto })),
-              );
-              return { results, totalCount: page.totalCount, whole: false };
-            },
-          }),
+    snapshotPage: pageLoader(
+      () => loaders.allSnapshots,
+      (k) =>
+        atlas.flexBackup.listSnapshots(
+          { ...flexRef(k), pageNum: k.pageNum, itemsPerPage: k.itemsPerPage },
+          o,
         ),
-      ),
-      { cacheKeyFn: pageKey },
+      primeSnapshots,
     ),
 
     allSnapshots: new DataLoader(
@@ -226,29 +241,14 @@ export function createLoaders(deps: LoaderDeps): Loaders {
       { cacheKeyFn: itemKey },
     ),
 
-    jobPage: new DataLoader(
-      eachKey((k: PageKey) =>
-        listing(
-          k,
-          routeByFamily<UpstreamPage<RestoreJobSource> & { whole: boolean }>(families, k, {
-            TENANT: async () => {
-              const all = await loaders.allJobs.load(k);
-              return { results: all, totalCount: all.length, whole: true };
-            },
-            FLEX: async () => {
-              const page = await up(() =>
-                atlas.flexBackup.listRestoreJobs(
-                  { ...flexRef(k), pageNum: k.pageNum, itemsPerPage: k.itemsPerPage },
-                  o,
-                ),
-              );
-              const results = primeJobs(page.results.map((dto) => ({ ...k, family: 'FLEX' as const, dto })));
-              return { results, totalCount: page.totalCount, whole: false };
-            },
-          }),
+    jobPage: pageLoader(
+      () => loaders.allJobs,
+      (k) =>
+        atlas.flexBackup.listRestoreJobs(
+          { ...flexRef(k), pageNum: k.pageNum, itemsPerPage: k.itemsPerPage },
+          o,
         ),
-      ),
-      { cacheKeyFn: pageKey },
+      primeJobs,
     ),
 
     allJobs: new DataLoader(
