@@ -31,7 +31,7 @@ import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
-import { createLoaders } from './graphql/loaders.js';
+import { createLoaders, type Loaders } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
@@ -231,6 +231,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
       const caller = await authenticate(request);
+      let loaders: Loaders | undefined;
       const callOptions = {
         requestId,
         ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
@@ -240,26 +241,32 @@ export function createGateway(options: GatewayOptions): Gateway {
         caller,
         callOptions,
         jobs,
-        loaders: createLoaders({
-          atlas,
-          families,
-          stats: loaderStats,
-          // One id per GraphQL request, sent upstream as x-request-id on each of its Atlas calls.
-          callOptions: {
-            requestId,
-            // A request that ends (client gone, execution deadline) stops its Atlas calls too.
-            signal: AbortSignal.any([request.signal, deadlineSignal(request)]),
-            ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
-          },
-          ...(options.maxUpstreamConcurrency !== undefined
-            ? { maxConcurrency: options.maxUpstreamConcurrency }
-            : {}),
-        }),
+        // Made on first use: a subscription never touches them, and 10,000 subscribers would
+        // otherwise each hold a full set of DataLoaders (measured in bench/).
+        get loaders() {
+          return (loaders ??= createLoaders({
+            atlas,
+            families,
+            stats: loaderStats,
+            // One id per GraphQL request, sent upstream as x-request-id on each of its Atlas calls.
+            callOptions: {
+              requestId,
+              // A request that ends (client gone, execution deadline) stops its Atlas calls too.
+              signal: AbortSignal.any([request.signal, deadlineSignal(request)]),
+              ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
+            },
+            ...(options.maxUpstreamConcurrency !== undefined
+              ? { maxConcurrency: options.maxUpstreamConcurrency }
+              : {}),
+          }));
+        },
       };
     },
     plugins: [
       useReadinessCheck({ endpoint: '/readyz', check: upstreamReady }),
-      usePrometheus({ endpoint: '/metrics', registry }),
+      // The deprecated-field counter walks every document on every request (~0.1 ms, bench/), and this
+      // schema deprecates only an enum value, which that counter does not see anyway.
+      usePrometheus({ endpoint: '/metrics', registry, metrics: { graphql_envelop_deprecated_field: false } }),
       useOperationSpans(),
       useAccessLog(logger, requestIds),
       ...(options.plugins ?? []),
