@@ -1,0 +1,267 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createGateway } from '../src/gateway.js';
+import { SEED } from '../src/simulator/seed.js';
+import { graphql } from './graphql-client.js';
+import {
+  CLUSTER_DETAIL,
+  DASHBOARD,
+  peer,
+  REQUEST_DOWNLOAD,
+  SNAPSHOT_DETAIL,
+  WATCH_JOB,
+} from './operations.js';
+import type { SeedInfo, SimulatorProcess } from './simulator-process.js';
+import { subscribeSse } from './sse-client.js';
+import { OWNER } from './upstream.js';
+
+/** One operation's upstream calls: the minimum, and what each implementation made. */
+export interface EconomyRow {
+  operation: string;
+  /** What a careful REST client needs, and why. */
+  minimum: number;
+  reasoning: string;
+  /** A fresh gateway (no cluster family learned yet). */
+  oursCold: number;
+  /** The same gateway again: the steady state, compared with the minimum. */
+  oursWarm: number;
+  naive: number;
+  /** null when the peer did not run. */
+  peer: number | null;
+  byOperation: { ours: Record<string, number>; naive: Record<string, number>; peer: Record<string, number> };
+  note?: string;
+  /** Why the peer has no count for this operation. */
+  peerError?: string;
+}
+
+/** Where the economy runs: the simulator, the naive server, the peer (when it runs). */
+export interface EconomyTargets {
+  sim: SimulatorProcess;
+  naiveUrl: string;
+  peerUrl: string | undefined;
+  pollIntervalMs: number;
+  jobMs: number;
+}
+
+const P = SEED.projects.payments.id;
+const F = SEED.flex.clusterName;
+const T = SEED.tenant.clusterName;
+
+interface Measured {
+  total: number;
+  byOperation: Record<string, number>;
+}
+
+/** Upstream API calls made while `fn` ran (and in the 150 ms after, for calls still on the wire). */
+async function count(sim: SimulatorProcess, fn: () => Promise<unknown>): Promise<Measured> {
+  await sim.reset();
+  await fn();
+  await sleep(150);
+  return sim.calls();
+}
+
+/** A mutation, then `watchers` SSE subscribers on the job until each saw COMPLETED and the end. */
+async function downloadAndWatch(url: string, snapshotId: string, watchers: number, timeoutMs: number) {
+  const data = await graphql<{ requestDownload: { job: { id: string } } }>(url, REQUEST_DOWNLOAD, {
+    i: { projectId: P, clusterName: F, snapshotId },
+  });
+  const jobId = data.requestDownload.job.id;
+  const subs = await Promise.all(
+    Array.from({ length: watchers }, () => {
+      let done!: () => void;
+      let fail!: (err: Error) => void;
+      const completed = new Promise<void>((resolve, reject) => {
+        done = resolve;
+        fail = reject;
+      });
+      return subscribeSse(url, WATCH_JOB, { p: P, c: F, j: jobId }, (e) => {
+        if (e.error) fail(new Error(`subscription error: ${e.error}`));
+        else if (e.status === 'COMPLETED') done();
+      }).then((sub) => ({ sub, completed }));
+    }),
+  );
+  try {
+    await withTimeout(
+      Promise.all(subs.map(async ({ sub, completed }) => Promise.all([completed, sub.ended]))),
+      timeoutMs,
+      `download ${jobId} not COMPLETED for all ${watchers} watchers`,
+    );
+  } finally {
+    for (const { sub } of subs) sub.close();
+  }
+}
+
+/** The peer's flow: the POST, then each watcher polls through the peer until COMPLETED. */
+async function peerDownloadAndWatch(
+  url: string,
+  snapshotId: string,
+  watchers: number,
+  intervalMs: number,
+  timeoutMs: number,
+) {
+  const data = await graphql<{ downloadGroupFlexClusterBackup: { id?: string; detail?: string } }>(
+    url,
+    peer.download(P, F, snapshotId),
+  );
+  const jobId = data.downloadGroupFlexClusterBackup.id;
+  if (!jobId) throw new Error(`peer download failed: ${JSON.stringify(data)}`);
+  const deadline = Date.now() + timeoutMs;
+  await Promise.all(
+    Array.from({ length: watchers }, async () => {
+      for (;;) {
+        // A REST-style client reads after each interval; the POST's answer was the first state.
+        await sleep(intervalMs);
+        const job = await graphql<{ getGroupFlexClusterBackupRestoreJob: { status?: string } }>(
+          url,
+          peer.job(P, F, jobId),
+        );
+        if (job.getGroupFlexClusterBackupRestoreJob.status === 'COMPLETED') return;
+        if (Date.now() > deadline) throw new Error(`peer job ${jobId} not COMPLETED in time`);
+      }
+    }),
+  );
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Operation {
+  name: string;
+  minimum: number;
+  reasoning: string;
+  /** Runs the operation against the gateway or the naive server (same documents). */
+  run(url: string, snapshot: () => string): Promise<unknown>;
+  runPeer(url: string, snapshot: () => string): Promise<unknown>;
+  note?: string;
+}
+
+function operations(t: EconomyTargets, seed: SeedInfo): Operation[] {
+  const reads = Math.ceil(t.jobMs / t.pollIntervalMs);
+  const flowTimeout = t.jobMs + 6 * t.pollIntervalMs + 10_000;
+  const download = (watchers: number): Operation => ({
+    name: watchers === 1 ? 'download flow' : `download flow, ${watchers} watchers`,
+    minimum: 2 + reads,
+    reasoning:
+      `list the cluster's jobs (a still-useful download of the snapshot is returned instead of a new job), ` +
+      `POST the download, then one read per ${t.pollIntervalMs} ms until COMPLETED: ` +
+      `ceil(${t.jobMs} / ${t.pollIntervalMs}) = ${reads} reads` +
+      (watchers > 1 ? `; ${watchers} watchers of one job in one process share those reads` : ''),
+    run: (url, snapshot) => downloadAndWatch(url, snapshot(), watchers, flowTimeout),
+    runPeer: (url, snapshot) =>
+      peerDownloadAndWatch(url, snapshot(), watchers, t.pollIntervalMs, flowTimeout),
+    note:
+      'ours: +1 read of the snapshot (a typed CONFLICT before any POST when it is not COMPLETED), ' +
+      '+1 read when the subscription starts (its first event is the job as it is now); ' +
+      'the naive and peer flows make no duplicate check',
+  });
+  return [
+    {
+      name: 'dashboard',
+      minimum: 1 + 2 * seed.projects + 2 * seed.clusters,
+      reasoning:
+        `listGroups; per project the tenant and the Flex cluster lists (${seed.projects} × 2); per cluster ` +
+        `one snapshot page and one job list (${seed.clusters} × 2); a node's cluster is its parent, no call`,
+      run: (url) => graphql(url, DASHBOARD),
+      runPeer: (url) => graphql(url, peer.dashboard),
+    },
+    {
+      name: 'cluster detail (Flex)',
+      minimum: 4,
+      reasoning:
+        'the cluster, its project, one page of 10 snapshots, one page of jobs; ' +
+        "the jobs' snapshots are in that page",
+      run: (url) => graphql(url, CLUSTER_DETAIL, { p: P, c: F }),
+      runPeer: (url) => graphql(url, peer.flexClusterDetail(P, F)),
+    },
+    {
+      name: 'cluster detail (tenant)',
+      minimum: 4,
+      reasoning:
+        'the cluster, its project, the snapshot list and the job list (tenant lists arrive whole), ' +
+        'family known (any list teaches it; a first contact with an unknown cluster costs any client one probe)',
+      run: (url) => graphql(url, CLUSTER_DETAIL, { p: P, c: T }),
+      runPeer: (url) => graphql(url, peer.tenantClusterDetail(P, T)),
+    },
+    {
+      name: 'snapshot detail',
+      minimum: 3,
+      reasoning: "the snapshot, its cluster, the cluster's job list (Atlas cannot list jobs by snapshot)",
+      run: (url) => graphql(url, SNAPSHOT_DETAIL, { p: P, c: F, s: SEED.flex.completedSnapshotId }),
+      runPeer: (url) => graphql(url, peer.snapshotDetail(P, F, SEED.flex.completedSnapshotId)),
+    },
+    download(1),
+    download(10),
+  ];
+}
+
+/**
+ * Section 1: upstream calls per operation, from the simulator's answers, for the gateway (cold and
+ * warm), the naive N+1 resolvers and the peer, against the minimum written down per operation.
+ */
+export async function runEconomy(t: EconomyTargets): Promise<EconomyRow[]> {
+  const seed = await t.sim.seed();
+  // Fresh COMPLETED snapshots for the download flows: a reused download would make no POST.
+  const free = seed.completedFlexSnapshots.filter((id) => id !== SEED.flex.completedSnapshotId).reverse();
+  const snapshot = () => {
+    const id = free.pop();
+    if (!id) throw new Error('no unused COMPLETED snapshot left for a download flow');
+    return id;
+  };
+
+  const rows: EconomyRow[] = [];
+  for (const op of operations(t, seed)) {
+    // A gateway per operation: "cold" is its first request, before any cluster family is learned.
+    const gateway = createGateway({
+      atlas: {
+        baseUrl: t.sim.url,
+        auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
+      },
+      logging: false,
+      graphiql: false,
+      pollIntervalMs: t.pollIntervalMs,
+    });
+    try {
+      const url = await gateway.listen(0, '127.0.0.1');
+      const cold = await count(t.sim, () => op.run(url, snapshot));
+      const warm = await count(t.sim, () => op.run(url, snapshot));
+      const naive = await count(t.sim, () => op.run(t.naiveUrl, snapshot));
+      let peerCalls: Measured | undefined;
+      let peerError: string | undefined;
+      if (t.peerUrl) {
+        try {
+          peerCalls = await count(t.sim, () => op.runPeer(t.peerUrl!, snapshot));
+        } catch (err) {
+          peerError = (err as Error).message;
+        }
+      }
+      rows.push({
+        operation: op.name,
+        minimum: op.minimum,
+        reasoning: op.reasoning,
+        oursCold: cold.total,
+        oursWarm: warm.total,
+        naive: naive.total,
+        peer: peerCalls?.total ?? null,
+        byOperation: { ours: warm.byOperation, naive: naive.byOperation, peer: peerCalls?.byOperation ?? {} },
+        ...(op.note ? { note: op.note } : {}),
+        ...(peerError ? { peerError } : {}),
+      });
+      console.log(
+        `  ${op.name}: minimum ${op.minimum}, ours ${cold.total} cold / ${warm.total} warm, naive ${naive.total}, peer ${peerCalls?.total ?? '—'}`,
+      );
+    } finally {
+      await gateway.close();
+    }
+  }
+  return rows;
+}

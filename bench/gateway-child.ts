@@ -1,0 +1,62 @@
+import { createGateway } from '../src/gateway.js';
+import type { ChildConfig, ChildMemory, FromChild, ToChild } from './gateway-process.js';
+
+// The gateway alone in a process, started by gateway-process.ts: its RSS is the gateway's, not the
+// load generator's or the simulator's.
+const send = (m: FromChild) => process.send?.(m);
+const config = JSON.parse(process.env.BENCH_GATEWAY ?? '{}') as ChildConfig;
+
+const gateway = createGateway({
+  atlas: {
+    baseUrl: config.baseUrl,
+    auth: { type: 'oauth', clientId: config.clientId, clientSecret: config.clientSecret },
+  },
+  logging: false,
+  graphiql: false,
+  pollIntervalMs: config.pollIntervalMs,
+});
+
+let closing = false;
+const close = async (code: number) => {
+  if (closing) return;
+  closing = true;
+  try {
+    await gateway.close();
+  } finally {
+    process.exit(code);
+  }
+};
+
+// Never outlive the bench: the IPC channel closes when the parent dies, however it dies.
+process.on('disconnect', () => void close(0));
+process.on('SIGTERM', () => void close(0));
+process.on('SIGINT', () => void close(0));
+
+process.on('message', (m: ToChild) => {
+  if (m.type === 'close') void close(0);
+  else if (m.type === 'memory') {
+    if (m.gc && typeof global.gc === 'function') {
+      // Twice: the first pass may only queue finalizers that free more on the second.
+      global.gc();
+      global.gc();
+    }
+    const u = process.memoryUsage();
+    const memory: ChildMemory = {
+      rss: u.rss,
+      heapUsed: u.heapUsed,
+      heapTotal: u.heapTotal,
+      external: u.external,
+      arrayBuffers: u.arrayBuffers,
+      pollers: gateway.pollers.stats(),
+    };
+    send({ type: 'memory', memory });
+  }
+});
+
+try {
+  const url = await gateway.listen(0, '127.0.0.1');
+  send({ type: 'ready', url });
+} catch (err) {
+  send({ type: 'error', message: (err as Error).message });
+  await close(1);
+}
