@@ -140,7 +140,7 @@ export class AtlasHttp {
       signal: base.signal,
     };
     let attempt: AuthAttempt | undefined = await this.#authStep(base, () => auth.begin(authReq));
-    let resent = false;
+    let resends = 0;
     for (;;) {
       const headers = attempt.authorization
         ? { ...base.headers, authorization: attempt.authorization }
@@ -153,11 +153,15 @@ export class AtlasHttp {
         throw err;
       }
       const current: AuthAttempt = attempt;
+      // One re-challenge after a 401. A `stale=true` says the credentials were right and only the nonce
+      // aged (e.g. while a slow answer was on its way), so it earns another try, up to three in all.
+      const stale =
+        res.status === 401 && /stale\s*=\s*"?true/i.test(headerString(res.headers['www-authenticate']) ?? '');
       const next = await this.#authStep(base, () =>
-        current.settle({ status: res.status, headers: res.headers }, !resent),
+        current.settle({ status: res.status, headers: res.headers }, resends === 0 || (stale && resends < 3)),
       );
       if (next) {
-        resent = true;
+        resends += 1;
         d.stats.authResends++;
         attempt = next;
         continue;

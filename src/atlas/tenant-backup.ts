@@ -122,6 +122,27 @@ export interface TenantBackupApi {
   restore(args: ClusterRef & TenantRestoreRequest, options?: CallOptions): Promise<TenantRestoreJob>;
 }
 
+/**
+ * All of a v2 tenant list. Its operations declare no paging parameters, yet Atlas answers the
+ * paginated envelope (100 items, `totalCount`, a `next` link), so the first call asks for nothing and
+ * later ones follow the `next` link Atlas itself gave, until `totalCount` is reached.
+ */
+async function followNext<T>(
+  fetchPage: (query: Record<string, string>) => Promise<AtlasPage<T>>,
+  maxPages = 1000,
+): Promise<T[]> {
+  let page = await fetchPage({});
+  const out = [...page.results];
+  for (let n = 1; n < maxPages; n++) {
+    const next = page.links.find((l) => l.rel === 'next')?.href;
+    const done = page.totalCount !== undefined && out.length >= page.totalCount;
+    if (!next || done || page.results.length === 0) break;
+    page = await fetchPage(Object.fromEntries(new URL(next).searchParams));
+    out.push(...page.results);
+  }
+  return out;
+}
+
 export function createTenantBackupApi(http: AtlasHttp, config: TenantBackupOptions = {}): TenantBackupApi {
   const legacy = config.legacyV1 ?? false;
   const OPS = legacy ? V1_OPS : V2_OPS;
@@ -138,7 +159,13 @@ export function createTenantBackupApi(http: AtlasHttp, config: TenantBackupOptio
     listAllSnapshots: async (ref, options = {}) =>
       legacy
         ? collectAll((p) => api.listSnapshots({ ...ref, ...p }, options), options)
-        : (await api.listSnapshots(ref, options)).results,
+        : followNext((query) =>
+            http.call(
+              OPS.listSnapshots,
+              { pathParams: { ...ref }, query, options },
+              parsePage<TenantSnapshot>,
+            ),
+          ),
     getSnapshot: ({ groupId, clusterName, snapshotId }, options) =>
       http.call(
         OPS.getSnapshot,
@@ -154,7 +181,13 @@ export function createTenantBackupApi(http: AtlasHttp, config: TenantBackupOptio
     listAllRestores: async (ref, options = {}) =>
       legacy
         ? collectAll((p) => api.listRestores({ ...ref, ...p }, options), options)
-        : (await api.listRestores(ref, options)).results,
+        : followNext((query) =>
+            http.call(
+              OPS.listRestores,
+              { pathParams: { ...ref }, query, options },
+              parsePage<TenantRestoreJob>,
+            ),
+          ),
     getRestore: ({ groupId, clusterName, restoreId }, options) =>
       http.call(
         OPS.getRestore,

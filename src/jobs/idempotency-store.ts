@@ -6,7 +6,13 @@ export interface IdempotentResult {
   fingerprint: string;
   projectId: string;
   clusterName: string;
+  /** Empty while `unresolved`. */
   jobId: string;
+  /**
+   * Set when Atlas may have created the job but its answer was lost and could not be checked: the
+   * jobs known before the POST, so a retry can tell whether one was created.
+   */
+  unresolved?: { before: string[]; snapshotId: string; deliveryType: 'DOWNLOAD' | 'RESTORE' };
 }
 
 export type Claim =

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../atlas/clock.js';
-import { AtlasNetworkError } from '../atlas/errors.js';
+import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../graphql/errors.js';
@@ -48,9 +48,44 @@ function usefulDownload(jobs: RestoreJobSource[], snapshotId: string, now: numbe
   });
 }
 
-/** Whether a POST may have reached Atlas and been applied although no answer came back. */
+/**
+ * Whether a POST may have reached Atlas and been applied although no usable answer came back: the
+ * connection failed after sending, or Atlas said 2xx with a body we could not read.
+ */
 const maybeApplied = (err: unknown) =>
-  err instanceof AtlasNetworkError && err.sent && err.code !== 'ATLAS_ABORTED';
+  (err instanceof AtlasNetworkError && err.sent && err.code !== 'ATLAS_ABORTED') ||
+  (err instanceof AtlasResponseError && err.status !== undefined && err.status < 300);
+
+/**
+ * Atlas may have created the job (the POST's answer was lost) and the cluster's jobs could not be read
+ * to find out. Retryable: the same idempotency key later finds the job, or proves there is none.
+ */
+export class OutcomeUnknownError extends GatewayError {
+  constructor(
+    readonly unresolved: { before: string[]; snapshotId: string; deliveryType: 'DOWNLOAD' | 'RESTORE' },
+    cause: unknown,
+  ) {
+    super(
+      'UPSTREAM_UNAVAILABLE',
+      'Atlas may have created the job, but its answer was lost and could not be checked; retry with the same idempotencyKey to get it.',
+      { extensions: { retryable: true, outcome: 'unknown' }, cause },
+    );
+  }
+}
+
+/** The job a lost POST created: one for this snapshot and delivery type that was not there before. */
+function createdSince(
+  jobs: RestoreJobSource[],
+  u: { before: string[]; snapshotId: string; deliveryType: string },
+): RestoreJobSource | undefined {
+  const known = new Set(u.before);
+  return jobs.find(
+    (j) =>
+      !known.has(j.dto.id ?? '') &&
+      j.dto.snapshotId === u.snapshotId &&
+      j.dto.deliveryType === u.deliveryType,
+  );
+}
 
 /**
  * Sends the POST once. Atlas POSTs are not idempotent and the client never retries them, so after a
@@ -69,11 +104,14 @@ async function postOnce(
     return await post();
   } catch (err) {
     if (!maybeApplied(err)) throw err;
-    const known = new Set(before.map((j) => j.dto.id));
-    const after = await service.listAllJobs(ref);
-    const created = after.find(
-      (j) => !known.has(j.dto.id) && j.dto.snapshotId === snapshotId && j.dto.deliveryType === deliveryType,
-    );
+    const unresolved = { before: before.map((j) => j.dto.id ?? ''), snapshotId, deliveryType };
+    let after: RestoreJobSource[];
+    try {
+      after = await service.listAllJobs(ref);
+    } catch (rereadError) {
+      throw new OutcomeUnknownError(unresolved, rereadError);
+    }
+    const created = createdSince(after, unresolved);
     if (created) return created;
     throw err;
   }
@@ -105,7 +143,7 @@ async function idempotent(
   deps: JobRequestDeps,
   kind: string,
   key: string | undefined,
-  input: object,
+  input: ClusterRef,
   create: () => Promise<JobRequestResult>,
 ): Promise<JobRequestResult> {
   if (key === undefined) return create();
@@ -128,7 +166,18 @@ async function idempotent(
         claim.settle({ fingerprint: print, projectId, clusterName, jobId: result.job.dto.id ?? '' });
         return result;
       } catch (err) {
-        claim.settle(undefined);
+        // Unknown outcome: the key stays taken, remembering what to look for, so no retry makes a second job.
+        if (err instanceof OutcomeUnknownError) {
+          claim.settle({
+            fingerprint: print,
+            projectId: input.projectId,
+            clusterName: input.clusterName,
+            jobId: '',
+            unresolved: err.unresolved,
+          });
+        } else {
+          claim.settle(undefined);
+        }
         throw err;
       }
     }
@@ -145,6 +194,12 @@ async function idempotent(
     const done = claim.state === 'done' ? claim.result : await claim.wait;
     // The first request failed and freed the key: this one may try for real.
     if (!done) continue;
+    if (done.unresolved) {
+      const created = createdSince(await deps.service.listAllJobs(done), done.unresolved);
+      if (created) return { job: created, reused: true };
+      // Atlas's list proves the lost POST created nothing: this request does it.
+      return create();
+    }
     const job = await deps.service.getJob(done, done.jobId);
     return { job, reused: true };
   }
