@@ -67,172 +67,151 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
   // re-read of the cluster's jobs fails too, the re-read's own error is thrown. It carries
   // `extensions.atlas` (here Atlas's 500 for a GET) and `retryable: false`, i.e. it reads as "Atlas
   // refused the download", while the job exists.
-  it(
-    'requestDownload: a lost POST answer whose re-read fails is reported as an Atlas refusal although the job was created',
-    async () => {
-      const s = await stack();
-      s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'after', times: 1 });
-      failReread(s, { status: 500, times: 1 });
-      const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
-      const res = await s.query<Payload>(DOWNLOAD, {
-        i: {
-          projectId: P,
-          clusterName: F.clusterName,
-          snapshotId: F.completedSnapshotId,
-          reuseExisting: false,
-        },
-      });
-      expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1); // the job exists
-      // Either the job, or an error that does not claim an answer from Atlas for this request.
-      if (res.errors) expect(res.errors[0]!.extensions?.atlas).toBeUndefined();
-      else expect(res.data!.requestDownload.reused).toBe(false);
-    },
-  );
+  it('requestDownload: a lost POST answer whose re-read fails is reported as an Atlas refusal although the job was created', async () => {
+    const s = await stack();
+    s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'after', times: 1 });
+    failReread(s, { status: 500, times: 1 });
+    const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
+    const res = await s.query<Payload>(DOWNLOAD, {
+      i: {
+        projectId: P,
+        clusterName: F.clusterName,
+        snapshotId: F.completedSnapshotId,
+        reuseExisting: false,
+      },
+    });
+    expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1); // the job exists
+    // Either the job, or an error that does not claim an answer from Atlas for this request.
+    if (res.errors) expect(res.errors[0]!.extensions?.atlas).toBeUndefined();
+    else expect(res.data!.requestDownload.reused).toBe(false);
+  });
 
   // Same bug, with a key: idempotent() frees the key on any failure, also when the POST may have been
   // applied (network failure after sending, re-read failed), so the client's retry with the same key
   // POSTs again and a second job exists for one key.
-  it(
-    'requestDownload: a retry with the same idempotency key creates a second job after a lost POST answer whose re-read failed',
-    async () => {
-      const s = await stack();
-      s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'after', times: 1 });
-      failReread(s, { reset: 'before', times: 4 }); // every attempt of the re-read (4) is reset
-      const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
-      const i = {
-        projectId: P,
-        clusterName: F.clusterName,
-        snapshotId: F.completedSnapshotId,
-        idempotencyKey: 'chaos-lost-post',
-        reuseExisting: false,
-      };
-      const first = await s.query<Payload>(DOWNLOAD, { i });
-      expect(first.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
-      const retry = await s.query<Payload>(DOWNLOAD, { i });
-      expect(retry.errors).toBeUndefined();
-      // One key, one job: the retry must find the job the first request created.
-      expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
-      expect(retry.data!.requestDownload.reused).toBe(true);
-    },
-  );
+  it('requestDownload: a retry with the same idempotency key creates a second job after a lost POST answer whose re-read failed', async () => {
+    const s = await stack();
+    s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'after', times: 1 });
+    failReread(s, { reset: 'before', times: 4 }); // every attempt of the re-read (4) is reset
+    const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
+    const i = {
+      projectId: P,
+      clusterName: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+      idempotencyKey: 'chaos-lost-post',
+      reuseExisting: false,
+    };
+    const first = await s.query<Payload>(DOWNLOAD, { i });
+    expect(first.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+    const retry = await s.query<Payload>(DOWNLOAD, { i });
+    expect(retry.errors).toBeUndefined();
+    // One key, one job: the retry must find the job the first request created.
+    expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
+    expect(retry.data!.requestDownload.reused).toBe(true);
+  });
 
   // Bug post-2xx-unreadable (src/jobs/job-requests.ts, maybeApplied): Atlas answered the POST with 2xx
   // (the job exists) but the body is not readable JSON: AtlasResponseError is not taken as "may have
   // been applied", so no re-read happens, the mutation answers UPSTREAM_UNAVAILABLE, the key is freed,
   // and the retry with the same key makes a second job.
-  it(
-    'requestDownload: a malformed 2xx answer to the POST frees the idempotency key, so the retry creates a second job',
-    async () => {
-      const s = await stack();
-      s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', body: 'malformed', times: 1 });
-      const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
-      const i = {
-        projectId: P,
-        clusterName: F.clusterName,
-        snapshotId: F.completedSnapshotId,
-        idempotencyKey: 'chaos-malformed-post',
-        reuseExisting: false,
-      };
-      const first = await s.query<Payload>(DOWNLOAD, { i });
-      const retry = await s.query<Payload>(DOWNLOAD, { i });
-      expect(retry.errors).toBeUndefined();
-      expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
-      if (!first.errors) expect(retry.data!.requestDownload.job.id).toBe(first.data!.requestDownload.job.id);
-    },
-  );
+  it('requestDownload: a malformed 2xx answer to the POST frees the idempotency key, so the retry creates a second job', async () => {
+    const s = await stack();
+    s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', body: 'malformed', times: 1 });
+    const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
+    const i = {
+      projectId: P,
+      clusterName: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+      idempotencyKey: 'chaos-malformed-post',
+      reuseExisting: false,
+    };
+    const first = await s.query<Payload>(DOWNLOAD, { i });
+    const retry = await s.query<Payload>(DOWNLOAD, { i });
+    expect(retry.errors).toBeUndefined();
+    expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
+    if (!first.errors) expect(retry.data!.requestDownload.job.id).toBe(first.data!.requestDownload.job.id);
+  });
 
   // Bug tenant-list-first-page (src/atlas/tenant-backup.ts, v2 listAllRestores / listAllSnapshots):
   // tenant lists declare no paging parameters but answer the paginated envelope (100 items by default,
   // `totalCount`, a `next` link; schema/atlas/UPSTREAM-NOTES.md). The gateway reads page 1 only, so
   // once a cluster has more than 100 jobs the older ones are invisible: a download still in progress
   // is not found, and reuseExisting creates another job.
-  it(
-    'requestDownload: a tenant cluster with more than 100 jobs hides a download in progress, so reuseExisting creates another job',
-    async () => {
-      const s = await stack();
-      const first = await s.query<Payload>(DOWNLOAD, {
-        i: { projectId: P, clusterName: T.clusterName, snapshotId: T.completedSnapshotId },
+  it('requestDownload: a tenant cluster with more than 100 jobs hides a download in progress, so reuseExisting creates another job', async () => {
+    const s = await stack();
+    const first = await s.query<Payload>(DOWNLOAD, {
+      i: { projectId: P, clusterName: T.clusterName, snapshotId: T.completedSnapshotId },
+    });
+    expect(first.data!.requestDownload.reused).toBe(false);
+    s.clock.advance(1000); // the job runs on (jobMs 10 s); 100 newer jobs of another snapshot arrive
+    for (let n = 0; n < 100; n++) {
+      s.sim.store.createRestoreJob({
+        groupId: P,
+        clusterName: T.clusterName,
+        snapshotId: T.failedSnapshotId,
+        deliveryType: 'DOWNLOAD',
+        targetProjectId: P,
+        targetDeploymentItemName: T.clusterName,
       });
-      expect(first.data!.requestDownload.reused).toBe(false);
-      s.clock.advance(1000); // the job runs on (jobMs 10 s); 100 newer jobs of another snapshot arrive
-      for (let n = 0; n < 100; n++) {
-        s.sim.store.createRestoreJob({
-          groupId: P,
-          clusterName: T.clusterName,
-          snapshotId: T.failedSnapshotId,
-          deliveryType: 'DOWNLOAD',
-          targetProjectId: P,
-          targetDeploymentItemName: T.clusterName,
-        });
-      }
-      const before = s.sim.store.jobsCreatedFor(T.completedSnapshotId);
-      const again = await s.query<Payload>(DOWNLOAD, {
-        i: { projectId: P, clusterName: T.clusterName, snapshotId: T.completedSnapshotId },
-      });
-      expect(s.sim.store.jobsCreatedFor(T.completedSnapshotId)).toBe(before);
-      expect(again.data!.requestDownload).toMatchObject({
-        reused: true,
-        job: { id: first.data!.requestDownload.job.id },
-      });
-    },
-  );
+    }
+    const before = s.sim.store.jobsCreatedFor(T.completedSnapshotId);
+    const again = await s.query<Payload>(DOWNLOAD, {
+      i: { projectId: P, clusterName: T.clusterName, snapshotId: T.completedSnapshotId },
+    });
+    expect(s.sim.store.jobsCreatedFor(T.completedSnapshotId)).toBe(before);
+    expect(again.data!.requestDownload).toMatchObject({
+      reused: true,
+      job: { id: first.data!.requestDownload.job.id },
+    });
+  });
 
   // Bug digest-stale-resend (src/atlas/atlas-http.ts #sendAuthenticated with auth/digest-auth.ts): a
   // request is re-sent once after a 401. When the nonce of that resend goes stale before Atlas reads it
   // (here: 300 ms nonces, 400 ms of latency), Atlas answers 401 stale=true, which says the credentials
   // were right, and the gateway answers UNAUTHENTICATED "Atlas did not accept the credentials".
-  it(
-    'Digest: a nonce that goes stale during the one re-challenge answers UNAUTHENTICATED although the credentials are valid',
-    async () => {
-      const { sim, url } = await digestStack(300);
-      sim.faults.add({ operationId: 'getGroupFlexClusterBackupSnapshot', latencyMs: 400, times: 2 });
-      const res = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          query: `query($p: ID!, $c: String!, $s: ID!) { snapshot(projectId: $p, clusterName: $c, id: $s) { id } }`,
-          variables: { p: P, c: F.clusterName, s: F.completedSnapshotId },
-        }),
-      });
-      const body = (await res.json()) as { data?: { snapshot: { id: string } | null }; errors?: unknown[] };
-      expect(body.errors).toBeUndefined();
-      expect(body.data!.snapshot).toEqual({ id: F.completedSnapshotId });
-    },
-  );
+  it('Digest: a nonce that goes stale during the one re-challenge answers UNAUTHENTICATED although the credentials are valid', async () => {
+    const { sim, url } = await digestStack(300);
+    sim.faults.add({ operationId: 'getGroupFlexClusterBackupSnapshot', latencyMs: 400, times: 2 });
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: `query($p: ID!, $c: String!, $s: ID!) { snapshot(projectId: $p, clusterName: $c, id: $s) { id } }`,
+        variables: { p: P, c: F.clusterName, s: F.completedSnapshotId },
+      }),
+    });
+    const body = (await res.json()) as { data?: { snapshot: { id: string } | null }; errors?: unknown[] };
+    expect(body.errors).toBeUndefined();
+    expect(body.data!.snapshot).toEqual({ id: F.completedSnapshotId });
+  });
 
   // Same bug, seen by a subscriber: the job poller (src/jobs/job-pollers.ts, `permanent`) takes that
   // 401 as permanent, so the stream of a healthy job ends with UNAUTHENTICATED.
-  it(
-    'restoreJobStatus: a stale Digest nonce ends the stream with UNAUTHENTICATED instead of the job’s terminal state',
-    async () => {
-      const { sim, url } = await digestStack(300);
-      sim.faults.add({ operationId: 'getGroupFlexClusterBackupRestoreJob', latencyMs: 400, times: 2 });
-      const sub = await subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: F.downloadJobId });
-      const first = await sub.next();
-      await sub.close();
-      expect(first?.data).toEqual({
-        data: { restoreJobStatus: { id: F.downloadJobId, status: 'COMPLETED' } },
-      });
-    },
-  );
+  it('restoreJobStatus: a stale Digest nonce ends the stream with UNAUTHENTICATED instead of the job’s terminal state', async () => {
+    const { sim, url } = await digestStack(300);
+    sim.faults.add({ operationId: 'getGroupFlexClusterBackupRestoreJob', latencyMs: 400, times: 2 });
+    const sub = await subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: F.downloadJobId });
+    const first = await sub.next();
+    await sub.close();
+    expect(first?.data).toEqual({
+      data: { restoreJobStatus: { id: F.downloadJobId, status: 'COMPLETED' } },
+    });
+  });
 
   // Bug unreadable-400 (src/atlas/atlas-http.ts #apiError, src/backup/backup-router.ts, job-pollers
   // `permanent`): a 400 whose body is not readable JSON becomes AtlasApiError HTTP_400. On a cluster of
   // unknown family the Flex route is tried first; Atlas's CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API is the
   // signal to switch, but unreadable it is not recognised: the poller ends the stream with
   // BAD_USER_INPUT, whose message carries the raw body.
-  it(
-    'restoreJobStatus: an unreadable family-mismatch 400 ends the stream of a tenant job with BAD_USER_INPUT',
-    async () => {
-      const s = await stack();
-      const url = await s.gateway.listen(0);
-      s.sim.faults.add({ operationId: 'getGroupFlexClusterBackupRestoreJob', body: 'malformed', times: 1 });
-      const sub = await subscribeSse(url, WATCH, { p: P, c: T.clusterName, j: T.downloadJobId });
-      const first = await sub.next();
-      await sub.close();
-      expect(first?.data).toEqual({
-        data: { restoreJobStatus: { id: T.downloadJobId, status: 'COMPLETED' } },
-      });
-    },
-  );
+  it('restoreJobStatus: an unreadable family-mismatch 400 ends the stream of a tenant job with BAD_USER_INPUT', async () => {
+    const s = await stack();
+    const url = await s.gateway.listen(0);
+    s.sim.faults.add({ operationId: 'getGroupFlexClusterBackupRestoreJob', body: 'malformed', times: 1 });
+    const sub = await subscribeSse(url, WATCH, { p: P, c: T.clusterName, j: T.downloadJobId });
+    const first = await sub.next();
+    await sub.close();
+    expect(first?.data).toEqual({
+      data: { restoreJobStatus: { id: T.downloadJobId, status: 'COMPLETED' } },
+    });
+  });
 });
