@@ -354,16 +354,24 @@ export function formatReport(r: ChaosReport, opts: { windows?: boolean } = {}): 
     if (ch.problemCount > ch.problems.length)
       lines.push(`         ! … ${ch.problemCount - ch.problems.length} more`);
     if (c.tolerateKnownBugs) {
-      for (const k of ch.known.slice(0, 5)) lines.push(`         ~ tolerated known bug ${k}`);
-      if (ch.knownCount > 5) lines.push(`         ~ … ${ch.knownCount - 5} more of known bugs`);
+      for (const k of ch.known.slice(0, 5)) lines.push(`         ~ tolerated open bug ${k}`);
+      if (ch.knownCount > 5) lines.push(`         ~ … ${ch.knownCount - 5} more of open bugs`);
     }
   }
-  const knownSeen = new Set(
-    r.checks.flatMap((ch) => ch.known.map((k) => /^\[([^\]]+)\]/.exec(k)?.[1] ?? '')),
-  );
-  if (knownSeen.size > 0) {
-    lines.push('known bugs seen (regression tests in test/chaos/regressions.test.ts):');
-    for (const id of knownSeen) lines.push(`  ${id}: ${KNOWN_BUGS[id as KnownBug] ?? ''}`);
+  const seen = new Set<string>();
+  for (const ch of r.checks) {
+    for (const line of [...ch.known, ...ch.problems]) {
+      const id = /^\[(?:open bug |regression of fixed bug )?([a-z0-9-]+)\]/.exec(line)?.[1];
+      if (id && id in KNOWN_BUGS) seen.add(id);
+    }
+  }
+  if (seen.size > 0) {
+    lines.push('bugs whose signature was seen (test/chaos/regressions.test.ts):');
+    for (const id of seen) {
+      const bug = KNOWN_BUGS[id as KnownBug];
+      lines.push(`  ${id} (${bug.fixed ? 'FIXED: this is a regression' : 'open'}): ${bug.summary}`);
+      lines.push(`    regression test: "${bug.test}"`);
+    }
   }
   lines.push(
     `${r.ok ? 'PASS' : 'FAIL'}: ${r.checks.filter((x) => x.ok).length}/${r.checks.length} invariants hold, seed ${r.seed}, ${Math.round(r.durationMs / 100) / 10} s — replay: ${r.replay}`,

@@ -10,7 +10,7 @@ export interface Check {
   problems: string[];
   /** All problems, also those not kept. */
   problemCount: number;
-  /** Violations whose signature is exactly that of a known bug (`[id] …`); they fail unless tolerated. */
+  /** Violations whose signature is exactly that of an open known bug (`[id] …`); they fail unless tolerated. */
   known: string[];
   knownCount: number;
 }
@@ -18,19 +18,52 @@ export interface Check {
 /**
  * Bugs this suite found in `src/`, each with the regression test that pins it down
  * (test/chaos/regressions.test.ts). A violation is attributed to one only when its trace matches the
- * bug's exact signature; anything else is a new problem.
+ * bug's exact signature; anything else is a new problem. A fixed bug's signature always fails (a
+ * regression); an open one may be tolerated (`tolerateKnownBugs`, the run inside `npm test`).
  */
 export const KNOWN_BUGS = {
-  'lost-post-reread':
-    'requestDownload: after a lost POST answer, a failed re-read is reported as its own (Atlas) error and frees the idempotency key, so a retry makes a second job',
-  'post-2xx-unreadable':
-    'requestDownload: a 2xx answer to the POST that cannot be read (malformed JSON) counts as "not applied": the key is freed and a retry makes a second job',
-  'tenant-list-first-page':
-    'tenant job lists are read from page 1 only (100 items): with more jobs a useful download is not seen, and reuseExisting makes another job',
-  'digest-stale-resend':
-    'Digest: a nonce that goes stale on the one re-challenge answers UNAUTHENTICATED, and the job poller takes that 401 as permanent',
-  'unreadable-400':
-    'an unreadable 400 body (family mismatch) becomes BAD_USER_INPUT: the family signal is lost and the job poller ends the stream',
+  'lost-post-reread': {
+    fixed: true,
+    summary:
+      'requestDownload: after a lost POST answer, a failed re-read was reported as its own (Atlas) error and freed the idempotency key, so a retry made a second job',
+    test: 'requestDownload: a retry with the same idempotency key creates a second job after a lost POST answer whose re-read failed',
+  },
+  'post-2xx-unreadable': {
+    fixed: true,
+    summary:
+      'requestDownload: a 2xx answer to the POST that could not be read (malformed JSON) counted as "not applied": the key was freed and a retry made a second job',
+    test: 'requestDownload: a malformed 2xx answer to the POST frees the idempotency key, so the retry creates a second job',
+  },
+  'tenant-list-first-page': {
+    fixed: true,
+    summary:
+      'tenant job lists were read from page 1 only (100 items): with more jobs a useful download was not seen, and reuseExisting made another job',
+    test: 'requestDownload: a tenant cluster with more than 100 jobs hides a download in progress, so reuseExisting creates another job',
+  },
+  'digest-stale-resend': {
+    fixed: true,
+    summary:
+      'Digest: a nonce that went stale on the one re-challenge answered UNAUTHENTICATED, and the job poller took that 401 as permanent',
+    test: 'restoreJobStatus: a stale Digest nonce ends the stream with UNAUTHENTICATED instead of the job’s terminal state',
+  },
+  'unreadable-400': {
+    fixed: true,
+    summary:
+      'an unreadable 400 body (family mismatch) became BAD_USER_INPUT: the family signal was lost and the job poller ended the stream',
+    test: 'restoreJobStatus: an unreadable family-mismatch 400 ends the stream of a tenant job with BAD_USER_INPUT',
+  },
+  'unknown-outcome-race': {
+    fixed: false,
+    summary:
+      'requestDownload: requests waiting on a key whose outcome is unknown each list the jobs, find none and create one: two jobs for one key',
+    test: 'requestDownload: concurrent requests of an idempotency key whose outcome is unknown each create a job',
+  },
+  'unknown-outcome-foreign-job': {
+    fixed: false,
+    summary:
+      'requestDownload: a key whose outcome was unknown stays unresolved after its job is made, so a later retry adopts the newest job of the snapshot, maybe another request’s',
+    test: 'requestDownload: after an unknown outcome, a later retry of the key answers another request’s job',
+  },
 } as const;
 export type KnownBug = keyof typeof KNOWN_BUGS;
 
@@ -44,13 +77,16 @@ class Problems {
   knownCount = 0;
   constructor(readonly tolerateKnown: boolean) {}
   add(p: string, known?: KnownBug): void {
-    if (known) {
+    const open = known !== undefined && !KNOWN_BUGS[known].fixed;
+    if (open) {
       this.knownCount++;
       if (this.known.length < KEEP) this.known.push(`[${known}] ${p}`);
       if (this.tolerateKnown) return;
     }
     this.count++;
-    if (this.list.length < KEEP) this.list.push(known ? `[known bug ${known}] ${p}` : p);
+    const label =
+      known === undefined ? '' : open ? `[open bug ${known}] ` : `[regression of fixed bug ${known}] `;
+    if (this.list.length < KEEP) this.list.push(`${label}${p}`);
   }
   check(name: string, counts: string): Check {
     return {
@@ -260,10 +296,17 @@ export class JobsCheck {
       if (name.startsWith('key ')) {
         this.#keys++;
         const ids = new Set(g.requests.map((d) => d.jobId).filter((x) => x !== undefined));
-        if (ids.size > 1)
+        if (ids.size > 1) {
+          const known: KnownBug | undefined = hadUnknownOutcome(g.requests)
+            ? freshJobs(g.requests) > 1
+              ? 'unknown-outcome-race'
+              : 'unknown-outcome-foreign-job'
+            : undefined;
           this.#p.add(
-            `round ${r.round} ${name}: answered ${ids.size} different jobs (${[...ids].join(', ')})`,
+            `round ${r.round} ${name}: answered ${ids.size} different jobs (${g.requests.map(describeDownload).join(' | ')})`,
+            known,
           );
+        }
       }
     }
     this.#groups += groups.size;
@@ -284,12 +327,18 @@ export class JobsCheck {
           .map((d) => knownDownloadBug(d.answer.requestId, exchanges))
           .filter((b) => b !== undefined);
         const reuseOnly = [...groups.values()].every((g) => g.snapshotId !== s || g.intent === 'reuse');
+        // Keys whose first outcome was unknown and that then made more than one job (open bug).
+        const raced = [...groups.values()]
+          .filter((g) => g.snapshotId === s && hadUnknownOutcome(g.requests))
+          .reduce((n, g) => n + Math.max(0, freshJobs(g.requests) - 1), 0);
         const known: KnownBug | undefined =
-          explained.length >= delta - meant
-            ? explained[0]
-            : reuseOnly && counts.tenantOverOnePage.has(s)
-              ? 'tenant-list-first-page'
-              : undefined;
+          raced > 0 && raced >= delta - meant
+            ? 'unknown-outcome-race'
+            : explained.length >= delta - meant
+              ? explained[0]
+              : reuseOnly && counts.tenantOverOnePage.has(s)
+                ? 'tenant-list-first-page'
+                : undefined;
         const detail = [...groups.entries()]
           .filter(([, g]) => g.snapshotId === s)
           .map(
@@ -311,6 +360,14 @@ export class JobsCheck {
     );
   }
 }
+
+/** Some request of the group answered "Atlas may have created the job" (`extensions.outcome: unknown`). */
+const hadUnknownOutcome = (requests: DownloadOutcome[]) =>
+  requests.some((d) => d.answer.errors.some((e) => e.extensions?.outcome === 'unknown'));
+
+/** Distinct jobs the group's requests answered as newly created (reused:false). */
+const freshJobs = (requests: DownloadOutcome[]) =>
+  new Set(requests.filter((d) => d.reused === false).map((d) => d.jobId)).size;
 
 const isJobList = (e: Exchange) => e.method === 'GET' && /\/(restores|restoreJobs)(\?|$)/.test(e.target);
 const failed = (e: Exchange) => e.status === undefined || e.status < 200 || e.status >= 300;

@@ -6,9 +6,10 @@ import { subscribeSse } from '../support/sse.js';
 import { OWNER, startStack, type Stack } from '../support/stack.js';
 
 // Bugs the chaos suite (test/chaos/chaos.test.ts, `npm run chaos`) found in src/, each reduced to a
-// deterministic failure and named after it. They are `it.fails` because src/ is fixed by the lead: once
-// a fix lands the test passes, `it.fails` turns red, and it must become a plain `it`. The chaos run
-// attributes violations with exactly these signatures to these bugs (chaos/invariants.ts KNOWN_BUGS).
+// deterministic failure and named after it (the name says what went wrong). Fixed ones are plain `it`
+// and guard the fix; open ones are `it.fails` until src/ is fixed, then they become `it` (an `it.fails`
+// that starts passing turns red). The chaos run labels violations that match one of these bugs' exact
+// signature with its id (chaos/invariants.ts KNOWN_BUGS): a fixed bug's signature always fails.
 
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
@@ -29,8 +30,8 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function stack(): Promise<Stack> {
-  const s = await startStack({ sim: { jobMs: 10_000 } });
+async function stack(pollIntervalMs?: number): Promise<Stack> {
+  const s = await startStack({ sim: { jobMs: 10_000 }, gateway: pollIntervalMs ? { pollIntervalMs } : {} });
   closers.push(() => s.close());
   return s;
 }
@@ -53,6 +54,15 @@ async function digestStack(nonceTtlMs: number): Promise<{ sim: Simulator; gatewa
     () => gateway.close({ graceMs: 100 }),
   );
   return { sim, gateway, url };
+}
+
+/**
+ * The POST never reaches its handler (reset before: nothing is created, but the client cannot know),
+ * and every attempt of the re-read after it fails: the outcome stays unknown and the key unresolved.
+ */
+function unknownOutcome(s: Stack) {
+  s.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'before', times: 1 });
+  failReread(s, { reset: 'before', times: 4 });
 }
 
 /** The first list of the cluster's jobs passes (a no-op rule takes it), the re-read after the POST gets `rule`. */
@@ -204,7 +214,7 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
   // signal to switch, but unreadable it is not recognised: the poller ends the stream with
   // BAD_USER_INPUT, whose message carries the raw body.
   it('restoreJobStatus: an unreadable family-mismatch 400 ends the stream of a tenant job with BAD_USER_INPUT', async () => {
-    const s = await stack();
+    const s = await stack(50); // the poller now backs off and retries: keep the wait short
     const url = await s.gateway.listen(0);
     s.sim.faults.add({ operationId: 'getGroupFlexClusterBackupRestoreJob', body: 'malformed', times: 1 });
     const sub = await subscribeSse(url, WATCH, { p: P, c: T.clusterName, j: T.downloadJobId });
@@ -214,4 +224,55 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
       data: { restoreJobStatus: { id: T.downloadJobId, status: 'COMPLETED' } },
     });
   });
+  // Bug unknown-outcome-race (src/jobs/job-requests.ts, idempotent(), the `done.unresolved` branch of
+  // the fix above): when the first request of a key ends with an unknown outcome, every request waiting
+  // on that key gets the unresolved claim, lists the jobs, finds none and calls create() — nothing makes
+  // them take turns, so two concurrent retries make two jobs for one key (both answered reused:false).
+  it.fails(
+    'requestDownload: concurrent requests of an idempotency key whose outcome is unknown each create a job',
+    async () => {
+      const s = await stack();
+      unknownOutcome(s);
+      const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
+      const i = {
+        projectId: P,
+        clusterName: F.clusterName,
+        snapshotId: F.completedSnapshotId,
+        idempotencyKey: 'chaos-unknown-race',
+        reuseExisting: false,
+      };
+      const answers = await Promise.all([0, 1, 2].map(() => s.query<Payload>(DOWNLOAD, { i })));
+      const jobs = new Set(answers.flatMap((a) => (a.data ? [a.data.requestDownload.job.id] : [])));
+      expect(jobs.size).toBeLessThanOrEqual(1);
+      expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId) - before).toBeLessThanOrEqual(1);
+    },
+  );
+
+  // Bug unknown-outcome-foreign-job (same branch): once a retry has created the key's job, the claim
+  // stays unresolved (jobId ''), so a later retry of the key lists the jobs again and adopts the newest
+  // job of the snapshot made since the lost POST, which may be another request's.
+  it.fails(
+    'requestDownload: after an unknown outcome, a later retry of the key answers another request’s job',
+    async () => {
+      const s = await stack();
+      unknownOutcome(s);
+      const i = {
+        projectId: P,
+        clusterName: F.clusterName,
+        snapshotId: F.completedSnapshotId,
+        idempotencyKey: 'chaos-unknown-foreign',
+        reuseExisting: false,
+      };
+      const lost = await s.query<Payload>(DOWNLOAD, { i });
+      expect(lost.errors?.[0]?.extensions).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        outcome: 'unknown',
+      });
+      const retry = await s.query<Payload>(DOWNLOAD, { i });
+      const other = await s.query<Payload>(DOWNLOAD, { i: { ...i, idempotencyKey: undefined } });
+      expect(other.data!.requestDownload.job.id).not.toBe(retry.data!.requestDownload.job.id);
+      const again = await s.query<Payload>(DOWNLOAD, { i });
+      expect(again.data!.requestDownload.job.id).toBe(retry.data!.requestDownload.job.id);
+    },
+  );
 });
