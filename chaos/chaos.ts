@@ -251,7 +251,8 @@ export async function runChaos(
         report.faultHitsByLabel[h.label] = (report.faultHitsByLabel[h.label] ?? 0) + 1;
       }
       report.faults.push({ round, windows, hits });
-      const mem = process.memoryUsage();
+      // After a full GC, so the heap column is what stays alive, not where the collector happened to be.
+      const mem = snapshotResources();
       let created = 0;
       for (const s of snapshots) created += (afterJobs.get(s) ?? 0) - (beforeJobs.get(s) ?? 0);
       const summary: RoundSummary = {
@@ -263,8 +264,8 @@ export async function runChaos(
         subscriptions: outcome.subscriptions.length,
         peakLive: outcome.peakLiveSubscriptions,
         jobsCreated: created,
-        rssMb: Math.round(mem.rss / 1024 / 1024),
-        heapUsedMb: Math.round(mem.heapUsed / 1024 / 1024),
+        rssMb: Math.round(mem.rssMb),
+        heapUsedMb: Math.round(mem.heapUsedMb),
       };
       report.rounds.push(summary);
       stack.exchanges.splice(0);

@@ -31,6 +31,12 @@ export interface ChaosConfig {
     /** Subscriptions to seeded jobs that have already ended, and to a job that does not exist. */
     finishedJobSubscriptions: number;
     unknownJobSubscriptions: number;
+    /**
+     * Subscriptions to jobs the harness creates in the simulator when the round starts, all opened in
+     * its first 300 ms: they stay live until those jobs end (`jobMs`), so every round has at least this
+     * many live at once, however many downloads the faults made fail.
+     */
+    heldSubscriptions: number;
   };
   /** A GraphQL request that has not answered after this long counts as hung. */
   requestDeadlineMs: number;
@@ -64,7 +70,7 @@ const WORKLOAD: ChaosConfig['workload'] = {
   unkeyedDownloads: 10,
   reuseDownloads: 10,
   invalidDownloads: 6,
-  // About 3.7 per job: 150+ subscriptions a round, 100+ of them live at once.
+  // About 3.7 per job: 150+ subscriptions a round (plus the held ones: 100+ live at once).
   subscribersPerJob: [
     [1, 1],
     [2, 2],
@@ -74,6 +80,7 @@ const WORKLOAD: ChaosConfig['workload'] = {
   ],
   finishedJobSubscriptions: 6,
   unknownJobSubscriptions: 2,
+  heldSubscriptions: 100,
 };
 
 /** `npm run chaos`: the fault-free run, then one round under faults; 15-20 s. */
@@ -130,6 +137,7 @@ export function testConfig(overrides: Partial<ChaosConfig> = {}): ChaosConfig {
       ],
       finishedJobSubscriptions: 6,
       unknownJobSubscriptions: 2,
+      heldSubscriptions: 100,
     },
     tolerateKnownBugs: true,
     ...overrides,

@@ -449,6 +449,8 @@ export class SubscriptionsCheck {
   #terminal = 0;
   #typedEnd = 0;
   #peak = 0;
+  #leastPeak = Infinity;
+  #held = 0;
   #events = 0;
   #skipped = 0;
   #fallback = 0;
@@ -465,11 +467,13 @@ export class SubscriptionsCheck {
     exchanges: readonly Exchange[] = [],
   ): void {
     this.#peak = Math.max(this.#peak, r.peakLiveSubscriptions);
+    this.#leastPeak = Math.min(this.#leastPeak, r.peakLiveSubscriptions);
     this.#skipped += r.subscriptionsSkipped;
     for (const s of r.subscriptions) {
       this.#total++;
       if (s.fallback) this.#fallback++;
-      const what = `round ${r.round} subscription to ${s.job.jobId} via ${s.gateway} (from #${s.source})`;
+      if (s.source < 0) this.#held++;
+      const what = `round ${r.round} subscription to ${s.job.jobId} via ${s.gateway} (${s.source < 0 ? 'held' : `from #${s.source}`})`;
       const res = s.result;
       this.#events += res.events.length;
       this.#longest = Math.max(this.#longest, res.ms);
@@ -537,7 +541,7 @@ export class SubscriptionsCheck {
   result(deadlineMs: number): Check {
     return this.#p.check(
       `every subscription ended with the job’s terminal state, or a typed error for a permanent failure (none hung past ${deadlineMs / 1000} s)`,
-      `${this.#total} SSE subscriptions (peak ${this.#peak} live at once; ${this.#fallback} follow another job after their download failed, ${this.#skipped} skipped): ${this.#terminal} ended in the job's terminal state, ${this.#typedEnd} with a typed permanent error (NOT_FOUND); ${this.#events} events; longest ${this.#longest} ms; last states: ${list(this.#ends)}`,
+      `${this.#total} SSE subscriptions (${this.#held} held; live at once: at least ${this.#leastPeak === Infinity ? 0 : this.#leastPeak} at the peak of every round, at most ${this.#peak}; ${this.#fallback} follow another job after their download failed, ${this.#skipped} skipped): ${this.#terminal} ended in the job's terminal state, ${this.#typedEnd} with a typed permanent error (NOT_FOUND); ${this.#events} events; longest ${this.#longest} ms; last states: ${list(this.#ends)}`,
     );
   }
 }

@@ -68,8 +68,16 @@ export interface FixedSubscription {
 
 export type Action = DownloadAction | ReadAction | FixedSubscription;
 
+/** Subscriptions to jobs the harness creates at the start of each round (`heldSubscriptions`). */
+export interface HeldSubscriptions {
+  /** One job per snapshot, created in the simulator when the round starts. */
+  snapshots: SnapshotRef[];
+  subscribers: { gateway: GatewayName; atMs: number; snapshot: number }[];
+}
+
 export interface WorkloadPlan {
   actions: Action[];
+  held: HeldSubscriptions;
   /** Seeded jobs that ended long ago. */
   finishedJobs: JobRef[];
   /** Snapshots only `reuse` requests touch, each by one gateway. */
@@ -113,10 +121,17 @@ function pools() {
     snapshot: { projectId: fresh.groupId, clusterName: fresh.clusterName, snapshotId: fresh.snapshotId },
     gateway: 'oauth',
   });
+  // Per cluster, a completed snapshot no download touches (the seed's fresh download is on the
+  // first one of its cluster): jobs the harness makes on it count against no snapshot's job bound.
+  const used = new Set([...shared, ...reuse.map((r) => r.snapshot)].map((s) => s.snapshotId));
+  const held = clustersWithSnapshots.map((c) => {
+    const s = completed(c.groupId, c.name).find((x) => !used.has(x.id))!;
+    return { projectId: c.groupId, clusterName: c.name, snapshotId: s.id };
+  });
   const notCompleted = seed.snapshots
     .filter((s) => s.status !== 'COMPLETED')
     .map((s) => ({ projectId: s.groupId, clusterName: s.clusterName, snapshotId: s.id }));
-  return { shared, reuse, notCompleted };
+  return { shared, reuse, notCompleted, held };
 }
 
 function subscribersFor(rng: Prng, config: ChaosConfig): Subscriber[] {
@@ -128,7 +143,7 @@ function subscribersFor(rng: Prng, config: ChaosConfig): Subscriber[] {
 export function planWorkload(config: ChaosConfig): WorkloadPlan {
   const rng = fork(config.seed, 'workload');
   const w = config.workload;
-  const { shared, reuse, notCompleted } = pools();
+  const { shared, reuse, notCompleted, held } = pools();
   const actions: Action[] = [];
   let id = 0;
   const at = () => rng.int(0, config.spanMs);
@@ -278,8 +293,14 @@ export function planWorkload(config: ChaosConfig): WorkloadPlan {
     });
   }
   actions.sort((a, b) => a.atMs - b.atMs || a.id - b.id);
+  const heldSubscribers = Array.from({ length: w.heldSubscriptions }, () => ({
+    gateway: gw(),
+    atMs: rng.int(0, 300),
+    snapshot: rng.int(0, held.length - 1),
+  }));
   return {
     actions,
+    held: { snapshots: held, subscribers: heldSubscribers },
     finishedJobs: finishedJobs.map((j) => ({
       projectId: j.groupId,
       clusterName: j.clusterName,

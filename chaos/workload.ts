@@ -46,7 +46,7 @@ export interface ReadOutcome {
 }
 
 export interface SubscriptionOutcome {
-  /** The action it came from: a download's subscriber or a fixed subscription. */
+  /** The action it came from (a download's subscriber or a fixed subscription); -1 for a held one. */
   source: number;
   gateway: GatewayName;
   job: JobRef;
@@ -135,6 +135,23 @@ export async function runRound(
       live--;
     }
   };
+
+  // Held subscriptions: their jobs are made here, straight in the simulator, so faults cannot keep them
+  // from existing; they end `jobMs` from now, after every held subscription has opened.
+  const heldJobs = plan.held.snapshots.map((s) => {
+    const job = stack.sim.store.createRestoreJob({
+      groupId: s.projectId,
+      clusterName: s.clusterName,
+      snapshotId: s.snapshotId,
+      deliveryType: 'DOWNLOAD',
+      targetProjectId: s.projectId,
+      targetDeploymentItemName: s.clusterName,
+    });
+    return { projectId: s.projectId, clusterName: s.clusterName, jobId: job.id };
+  });
+  for (const h of plan.held.subscribers) {
+    at(h.atMs, () => subscribe(-1, h.gateway, heldJobs[h.snapshot]!, 'job', false));
+  }
 
   for (const action of plan.actions) {
     at(action.atMs, async () => {

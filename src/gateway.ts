@@ -31,7 +31,7 @@ import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
-import { createLoaders, type Loaders } from './graphql/loaders.js';
+import { createLoaders, LazyLoaders } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
@@ -231,7 +231,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
       const caller = await authenticate(request);
-      let loaders: Loaders | undefined;
       const callOptions = {
         requestId,
         ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
@@ -241,10 +240,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         caller,
         callOptions,
         jobs,
-        // Made on first use: a subscription never needs them. (It did not move the bench's memory per
-        // SSE subscriber, ~59 KB heap; most of that is yoga's per-request machinery.)
-        get loaders() {
-          return (loaders ??= createLoaders({
+        // Made on first use: a subscription never needs them.
+        loaders: new LazyLoaders(() => {
+          loaderStats.requests++;
+          return createLoaders({
             atlas,
             families,
             stats: loaderStats,
@@ -258,8 +257,8 @@ export function createGateway(options: GatewayOptions): Gateway {
             ...(options.maxUpstreamConcurrency !== undefined
               ? { maxConcurrency: options.maxUpstreamConcurrency }
               : {}),
-          }));
-        },
+          });
+        }),
       };
     },
     plugins: [

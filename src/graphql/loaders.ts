@@ -263,3 +263,61 @@ export function createLoaders(deps: LoaderDeps): Loaders {
   };
   return loaders;
 }
+
+/**
+ * The loaders of one request, made when a resolver first uses one: a subscription, an introspection
+ * or a refused request never pays for nine DataLoaders and their abort signal. The laziness sits
+ * here, one level below the context, because yoga merges the context factory's result into its
+ * context with `Object.assign`, which reads (and so ran) a lazy getter on the context itself.
+ */
+export class LazyLoaders implements Loaders {
+  #make: () => Loaders;
+  #made: Loaders | undefined;
+
+  constructor(make: () => Loaders) {
+    this.#make = make;
+  }
+
+  /** Whether a resolver has used them (tests, metrics). */
+  get made(): boolean {
+    return this.#made !== undefined;
+  }
+
+  get #loaders(): Loaders {
+    return (this.#made ??= this.#make());
+  }
+
+  get service() {
+    return this.#loaders.service;
+  }
+  projects() {
+    return this.#loaders.projects();
+  }
+  get project() {
+    return this.#loaders.project;
+  }
+  get projectClusters() {
+    return this.#loaders.projectClusters;
+  }
+  get cluster() {
+    return this.#loaders.cluster;
+  }
+  get snapshotPage() {
+    return this.#loaders.snapshotPage;
+  }
+  get allSnapshots() {
+    return this.#loaders.allSnapshots;
+  }
+  get snapshot() {
+    return this.#loaders.snapshot;
+  }
+  get jobPage() {
+    return this.#loaders.jobPage;
+  }
+  get allJobs() {
+    return this.#loaders.allJobs;
+  }
+  get job() {
+    return this.#loaders.job;
+  }
+}

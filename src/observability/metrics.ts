@@ -5,6 +5,8 @@ import type { JobPollers } from '../jobs/job-pollers.js';
 
 /** Counts of how the per-request loaders answered, across requests. */
 export class LoaderStats {
+  /** GraphQL requests that made their loaders (a resolver read through them). */
+  requests = 0;
   /** Items answered from a list the same request had read (no upstream call). */
   listHits = 0;
   /** Items read from Atlas one by one. */
@@ -70,6 +72,11 @@ export function registerGatewayMetrics(
     'gateway_loader_list_hits',
     'Items answered from a list read in the same request.',
     () => s.loaderStats.listHits,
+  );
+  gauge(
+    'gateway_loader_requests',
+    'GraphQL requests that read Atlas through their DataLoaders (subscriptions and refusals do not).',
+    () => s.loaderStats.requests,
   );
   gauge('gateway_loader_item_loads', 'Items read from Atlas one by one.', () => s.loaderStats.itemLoads);
   gauge(

@@ -14,8 +14,11 @@ describe('chaos (short, seeded)', () => {
     const downloads = plan.actions.filter((a) => a.kind === 'download');
     const subs =
       downloads.reduce((n, a) => n + a.subscribers.length, 0) +
-      plan.actions.filter((a) => a.kind === 'subscribe').length;
+      plan.actions.filter((a) => a.kind === 'subscribe').length +
+      plan.held.subscribers.length;
     expect(subs).toBeGreaterThanOrEqual(100);
+    expect(plan.held.subscribers.length).toBeGreaterThanOrEqual(100);
+    expect(Math.max(...plan.held.subscribers.map((h) => h.atMs))).toBeLessThan(config.jobMs);
     const keys = downloads.map((a) => `${a.gateway}/${a.key}`).filter((k) => !k.endsWith('/undefined'));
     expect(new Set(keys).size).toBeLessThan(keys.length); // some keys are sent more than once
     expect(new Set(downloads.map((a) => a.intent))).toEqual(
@@ -31,6 +34,8 @@ describe('chaos (short, seeded)', () => {
     // The same workload without faults: nothing but the invalid requests may fail.
     expect(report.baseline?.unexpectedErrors).toBe(0);
     expect(report.rounds[0]!.subscriptions).toBeGreaterThanOrEqual(100);
+    // The held subscriptions are all open before their jobs can end: 100+ live at once, faults or not.
+    expect(report.rounds[0]!.peakLive).toBeGreaterThanOrEqual(100);
     expect(report.faultHitsByLabel).not.toEqual({});
     for (const check of report.checks) {
       expect({ invariant: check.name, problems: check.problems }).toEqual({

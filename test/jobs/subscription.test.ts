@@ -104,6 +104,25 @@ describe('restoreJobStatus over SSE', () => {
     expect((await sub.next())?.event).toBe('complete');
   });
 
+  // Regression: the loaders were a lazy getter on the context, but yoga merges the context factory's
+  // result with Object.assign, which read the getter: every SSE subscriber held nine DataLoaders.
+  it('a subscription builds no DataLoaders (yoga’s Object.assign of the context read the lazy getter)', async () => {
+    const { stack, url } = await setup();
+    const loaderRequests = async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^gateway_loader_requests (\d+)$/m.exec(text)?.[1]);
+    };
+    const before = await loaderRequests();
+    const sub = await subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: F.downloadJobId });
+    expect(statusOf(await sub.next())).toMatchObject({ status: 'COMPLETED' });
+    expect((await sub.next())?.event).toBe('complete');
+    expect(await loaderRequests()).toBe(before);
+    // A query that reads Atlas does make them, once.
+    const res = await stack.query(`{ projects { id } }`);
+    expect(res.errors).toBeUndefined();
+    expect(await loaderRequests()).toBe(before + 1);
+  });
+
   it('ends with a typed NOT_FOUND error for a job Atlas does not have', async () => {
     const { url } = await setup();
     const sub = await subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: SEED.unknownId });
