@@ -70,6 +70,7 @@ const gateway = createGateway({
   plugins: securityPlugins(security),
   batching: limits.batching,
   graphiql: limits.graphiql,
+  maxBodyBytes: limits.maxBodyBytes,
   ...(limits.cors !== undefined ? { cors: limits.cors } : {}),
 });
 const url = await gateway.listen(config.port, config.host);

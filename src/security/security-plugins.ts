@@ -4,7 +4,6 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import type { GraphQLError, ValidationContext } from 'graphql';
 import type { Plugin, YogaServerOptions } from 'graphql-yoga';
 import { resolveSecurityOptions, type SecurityOptions } from './security-options.js';
-import { useBodyLimit } from './use-body-limit.js';
 import { useCostLimit } from './use-cost-limit.js';
 import { useExecutionTimeout } from './use-execution-timeout.js';
 import { useHideSuggestions } from './use-hide-suggestions.js';
@@ -28,8 +27,9 @@ const reported = {
 };
 
 /**
- * The gateway's abuse limits as yoga plugins, cheapest and earliest first: body size (before
- * reading), unreadable requests as 400, CSRF (before parsing), persisted operations, token count
+ * The gateway's abuse limits as yoga plugins, cheapest and earliest first (the body size, checked
+ * before reading, is the gateway's own first plugin: `securityYogaOptions().maxBodyBytes`): unreadable
+ * requests as 400, CSRF (before parsing), persisted operations, token count
  * (while parsing), depth, aliases and directives (validation), introspection and suggestions
  * (production), then, once the caller is known and just before execution, the rate limit and the
  * cost, and the execution timeout around it.
@@ -37,7 +37,8 @@ const reported = {
  */
 export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
   const o = resolveSecurityOptions(options);
-  const plugins: Plugin[] = [useBodyLimit(o.maxBodyBytes), useUnreadableRequestAs400()];
+  // The body size is `createGateway({ maxBodyBytes })` (securityYogaOptions): it must run first.
+  const plugins: Plugin[] = [useUnreadableRequestAs400()];
   if (o.csrfPrevention) plugins.push(useCSRFPrevention({ requestHeaders: [...o.csrfHeaders] }));
   if (o.persistedOperations !== 'off') {
     plugins.push(usePersistedManifest(o.persistedOperations, o.persistedManifest));
@@ -71,6 +72,8 @@ export interface SecurityYogaOptions {
   cors: YogaOptions['cors'];
   /** Whether to serve GraphiQL (`createGateway({ graphiql })`): never in production. */
   graphiql: boolean;
+  /** Largest request body (`createGateway({ maxBodyBytes })`). */
+  maxBodyBytes: number;
 }
 
 /** The values to pass to `createGateway` next to `plugins: securityPlugins(options)`. */
@@ -87,5 +90,6 @@ export function securityYogaOptions(options: SecurityOptions = {}): SecurityYoga
     batching: o.batchLimit > 0 ? { limit: o.batchLimit } : false,
     cors,
     graphiql: !o.production,
+    maxBodyBytes: o.maxBodyBytes,
   };
 }

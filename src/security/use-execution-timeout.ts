@@ -6,15 +6,11 @@ const deadlines = new WeakMap<Request, AbortController>();
 /**
  * A signal that aborts when an operation of this request passes the execution timeout. Give it to
  * the upstream calls of the request (the loaders' `callOptions.signal`) so they stop too, instead of
- * running on after the client got its timeout error.
+ * running on after the client got its timeout error. Undefined when no timeout applies to the request
+ * (no `useExecutionTimeout`, or its operation has not started): then there is nothing to combine.
  */
-export function deadlineSignal(request: Request): AbortSignal {
-  let controller = deadlines.get(request);
-  if (!controller) {
-    controller = new AbortController();
-    deadlines.set(request, controller);
-  }
-  return controller.signal;
+export function deadlineSignal(request: Request): AbortSignal | undefined {
+  return deadlines.get(request)?.signal;
 }
 
 /** What a client gets when its operation is stopped: retryable, HTTP 504. */
@@ -38,6 +34,8 @@ export function useExecutionTimeout(timeoutMs: number): Plugin {
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       const request = (args.contextValue as { request?: Request }).request;
+      // Before any resolver runs, so the loaders (made on first use) find it.
+      if (request && !deadlines.has(request)) deadlines.set(request, new AbortController());
       setExecuteFn((execArgs: ExecutionArgs) => {
         const controller = new AbortController();
         const timer = setTimeout(() => {

@@ -13,6 +13,7 @@ export function startSecureStack(
       plugins: securityPlugins(options),
       batching: yoga.batching,
       graphiql: yoga.graphiql,
+      maxBodyBytes: yoga.maxBodyBytes,
       ...(yoga.cors !== undefined ? { cors: yoga.cors } : {}),
       ...gateway,
     },

@@ -45,7 +45,12 @@ describe('securityFromEnv', () => {
       persistedOperations: 'off',
       csrfPrevention: true,
     });
-    expect(securityYogaOptions(options)).toEqual({ batching: false, cors: undefined, graphiql: true });
+    expect(securityYogaOptions(options)).toEqual({
+      batching: false,
+      cors: undefined,
+      graphiql: true,
+      maxBodyBytes: 102_400,
+    });
   });
 
   it('reads every variable', () => {
@@ -93,6 +98,7 @@ describe('securityFromEnv', () => {
       batching: { limit: 10 },
       cors: { origin: ['https://app.example.com', 'https://admin.example.com'] },
       graphiql: false,
+      maxBodyBytes: 65536,
     });
   });
 
