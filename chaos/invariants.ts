@@ -53,13 +53,13 @@ export const KNOWN_BUGS = {
     test: 'restoreJobStatus: an unreadable family-mismatch 400 ends the stream of a tenant job with BAD_USER_INPUT',
   },
   'unknown-outcome-race': {
-    fixed: false,
+    fixed: true,
     summary:
       'requestDownload: requests waiting on a key whose outcome is unknown each list the jobs, find none and create one: two jobs for one key',
     test: 'requestDownload: concurrent requests of an idempotency key whose outcome is unknown each create a job',
   },
   'unknown-outcome-foreign-job': {
-    fixed: false,
+    fixed: true,
     summary:
       'requestDownload: a key whose outcome was unknown stays unresolved after its job is made, so a later retry adopts the newest job of the snapshot, maybe another request’s',
     test: 'requestDownload: after an unknown outcome, a later retry of the key answers another request’s job',

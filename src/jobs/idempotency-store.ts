@@ -26,6 +26,14 @@ export type Claim =
  */
 export interface IdempotencyStore {
   claim(key: string, fingerprint: string): Promise<Claim>;
+  /**
+   * Takes over a key whose result is `unresolved` (the job's creation could not be confirmed), so that
+   * one request at a time finds out what happened: of concurrent retakes of one unresolved result
+   * exactly one gets `new` and must settle it (with the job, the same unresolved result, or undefined
+   * to free the key); the others see it in flight and wait. When the key holds anything else by then,
+   * answers its current state, as `claim` would.
+   */
+  retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim>;
 }
 
 export interface MemoryIdempotencyStoreOptions {
@@ -60,6 +68,20 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       if ('result' in e) return { state: 'done', result: e.result };
       return { state: 'inflight', fingerprint: e.fingerprint, wait: e.pending };
     }
+    return this.#take(key, fingerprint, now);
+  }
+
+  async retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim> {
+    const now = this.#clock.now();
+    const e = this.#entries.get(key);
+    // The very result this caller saw, still there: nobody took it over in between.
+    if (e && e.expiresAt > now && 'result' in e && e.result === unresolved && unresolved.unresolved) {
+      return this.#take(key, fingerprint, now);
+    }
+    return this.claim(key, fingerprint);
+  }
+
+  #take(key: string, fingerprint: string, now: number): Claim {
     let settle!: (r: IdempotentResult | undefined) => void;
     const pending = new Promise<IdempotentResult | undefined>((resolve) => (settle = resolve));
     this.#entries.set(key, { fingerprint, expiresAt: now + this.#ttlMs, pending });

@@ -4,7 +4,7 @@ import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../graphql/errors.js';
-import type { IdempotencyStore } from './idempotency-store.js';
+import type { Claim, IdempotencyStore } from './idempotency-store.js';
 
 export interface DownloadRequest extends ClusterRef {
   snapshotId: string;
@@ -157,30 +157,10 @@ async function idempotent(
     );
   }
   const print = fingerprint(input);
+  const storeKey = `${deps.callerId}:${kind}:${key}`;
   for (;;) {
-    const claim = await deps.idempotency.claim(`${deps.callerId}:${kind}:${key}`, print);
-    if (claim.state === 'new') {
-      try {
-        const result = await create();
-        const { projectId, clusterName } = result.job;
-        claim.settle({ fingerprint: print, projectId, clusterName, jobId: result.job.dto.id ?? '' });
-        return result;
-      } catch (err) {
-        // Unknown outcome: the key stays taken, remembering what to look for, so no retry makes a second job.
-        if (err instanceof OutcomeUnknownError) {
-          claim.settle({
-            fingerprint: print,
-            projectId: input.projectId,
-            clusterName: input.clusterName,
-            jobId: '',
-            unresolved: err.unresolved,
-          });
-        } else {
-          claim.settle(undefined);
-        }
-        throw err;
-      }
-    }
+    const claim = await deps.idempotency.claim(storeKey, print);
+    if (claim.state === 'new') return settleWith(claim, print, input, create);
     const other = claim.state === 'done' ? claim.result.fingerprint : claim.fingerprint;
     if (other !== print) {
       throw new GatewayError(
@@ -195,13 +175,55 @@ async function idempotent(
     // The first request failed and freed the key: this one may try for real.
     if (!done) continue;
     if (done.unresolved) {
-      const created = createdSince(await deps.service.listAllJobs(done), done.unresolved);
-      if (created) return { job: created, reused: true };
-      // Atlas's list proves the lost POST created nothing: this request does it.
-      return create();
+      // One request at a time finds out what the lost POST did, and records it: concurrent retries
+      // would each see no job and make one, and a later retry would adopt whatever job is newest.
+      const turn = await deps.idempotency.retake(storeKey, print, done);
+      if (turn.state !== 'new') continue;
+      let created: RestoreJobSource | undefined;
+      try {
+        created = createdSince(await deps.service.listAllJobs(done), done.unresolved);
+      } catch (err) {
+        turn.settle(done); // still unknown: the next retry looks again
+        throw err;
+      }
+      if (!created) {
+        // Atlas's list proves the lost POST created nothing: this request does it.
+        return settleWith(turn, print, input, create);
+      }
+      turn.settle({ ...done, jobId: created.dto.id ?? '', unresolved: undefined });
+      return { job: created, reused: true };
     }
     const job = await deps.service.getJob(done, done.jobId);
     return { job, reused: true };
+  }
+}
+
+/** Runs `create` for a claim this request holds, and records its job (or frees the key). */
+async function settleWith(
+  claim: Extract<Claim, { state: 'new' }>,
+  print: string,
+  input: ClusterRef,
+  create: () => Promise<JobRequestResult>,
+): Promise<JobRequestResult> {
+  try {
+    const result = await create();
+    const { projectId, clusterName } = result.job;
+    claim.settle({ fingerprint: print, projectId, clusterName, jobId: result.job.dto.id ?? '' });
+    return result;
+  } catch (err) {
+    // Unknown outcome: the key stays taken, remembering what to look for, so no retry makes a second job.
+    if (err instanceof OutcomeUnknownError) {
+      claim.settle({
+        fingerprint: print,
+        projectId: input.projectId,
+        clusterName: input.clusterName,
+        jobId: '',
+        unresolved: err.unresolved,
+      });
+    } else {
+      claim.settle(undefined);
+    }
+    throw err;
   }
 }
 

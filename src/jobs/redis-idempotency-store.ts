@@ -17,6 +17,12 @@ export interface RedisIdempotencyStoreOptions {
   waitPollMs?: number;
 }
 
+const RETAKE = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`;
+
 interface Stored {
   fingerprint: string;
   result?: IdempotentResult;
@@ -56,15 +62,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         'NX',
       );
       if (won === 'OK') {
-        return {
-          state: 'new',
-          settle: (result) => {
-            const write = result
-              ? client.set(k, JSON.stringify({ fingerprint, result } satisfies Stored), 'PX', this.#ttlMs)
-              : client.del(k);
-            void write.catch(() => undefined);
-          },
-        };
+        return { state: 'new', settle: this.#settler(k, fingerprint) };
       }
       const stored = await this.#read(k);
       if (!stored) return this.claim(key, fingerprint);
@@ -73,6 +71,47 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     } catch {
       return this.#fallback.claim(key, fingerprint);
     }
+  }
+
+  async retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim> {
+    if (!this.redis.ready()) return this.#fallback.retake(key, fingerprint, unresolved);
+    const k = `${this.redis.prefix}idem:${key}`;
+    const { client } = this.redis;
+    try {
+      const raw = await client.get(k);
+      const stored = raw ? (JSON.parse(raw) as Stored) : undefined;
+      if (
+        !raw ||
+        !unresolved.unresolved ||
+        JSON.stringify(stored?.result) !== JSON.stringify(unresolved)
+      ) {
+        return this.claim(key, fingerprint);
+      }
+      // Compare-and-set: only the replica that still finds the value it read takes the key over. (Should
+      // it die before settling, the key expires with the pending TTL and the unresolved note with it.)
+      const won = await client.eval(
+        RETAKE,
+        1,
+        k,
+        raw,
+        JSON.stringify({ fingerprint } satisfies Stored),
+        String(this.#pendingMs),
+      );
+      if (won !== 1) return this.claim(key, fingerprint);
+      return { state: 'new', settle: this.#settler(k, fingerprint) };
+    } catch {
+      return this.#fallback.retake(key, fingerprint, unresolved);
+    }
+  }
+
+  #settler(k: string, fingerprint: string) {
+    return (result: IdempotentResult | undefined) => {
+      const { client } = this.redis;
+      const write = result
+        ? client.set(k, JSON.stringify({ fingerprint, result } satisfies Stored), 'PX', this.#ttlMs)
+        : client.del(k);
+      void write.catch(() => undefined);
+    };
   }
 
   async #read(k: string): Promise<Stored | undefined> {

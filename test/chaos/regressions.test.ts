@@ -225,54 +225,50 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
     });
   });
   // Bug unknown-outcome-race (src/jobs/job-requests.ts, idempotent(), the `done.unresolved` branch of
-  // the fix above): when the first request of a key ends with an unknown outcome, every request waiting
-  // on that key gets the unresolved claim, lists the jobs, finds none and calls create() — nothing makes
-  // them take turns, so two concurrent retries make two jobs for one key (both answered reused:false).
-  it.fails(
-    'requestDownload: concurrent requests of an idempotency key whose outcome is unknown each create a job',
-    async () => {
-      const s = await stack();
-      unknownOutcome(s);
-      const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
-      const i = {
-        projectId: P,
-        clusterName: F.clusterName,
-        snapshotId: F.completedSnapshotId,
-        idempotencyKey: 'chaos-unknown-race',
-        reuseExisting: false,
-      };
-      const answers = await Promise.all([0, 1, 2].map(() => s.query<Payload>(DOWNLOAD, { i })));
-      const jobs = new Set(answers.flatMap((a) => (a.data ? [a.data.requestDownload.job.id] : [])));
-      expect(jobs.size).toBeLessThanOrEqual(1);
-      expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId) - before).toBeLessThanOrEqual(1);
-    },
-  );
+  // the fix above): when the first request of a key ended with an unknown outcome, every request waiting
+  // on that key got the unresolved claim, listed the jobs, found none and called create(): two
+  // concurrent retries made two jobs for one key. Fixed: `IdempotencyStore.retake` gives the unresolved
+  // key to one request at a time (compare-and-set in Redis); the others wait for what it records.
+  it('requestDownload: concurrent requests of an idempotency key whose outcome is unknown each create a job', async () => {
+    const s = await stack();
+    unknownOutcome(s);
+    const before = s.sim.store.jobsCreatedFor(F.completedSnapshotId);
+    const i = {
+      projectId: P,
+      clusterName: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+      idempotencyKey: 'chaos-unknown-race',
+      reuseExisting: false,
+    };
+    const answers = await Promise.all([0, 1, 2].map(() => s.query<Payload>(DOWNLOAD, { i })));
+    const jobs = new Set(answers.flatMap((a) => (a.data ? [a.data.requestDownload.job.id] : [])));
+    expect(jobs.size).toBeLessThanOrEqual(1);
+    expect(s.sim.store.jobsCreatedFor(F.completedSnapshotId) - before).toBeLessThanOrEqual(1);
+  });
 
-  // Bug unknown-outcome-foreign-job (same branch): once a retry has created the key's job, the claim
-  // stays unresolved (jobId ''), so a later retry of the key lists the jobs again and adopts the newest
-  // job of the snapshot made since the lost POST, which may be another request's.
-  it.fails(
-    'requestDownload: after an unknown outcome, a later retry of the key answers another request’s job',
-    async () => {
-      const s = await stack();
-      unknownOutcome(s);
-      const i = {
-        projectId: P,
-        clusterName: F.clusterName,
-        snapshotId: F.completedSnapshotId,
-        idempotencyKey: 'chaos-unknown-foreign',
-        reuseExisting: false,
-      };
-      const lost = await s.query<Payload>(DOWNLOAD, { i });
-      expect(lost.errors?.[0]?.extensions).toMatchObject({
-        code: 'UPSTREAM_UNAVAILABLE',
-        outcome: 'unknown',
-      });
-      const retry = await s.query<Payload>(DOWNLOAD, { i });
-      const other = await s.query<Payload>(DOWNLOAD, { i: { ...i, idempotencyKey: undefined } });
-      expect(other.data!.requestDownload.job.id).not.toBe(retry.data!.requestDownload.job.id);
-      const again = await s.query<Payload>(DOWNLOAD, { i });
-      expect(again.data!.requestDownload.job.id).toBe(retry.data!.requestDownload.job.id);
-    },
-  );
+  // Bug unknown-outcome-foreign-job (same branch): once a retry had created the key's job, the claim
+  // stayed unresolved (jobId ''), so a later retry of the key listed the jobs again and adopted the
+  // newest job of the snapshot made since the lost POST, which may be another request's. Fixed: the
+  // request that resolves the key records the job it found or made.
+  it('requestDownload: after an unknown outcome, a later retry of the key answers another request’s job', async () => {
+    const s = await stack();
+    unknownOutcome(s);
+    const i = {
+      projectId: P,
+      clusterName: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+      idempotencyKey: 'chaos-unknown-foreign',
+      reuseExisting: false,
+    };
+    const lost = await s.query<Payload>(DOWNLOAD, { i });
+    expect(lost.errors?.[0]?.extensions).toMatchObject({
+      code: 'UPSTREAM_UNAVAILABLE',
+      outcome: 'unknown',
+    });
+    const retry = await s.query<Payload>(DOWNLOAD, { i });
+    const other = await s.query<Payload>(DOWNLOAD, { i: { ...i, idempotencyKey: undefined } });
+    expect(other.data!.requestDownload.job.id).not.toBe(retry.data!.requestDownload.job.id);
+    const again = await s.query<Payload>(DOWNLOAD, { i });
+    expect(again.data!.requestDownload.job.id).toBe(retry.data!.requestDownload.job.id);
+  });
 });
