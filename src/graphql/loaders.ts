@@ -278,11 +278,6 @@ export class LazyLoaders implements Loaders {
     this.#make = make;
   }
 
-  /** Whether a resolver has used them (tests, metrics). */
-  get made(): boolean {
-    return this.#made !== undefined;
-  }
-
   get #loaders(): Loaders {
     return (this.#made ??= this.#make());
   }

@@ -80,11 +80,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     try {
       const raw = await client.get(k);
       const stored = raw ? (JSON.parse(raw) as Stored) : undefined;
-      if (
-        !raw ||
-        !unresolved.unresolved ||
-        JSON.stringify(stored?.result) !== JSON.stringify(unresolved)
-      ) {
+      if (!raw || !unresolved.unresolved || JSON.stringify(stored?.result) !== JSON.stringify(unresolved)) {
         return this.claim(key, fingerprint);
       }
       // Compare-and-set: only the replica that still finds the value it read takes the key over. (Should

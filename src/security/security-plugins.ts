@@ -27,12 +27,12 @@ const reported = {
 };
 
 /**
- * The gateway's abuse limits as yoga plugins, cheapest and earliest first (the body size, checked
- * before reading, is the gateway's own first plugin: `securityYogaOptions().maxBodyBytes`): unreadable
- * requests as 400, CSRF (before parsing), persisted operations, token count
- * (while parsing), depth, aliases and directives (validation), introspection and suggestions
- * (production), then, once the caller is known and just before execution, the rate limit and the
- * cost, and the execution timeout around it.
+ * The gateway's abuse limits as yoga plugins, cheapest and earliest first: unreadable requests as
+ * 400, CSRF (before parsing), persisted operations, token count (while parsing), depth, aliases and
+ * directives (validation), introspection and suggestions (production), then, once the caller is known
+ * and just before execution, the rate limit and the cost, and the execution timeout around it. The
+ * body size, checked before anything is read, is the gateway's own first plugin: pass
+ * `securityYogaOptions().maxBodyBytes` as `createGateway({ maxBodyBytes })`.
  * Pass them as `createGateway({ plugins })`, together with `securityYogaOptions`.
  */
 export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
