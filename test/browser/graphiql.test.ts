@@ -144,8 +144,21 @@ describe.skipIf(!HAVE_CHROMIUM)('GraphiQL in headless Chromium, offline', () => 
     await page.locator('button[aria-label^="Prettify query"]').click();
     await expect.poll(() => shown('.graphiql-query-editor')).toContain('subscription WatchJob {');
 
-    await editor.click();
-    await page.keyboard.press('ControlOrMeta+Enter');
+    // GraphiQL learns the document's operations from the editor after a debounce: Ctrl+Enter pressed
+    // before that runs the old operation name ("Cannot infer operation Dashboard") and starts nothing.
+    // Then it is pressed again, as a person would; a press that starts the subscription turns the
+    // button into "Stop" at once, and nothing is pressed after that (it would stop it).
+    const running = page.locator('button.graphiql-execute-button[aria-label^="Stop query"]');
+    for (let attempt = 1; ; attempt++) {
+      await editor.click();
+      await page.keyboard.press('ControlOrMeta+Enter');
+      const started = await running.waitFor({ timeout: 2000 }).then(
+        () => true,
+        () => false,
+      );
+      if (started) break;
+      if (attempt === 5) throw new Error(`the subscription did not start: ${await resultText()}`);
+    }
     const statusShown = async () => /"status": "([A-Z]+)"/.exec(await resultText())?.[1];
     const seen: string[] = [];
     const waitFor = async (status: string) => {
