@@ -18,14 +18,15 @@ import {
   type AtlasClientConfig,
   type AtlasExchange,
 } from './atlas/index.js';
-import { systemClock, type Clock } from './atlas/clock.js';
-import { OPEN_CALLER, type Authenticate } from './auth/caller.js';
+import { systemClock, type Clock } from './time/clock.js';
+import { OPEN_CALLER, type Authenticate } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
-import { JobPollers, type Timers } from './jobs/job-pollers.js';
+import { JobPollers } from './jobs/job-pollers.js';
+import type { Timers } from './time/timers.js';
 import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
-import { ProjectBackoff } from './shared/project-backoff.js';
-import type { SharedRedis } from './shared/redis.js';
+import { ProjectBackoff } from './replicas/project-backoff.js';
+import type { SharedRedis } from './replicas/redis.js';
 import { deadlineSignal, useBodyLimit } from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';

@@ -1,9 +1,9 @@
-import { authFromEnv, type AuthSetup } from './auth/auth-config.js';
+import { authFromEnv, type AuthSetup } from './callers/auth-config.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { setupTracing } from './observability/tracing.js';
-import { connectRedis } from './shared/redis.js';
+import { connectRedis } from './replicas/redis.js';
 import {
   securityFromEnv,
   securityPlugins,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AtlasStats } from './atlas-stats.js';
-import { bearerAuth, type AuthAttempt, type AuthStrategy } from './auth/auth-strategy.js';
-import type { Clock } from './clock.js';
+import { bearerAuth, type AuthAttempt, type AuthStrategy } from './credentials/auth-strategy.js';
+import type { Clock } from '../time/clock.js';
 import {
   AtlasApiError,
   AtlasConfigError,
@@ -12,7 +12,7 @@ import {
 } from './errors.js';
 import { BodyShapeError } from './parse-body.js';
 import { isTimeoutReason, parseRetryAfter, withRetries, type RetryOptions } from './retry.js';
-import type { Sleep } from './sleep.js';
+import type { Sleep } from '../time/sleep.js';
 import type { Transport, WireRequest, WireResponse } from './transport.js';
 
 /** One REST operation as the spec declares it. */

@@ -1,11 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { AtlasHttp } from './atlas-http.js';
 import { AtlasStats, type AtlasStatsSnapshot } from './atlas-stats.js';
-import { noAuth, type AuthStrategy } from './auth/auth-strategy.js';
-import { DigestAuth } from './auth/digest-auth.js';
-import { OAuthAuth } from './auth/oauth-auth.js';
-import { createOAuthFormPost } from './auth/oauth-form-post.js';
-import { systemClock, type Clock } from './clock.js';
+import { noAuth, type AuthStrategy } from './credentials/auth-strategy.js';
+import { DigestAuth } from './credentials/digest-auth.js';
+import { OAuthAuth } from './credentials/oauth-auth.js';
+import { createOAuthFormPost } from './credentials/oauth-form-post.js';
+import { systemClock, type Clock } from '../time/clock.js';
 import { createClustersApi, type ClustersApi } from './clusters.js';
 import { createAtlasDispatcher, type AtlasDispatcherOptions } from './dispatcher.js';
 import { AtlasConfigError } from './errors.js';
@@ -13,7 +13,7 @@ import { createFlexBackupApi, type FlexBackupApi } from './flex-backup.js';
 import { createFlexClustersApi, type FlexClustersApi } from './flex-clusters.js';
 import { createProjectsApi, type ProjectsApi } from './projects.js';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.js';
-import { realSleep, type Sleep } from './sleep.js';
+import { realSleep, type Sleep } from '../time/sleep.js';
 import { createTenantBackupApi, type TenantBackupApi } from './tenant-backup.js';
 import { createTransport, type AtlasExchange } from './transport.js';
 
@@ -196,7 +196,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 export { AtlasHttp, type AtlasOperation, type CallOptions } from './atlas-http.js';
 export type { AtlasStatsSnapshot } from './atlas-stats.js';
 export type { AtlasExchange } from './transport.js';
-export type { Clock } from './clock.js';
+export type { Clock } from '../time/clock.js';
 export { createAtlasDispatcher, type AtlasDispatcherOptions } from './dispatcher.js';
 export * from './errors.js';
 export {
@@ -214,7 +214,7 @@ export {
   retryDelayMs,
   type RetryOptions,
 } from './retry.js';
-export type { Sleep } from './sleep.js';
+export type { Sleep } from '../time/sleep.js';
 export type { AtlasGroup, ProjectsApi } from './projects.js';
 export type { AtlasCluster, ClustersApi } from './clusters.js';
 export type { FlexCluster, FlexClustersApi } from './flex-clusters.js';

@@ -1,6 +1,6 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '../time/clock.js';
 import { AtlasApiError, AtlasAuthError, AtlasNetworkError } from './errors.js';
-import type { Sleep } from './sleep.js';
+import type { Sleep } from '../time/sleep.js';
 
 /** When and how often a safe request is sent again. */
 export interface RetryOptions {

@@ -1,6 +1,6 @@
-import type { Clock } from '../atlas/clock.js';
+import type { Clock } from '../time/clock.js';
 import type { Family } from './model.js';
-import type { SharedRedis } from '../shared/redis.js';
+import type { SharedRedis } from '../replicas/redis.js';
 import { clusterKey, type ClusterRef } from './model.js';
 
 export interface FamilyCacheOptions {

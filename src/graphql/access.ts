@@ -1,4 +1,4 @@
-import { canSeeProject, type Caller, type Right } from '../auth/caller.js';
+import { canSeeProject, type Caller, type Right } from '../callers/caller.js';
 import { GatewayError } from './errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { AtlasClient, CallOptions } from '../atlas/index.js';
-import type { Clock } from '../atlas/clock.js';
-import type { Caller } from '../auth/caller.js';
+import type { Clock } from '../time/clock.js';
+import type { Caller } from '../callers/caller.js';
 import type { FamilyCache } from '../backup/family-cache.js';
 import type { IdempotencyStore } from '../jobs/idempotency-store.js';
 import type { JobPollers } from '../jobs/job-pollers.js';

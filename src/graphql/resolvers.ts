@@ -1,5 +1,5 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
-import { canSeeProject } from '../auth/caller.js';
+import { canSeeProject } from '../callers/caller.js';
 import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
 import type { ClusterRef, ClusterSource, RestoreJobSource, SnapshotSource } from '../backup/model.js';
 import {

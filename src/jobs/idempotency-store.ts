@@ -1,4 +1,4 @@
-import type { Clock } from '../atlas/clock.js';
+import type { Clock } from '../time/clock.js';
 
 /** What a finished idempotent request left behind: enough to find its job again. */
 export interface IdempotentResult {

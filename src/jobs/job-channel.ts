@@ -1,3 +1,4 @@
+import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
 
 /** What pollers share about a job: a new state, or a permanent failure (then the stream ends). */
@@ -35,10 +36,7 @@ export class MemoryJobChannel implements JobChannel {
   deliver(key: string, message: JobMessage): void {
     if (message.type === 'job') this.#last.set(key, message.job);
     for (const fn of [...(this.#listeners.get(key) ?? [])]) fn(message);
-    if (
-      message.type === 'error' ||
-      (message.type === 'job' && ['COMPLETED', 'FAILED'].includes(message.job.dto.status ?? ''))
-    ) {
+    if (message.type === 'error' || (message.type === 'job' && isTerminal(message.job.dto.status))) {
       this.#last.delete(key);
     }
   }

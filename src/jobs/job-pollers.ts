@@ -2,18 +2,8 @@ import { Repeater } from 'graphql-yoga';
 import { AtlasApiError } from '../atlas/errors.js';
 import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
+import { realTimers, type Timers } from '../time/timers.js';
 import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
-
-/** The timer functions the pollers use; injected so tests step time instead of waiting. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface JobPollersOptions {
   /** Time between two reads of a job (the Atlas CLI's `watch` waits 4 s). @default 4000 */

@@ -1,11 +1,11 @@
-import type { SharedRedis } from '../shared/redis.js';
+import type { SharedRedis } from '../replicas/redis.js';
 import {
   MemoryIdempotencyStore,
   type Claim,
   type IdempotencyStore,
   type IdempotentResult,
 } from './idempotency-store.js';
-import type { Clock } from '../atlas/clock.js';
+import type { Clock } from '../time/clock.js';
 
 export interface RedisIdempotencyStoreOptions {
   clock: Clock;

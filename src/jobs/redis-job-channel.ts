@@ -1,6 +1,7 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
-import type { SharedRedis } from '../shared/redis.js';
+import type { SharedRedis } from '../replicas/redis.js';
 import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
 
 // Atomic "take the lease, or renew it if it is mine": two replicas can never both hold it.
@@ -41,7 +42,7 @@ export class RedisJobChannel implements JobChannel {
     if (!this.redis.ready()) return this.#local.deliver(key, message);
     const payload = JSON.stringify(message);
     try {
-      const ends = message.type === 'error' || ['COMPLETED', 'FAILED'].includes(message.job.dto.status ?? '');
+      const ends = message.type === 'error' || isTerminal(message.job.dto.status);
       if (ends) await this.redis.client.del(this.#k('last', key));
       else await this.redis.client.set(this.#k('last', key), JSON.stringify(message.job), 'PX', 86_400_000);
       await this.redis.client.publish(this.#k('events', key), payload);

@@ -1,7 +1,7 @@
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Caller } from '../auth/caller.js';
+import type { Caller } from '../callers/caller.js';
 import type { RateLimitOptions } from './security-options.js';
 
 /**

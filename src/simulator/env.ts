@@ -1,4 +1,4 @@
-import { DEFAULT_SIM_CREDENTIALS } from './auth/sim-auth.js';
+import { DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 import type { SimCredential } from './http-types.js';
 import type { SimulatorOptions } from './server.js';
 

@@ -1,7 +1,7 @@
 export { startSimulator } from './server.js';
 export type { Simulator, SimulatorOptions, ResponseInfo, RequestRecord } from './server.js';
 export { simulatorOptionsFromEnv, SimEnvError } from './env.js';
-export { ManualClock, systemClock, type Clock } from './clock.js';
-export { DEFAULT_SIM_CREDENTIALS } from './auth/sim-auth.js';
+export { ManualClock, systemClock, type Clock } from '../time/clock.js';
+export { DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 export type { FaultRule } from './faults.js';
 export type { SimCredential, Principal } from './http-types.js';

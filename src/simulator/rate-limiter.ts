@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '../time/clock.js';
 
 export interface RateLimitOptions {
   /** Bucket size: requests a project may make in a burst (Atlas's `RateLimit-Limit`). @default 100 */

@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../time/clock.js';
 import { FaultInjector, parseFaultRule } from './faults.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
 import { loadSpec, fieldViolations, type SpecOperation } from './openapi.js';
-import { SimAuth, DEFAULT_SIM_CREDENTIALS } from './auth/sim-auth.js';
+import { SimAuth, DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 import { SimStore } from './store.js';
 import { createHandlers, type Handler } from './handlers.js';
 import { pageParams } from './paginate.js';

@@ -3,9 +3,9 @@ import {
   digestAuthorization,
   parseDigestChallenge,
   type DigestChallenge,
-} from '../../src/atlas/auth/digest-header.js';
-import { ManualClock } from '../../src/simulator/clock.js';
-import { DigestServer, parseAuthParams } from '../../src/simulator/auth/digest.js';
+} from '../../src/atlas/credentials/digest-header.js';
+import { ManualClock } from '../../src/time/clock.js';
+import { DigestServer, parseAuthParams } from '../../src/simulator/auth-server/digest.js';
 
 /** The value of one parameter of an `Authorization: Digest …` header. */
 function param(header: string, name: string): string | undefined {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Sleep } from '../../src/atlas/sleep.js';
-import type { ManualClock } from '../../src/simulator/clock.js';
+import type { Sleep } from '../../src/time/sleep.js';
+import type { ManualClock } from '../../src/time/clock.js';
 
 /** One request as the tiny server saw it. */
 export interface SeenRequest {

@@ -7,7 +7,7 @@ import {
   withRetries,
   type RetryContext,
 } from '../../src/atlas/retry.js';
-import { ManualClock } from '../../src/simulator/clock.js';
+import { ManualClock } from '../../src/time/clock.js';
 
 const api = (status: number, retryAfterMs?: number) =>
   new AtlasApiError({ operation: 'op', status, errorCode: `HTTP_${status}`, retryAfterMs });

@@ -5,7 +5,7 @@ import {
   AtlasNetworkError,
   AtlasResponseError,
 } from '../../src/atlas/errors.js';
-import { ManualClock } from '../../src/simulator/clock.js';
+import { ManualClock } from '../../src/time/clock.js';
 import { familySignal } from '../../src/backup/backup-router.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
 import { clusterFields, isTenantBackupCluster, isTerminal } from '../../src/backup/mappers.js';

@@ -7,7 +7,7 @@ import {
   type IdempotentResult,
 } from '../../src/jobs/idempotency-store.js';
 import { RedisIdempotencyStore } from '../../src/jobs/redis-idempotency-store.js';
-import { connectRedis, type SharedRedis } from '../../src/shared/redis.js';
+import { connectRedis, type SharedRedis } from '../../src/replicas/redis.js';
 import { ManualClock } from '../../src/simulator/index.js';
 
 // Both stores against the same contract. The Redis one uses the machine's Redis on 127.0.0.1:6379

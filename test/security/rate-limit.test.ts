@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_RIGHTS, type Caller } from '../../src/auth/caller.js';
+import { ALL_RIGHTS, type Caller } from '../../src/callers/caller.js';
 import { rateLimitKey } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';

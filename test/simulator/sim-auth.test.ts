@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/simulator/clock.js';
+import { ManualClock } from '../../src/time/clock.js';
 import type { SimCredential, SimRequest, SimResponse } from '../../src/simulator/http-types.js';
-import { DigestServer, parseAuthParams } from '../../src/simulator/auth/digest.js';
-import { DEFAULT_SIM_CREDENTIALS, SimAuth } from '../../src/simulator/auth/sim-auth.js';
+import { DigestServer, parseAuthParams } from '../../src/simulator/auth-server/digest.js';
+import { DEFAULT_SIM_CREDENTIALS, SimAuth } from '../../src/simulator/auth-server/sim-auth.js';
 
 const [OWNER, READONLY] = DEFAULT_SIM_CREDENTIALS as [SimCredential, SimCredential];
 const TARGET = '/api/atlas/v2/groups/5e2211c17a3e5a48f5497de3/clusters/c0/backup/tenant/snapshots';

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/simulator/clock.js';
+import { ManualClock } from '../../src/time/clock.js';
 import { SimHttpError } from '../../src/simulator/http-types.js';
 import { createHandlers, type Handler, type HandlerContext } from '../../src/simulator/handlers.js';
 import { buildSeed, SEED, SEED_EPOCH } from '../../src/simulator/seed.js';

@@ -1,4 +1,4 @@
-import type { Timers } from '../../src/jobs/job-pollers.js';
+import type { Timers } from '../../src/time/timers.js';
 
 /** Timers that fire only when the test says so, and remember every delay they were asked for. */
 export class ManualTimers implements Timers {

@@ -1,4 +1,4 @@
-import type { Authenticate, Caller } from '../../src/auth/caller.js';
+import type { Authenticate, Caller } from '../../src/callers/caller.js';
 import { GatewayError } from '../../src/graphql/errors.js';
 
 /** A request to the gateway carrying only these headers. */

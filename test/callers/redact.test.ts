@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redactHeaders, redactUrl } from '../../src/auth/redact.js';
+import { REDACTED, redactHeaders, redactUrl } from '../../src/callers/redact.js';
 
 describe('redactUrl', () => {
   it("replaces the simulator's signature and keeps scheme, host, path and expires", () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../time/clock.js';
 import type { SimCredential, SimRequest, SimResponse } from '../http-types.js';
 
 export interface OAuthOptions {

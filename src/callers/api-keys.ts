@@ -85,7 +85,7 @@ export function parseApiKeys(json: string, source: string, problems: string[]): 
     }
     if (typeof hash !== 'string' || !HASH.test(hash)) {
       problems.push(
-        `${at}.hash: expected "sha256:" and 64 lowercase hex digits (npx tsx src/auth/hash-key.ts <key>), got ${describe(hash)}`,
+        `${at}.hash: expected "sha256:" and 64 lowercase hex digits (npx tsx src/callers/hash-key.ts <key>), got ${describe(hash)}`,
       );
     } else if (hashes.has(hash)) {
       problems.push(`${at}.hash: expected a unique hash, got the hash of an earlier entry`);

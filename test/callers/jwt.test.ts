@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authenticateWith } from '../../src/auth/authenticate-with.js';
-import { jwtAuth, type JwtAuthOptions } from '../../src/auth/jwt.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { jwtAuth, type JwtAuthOptions } from '../../src/callers/jwt.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { refusal } from './helpers.js';
 

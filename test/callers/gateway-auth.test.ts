@@ -1,10 +1,10 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
-import { authenticateWith } from '../../src/auth/authenticate-with.js';
-import { jwtAuth } from '../../src/auth/jwt.js';
-import { passThroughAuth } from '../../src/auth/pass-through.js';
-import { redactUrl } from '../../src/auth/redact.js';
+import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { jwtAuth } from '../../src/callers/jwt.js';
+import { passThroughAuth } from '../../src/callers/pass-through.js';
+import { redactUrl } from '../../src/callers/redact.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { READ_ONLY, startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../time/clock.js';
 import { apiErrorBody } from '../http-types.js';
 import type { Principal, SimCredential, SimRequest, SimResponse } from '../http-types.js';
 import { DigestServer, parseAuthParams } from './digest.js';

@@ -1,6 +1,6 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { AtlasApiError, type AtlasExchange } from '../atlas/index.js';
-import type { Clock } from '../atlas/clock.js';
+import type { Clock } from '../time/clock.js';
 import type { SharedRedis } from './redis.js';
 
 const PROJECT = /\/groups\/([a-f0-9]{24})(?:\/|$|\?)/;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AtlasStats } from '../atlas-stats.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../time/clock.js';
 import { withRetries, type RetryOptions } from '../retry.js';
-import type { Sleep } from '../sleep.js';
+import type { Sleep } from '../../time/sleep.js';
 import type { Transport } from '../transport.js';
 import { oauthError, type OAuthFormPost } from './oauth-auth.js';
 

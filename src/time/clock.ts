@@ -1,4 +1,7 @@
-/** Time source of the simulator; injected so tests move time instead of waiting. */
+/**
+ * The one time source of the gateway and the simulator (token expiry, retry budgets, idempotency
+ * TTLs, job lifecycles). Injected everywhere so tests move time instead of waiting.
+ */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

@@ -3,14 +3,14 @@ import { fileURLToPath } from 'node:url';
 import { generateApiKey, hashApiKey } from './api-keys.js';
 
 /**
- * `tsx src/auth/hash-key.ts [key]`: what to print for an operator. With a key, its hash; without,
+ * `tsx src/callers/hash-key.ts [key]`: what to print for an operator. With a key, its hash; without,
  * a fresh key, its hash and an entry for `GATEWAY_API_KEYS` to fill in. Only the hash goes into the
  * configuration; the key is given to the service and kept nowhere else.
  */
 export function hashKeyCommand(args: readonly string[]): { stdout: string; stderr: string } {
   const given = args[0];
   if (given !== undefined && given !== '') {
-    // On stderr, so that `$(tsx src/auth/hash-key.ts "$KEY")` is the hash alone.
+    // On stderr, so that `$(tsx src/callers/hash-key.ts "$KEY")` is the hash alone.
     const stderr =
       given.length < 32
         ? 'warning: a short key; the fast hash is only safe for long random keys. Prefer one made by this command without arguments.\n'

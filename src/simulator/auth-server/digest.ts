@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../time/clock.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 

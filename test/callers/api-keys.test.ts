@@ -8,9 +8,9 @@ import {
   hashApiKey,
   parseApiKeys,
   type ApiKeyEntry,
-} from '../../src/auth/api-keys.js';
-import { authenticateWith } from '../../src/auth/authenticate-with.js';
-import { hashKeyCommand } from '../../src/auth/hash-key.js';
+} from '../../src/callers/api-keys.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { hashKeyCommand } from '../../src/callers/hash-key.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { refusal, requestWith } from './helpers.js';
 
@@ -168,11 +168,11 @@ describe('hash-key CLI', () => {
     expect(problems).toEqual([]);
   });
 
-  it('runs as `tsx src/auth/hash-key.ts <key>`', async () => {
+  it('runs as `tsx src/callers/hash-key.ts <key>`', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [
       '--import',
       'tsx',
-      'src/auth/hash-key.ts',
+      'src/callers/hash-key.ts',
       KEY_A,
     ]);
     expect(stdout).toBe(`${hashApiKey(KEY_A)}\n`);

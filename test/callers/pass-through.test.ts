@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ALL_RIGHTS } from '../../src/auth/caller.js';
-import { authenticateWith } from '../../src/auth/authenticate-with.js';
-import { passThroughAuth, passThroughCaller } from '../../src/auth/pass-through.js';
+import { ALL_RIGHTS } from '../../src/callers/caller.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { passThroughAuth, passThroughCaller } from '../../src/callers/pass-through.js';
 import { refusal, requestWith } from './helpers.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZGJfc2EifQ.c2lnbmF0dXJl';

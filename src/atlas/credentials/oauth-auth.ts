@@ -1,6 +1,6 @@
 import { abortable } from '../abortable.js';
 import type { AtlasStats } from '../atlas-stats.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../time/clock.js';
 import { AtlasAuthError, AtlasConfigError } from '../errors.js';
 import { parseRetryAfter } from '../retry.js';
 import type { WireResponse } from '../transport.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
-import { authenticateWith } from '../../src/auth/authenticate-with.js';
+import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { subscribeSse } from '../support/sse.js';
