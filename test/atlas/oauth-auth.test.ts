@@ -13,7 +13,7 @@ import {
   type SimulatorOptions,
 } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { recordingSleep } from './helpers.js';
+import { recordingSleep } from '../support/tiny-server.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const READ_ONLY = DEFAULT_SIM_CREDENTIALS[1]!;

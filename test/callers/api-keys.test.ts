@@ -12,7 +12,7 @@ import {
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import { hashKeyCommand } from '../../src/callers/hash-key.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { refusal, requestWith } from './helpers.js';
+import { refusal, requestWith } from '../support/caller-requests.js';
 
 const A = SEED.projects.payments.id;
 const KEY_A = generateApiKey();

@@ -8,7 +8,7 @@ import { generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
 import { OPEN_CALLER } from '../../src/callers/caller.js';
 import { ConfigError } from '../../src/config.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { refusal, requestWith } from './helpers.js';
+import { refusal, requestWith } from '../support/caller-requests.js';
 
 const A = SEED.projects.payments.id;
 const KEY = generateApiKey();

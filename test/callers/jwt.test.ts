@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import { jwtAuth, type JwtAuthOptions } from '../../src/callers/jwt.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { refusal } from './helpers.js';
+import { refusal } from '../support/caller-requests.js';
 
 const A = SEED.projects.payments.id;
 const B = SEED.projects.analytics.id;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ALL_RIGHTS } from '../../src/callers/caller.js';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import { passThroughAuth, passThroughCaller } from '../../src/callers/pass-through.js';
-import { refusal, requestWith } from './helpers.js';
+import { refusal, requestWith } from '../support/caller-requests.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZGJfc2EifQ.c2lnbmF0dXJl';
 

@@ -1,3 +1,4 @@
+import { track } from './disposer.js';
 import { loadSpec } from '../../src/simulator/openapi.js';
 import {
   startSimulator,
@@ -93,5 +94,5 @@ export async function startContractSimulator(
       options.onResponse?.(info);
     },
   });
-  return Object.assign(sim, { violations, checked: () => checked });
+  return track(Object.assign(sim, { violations, checked: () => checked }), 'contract simulator');
 }

@@ -2,6 +2,7 @@ import { DEFAULT_SIM_CREDENTIALS, ManualClock, type SimulatorOptions } from '../
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 import type { AtlasAuthConfig } from '../../src/atlas/index.js';
 import { startContractSimulator } from './contract.js';
+import { track } from './disposer.js';
 
 const [OWNER, READ_ONLY] = DEFAULT_SIM_CREDENTIALS as [
   (typeof DEFAULT_SIM_CREDENTIALS)[0],
@@ -62,23 +63,26 @@ export async function startStack(
     });
     return { status: res.status, ...((await res.json()) as Omit<GraphQLAnswer<T>, 'status'>) };
   };
-  return {
-    sim,
-    gateway,
-    clock,
-    query,
-    async upstreamCalls(fn) {
-      const before = sim.stats().requests.length;
-      await fn();
-      return sim
-        .stats()
-        .requests.slice(before)
-        .filter((r) => !r.operationId.startsWith('oauth.'))
-        .map(({ method, target, operationId }) => ({ method, target, operationId }));
+  return track<Stack>(
+    {
+      sim,
+      gateway,
+      clock,
+      query,
+      async upstreamCalls(fn) {
+        const before = sim.stats().requests.length;
+        await fn();
+        return sim
+          .stats()
+          .requests.slice(before)
+          .filter((r) => !r.operationId.startsWith('oauth.'))
+          .map(({ method, target, operationId }) => ({ method, target, operationId }));
+      },
+      async close() {
+        await gateway.close();
+        await sim.close();
+      },
     },
-    async close() {
-      await gateway.close();
-      await sim.close();
-    },
-  };
+    'stack',
+  );
 }
