@@ -39,7 +39,7 @@ import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
 import { LoaderStats, registerGatewayMetrics } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
-import { useAccessLog } from './observability/access-log.js';
+import { useAccessLog } from './graphql/use-access-log.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 

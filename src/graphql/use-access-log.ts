@@ -1,9 +1,9 @@
 import type { GraphQLError } from 'graphql';
-import { maskError } from '../graphql/errors.js';
-import { operationName } from './operation-name.js';
+import { maskError } from './errors.js';
+import { operationName } from '../observability/operation-name.js';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { GatewayContext } from '../graphql/context.js';
+import type { GatewayContext } from './context.js';
 
 /**
  * One log line per GraphQL operation (request id, operation name, caller, duration, error codes), and
