@@ -514,7 +514,12 @@ export class SubscriptionsCheck {
           doubleDigest401(s.job.jobId, exchanges)
         ) {
           known = 'digest-stale-resend';
-        } else if (errCode === 'BAD_USER_INPUT' && /"errorCode":"CANNOT_USE_/.test(message)) {
+        } else if (
+          errCode === 'BAD_USER_INPUT' &&
+          (payload?.errors?.[0]?.extensions?.atlas as { errorCode?: string } | undefined)?.errorCode ===
+            'HTTP_400'
+        ) {
+          // Clients no longer get the unreadable body (it is logged): Atlas's 400 without an errorCode is its sign.
           known = 'unreadable-400';
         }
         this.#p.add(

@@ -57,6 +57,11 @@ export interface AtlasExchange {
   target: string;
   /** What Atlas's `Retry-After` asked for, in milliseconds. */
   retryAfterMs: number | undefined;
+  /**
+   * For the logs only, never for clients: what an error answer (4xx, 5xx) says, Atlas's `detail` or
+   * else the start of the body (a proxy's HTML page). Undefined for other answers.
+   */
+  detail?: string | undefined;
 }
 
 // A no-op until an OpenTelemetry SDK is registered (GATEWAY tracing env), so it costs nothing off.
@@ -102,6 +107,7 @@ export function createTransport(opts: TransportOptions): Transport {
           errorCode: string | undefined,
           requestId?: string,
           retryAfterMs?: number,
+          detail?: string,
         ) =>
           opts.onExchange?.({
             operation: req.operation,
@@ -112,6 +118,7 @@ export function createTransport(opts: TransportOptions): Transport {
             requestId: requestId ?? req.requestId,
             target: req.target,
             retryAfterMs,
+            detail,
           });
         try {
           opts.beforeSend?.({ operation: req.operation, target: req.target });
@@ -125,6 +132,7 @@ export function createTransport(opts: TransportOptions): Transport {
             undefined,
             typeof atlasId === 'string' ? atlasId : undefined,
             Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+            errorDetail(res),
           );
           return res;
         } catch (err) {
@@ -179,6 +187,22 @@ function sendOnce(opts: TransportOptions): Transport {
     }
     return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size) };
   };
+}
+
+// Read here as well as in the request core (`#apiError`): observers get the wire answer, not the
+// AtlasApiError made from it.
+function errorDetail(res: WireResponse): string | undefined {
+  if (res.status < 400) return undefined;
+  const text = res.body.toString('utf8').trim();
+  try {
+    const body: unknown = JSON.parse(text);
+    const detail =
+      typeof body === 'object' && body !== null ? (body as { detail?: unknown }).detail : undefined;
+    if (typeof detail === 'string') return detail;
+  } catch {
+    // Not JSON: a proxy's page, kept short below.
+  }
+  return text ? text.slice(0, 200) : undefined;
 }
 
 function isNotSent(err: unknown): boolean {

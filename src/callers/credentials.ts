@@ -1,5 +1,5 @@
 import type { Caller } from './caller.js';
-import { GatewayError } from '../graphql/errors.js';
+import { GatewayError } from '../errors/index.js';
 
 /** The `GATEWAY_AUTH` names of the ways a caller can prove who it is. */
 export type AuthMode = 'apikey' | 'jwt' | 'passthrough';

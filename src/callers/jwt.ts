@@ -1,7 +1,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { systemClock, type Clock } from '../time/clock.js';
-import { GatewayError } from '../graphql/errors.js';
+import { GatewayError } from '../errors/index.js';
 import { ALL_RIGHTS, type Caller, type Right } from './caller.js';
 import { unauthenticated, type CredentialMethod } from './credentials.js';
 

@@ -1,5 +1,5 @@
 import { canSeeProject, type Caller, type Right } from '../callers/caller.js';
-import { GatewayError } from './errors.js';
+import { GatewayError } from '../errors/index.js';
 
 /**
  * For mutations and subscriptions: a project outside the caller's list is NOT_FOUND, exactly as a

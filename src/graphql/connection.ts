@@ -1,5 +1,5 @@
 import type { RestoreJobSource, SnapshotSource } from '../backup/model.js';
-import { BadUserInputError } from './errors.js';
+import { BadUserInputError } from '../errors/index.js';
 
 /** Largest `first` (Atlas's `itemsPerPage` maximum). */
 export const MAX_FIRST = 500;

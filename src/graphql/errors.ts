@@ -1,94 +1,70 @@
 import { GraphQLError } from 'graphql';
 import { AtlasApiError, AtlasAuthError, AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
+import { GatewayError, httpStatusOf, type GatewayErrorCode, type HttpStatusOf } from '../errors/index.js';
 
-/** The codes clients see in `extensions.code` (DESIGN.md). Machines branch on these, never on messages. */
-export type GatewayErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'GONE'
-  | 'RATE_LIMITED'
-  | 'UPSTREAM_UNAVAILABLE'
-  | 'INTERNAL_SERVER_ERROR';
-
-const HTTP_STATUS: Record<GatewayErrorCode, number> = {
-  BAD_USER_INPUT: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  GONE: 410,
-  RATE_LIMITED: 429,
-  UPSTREAM_UNAVAILABLE: 502,
-  INTERNAL_SERVER_ERROR: 500,
-};
-
-/** An error the gateway raises itself, with a stable code. */
-export class GatewayError extends Error {
-  readonly code: GatewayErrorCode;
-  readonly status: number;
-  readonly extensions: Record<string, unknown>;
-  constructor(
-    code: GatewayErrorCode,
-    message: string,
-    options: { extensions?: Record<string, unknown>; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'GatewayError';
-    this.code = code;
-    this.status = HTTP_STATUS[code];
-    this.extensions = options.extensions ?? {};
-  }
+/**
+ * `extensions` of an error that fails the whole request: the code, `extra`, and yoga's `http` with
+ * the code's status from `HTTP_STATUSES` (yoga answers with it and strips `http` from the body).
+ *
+ * @param http.status a more precise status the table allows for the code.
+ * @default http `{}`: the code's own status, no extra headers
+ */
+export function requestErrorExtensions<C extends GatewayErrorCode>(
+  code: C,
+  extra: Record<string, unknown> = {},
+  http: { status?: HttpStatusOf<C>; headers?: Record<string, string> } = {},
+): { code: C; http: { status: number; headers?: Record<string, string> } } & Record<string, unknown> {
+  return {
+    code,
+    ...extra,
+    http: { status: httpStatusOf(code, http.status), ...(http.headers ? { headers: http.headers } : {}) },
+  };
 }
 
-/** A bad argument, caught before any upstream call: names it, what was expected and what arrived. */
-export class BadUserInputError extends GatewayError {
-  constructor(argumentName: string, expected: string, received: unknown) {
-    super(
-      'BAD_USER_INPUT',
-      `Argument "${argumentName}" must be ${expected}; got ${JSON.stringify(received)}.`,
-      {
-        extensions: { argumentName, expected, received },
-      },
-    );
-  }
-}
-
+/**
+ * Code, retryability and message of an Atlas error answer. The message is written from the status and
+ * Atlas's `errorCode` only: Atlas's `detail` and `parameters` are free text (a proxy's HTML page, ids
+ * the caller may not know) and go to the logs, never to clients.
+ */
 function fromAtlasApi(err: AtlasApiError): { code: GatewayErrorCode; message: string; retryable: boolean } {
-  const what = err.detail ?? err.reason ?? err.errorCode;
-  switch (true) {
-    case err.status === 400:
-      return { code: 'BAD_USER_INPUT', message: `Atlas refused the request: ${what}`, retryable: false };
-    case err.status === 401:
-      return { code: 'UNAUTHENTICATED', message: 'Atlas did not accept the credentials.', retryable: false };
-    case err.status === 403:
+  const { status, errorCode } = err;
+  switch (status) {
+    case 400:
       return {
-        code: 'FORBIDDEN',
-        message: `Atlas refused: the credential lacks the role for this (${err.errorCode}).`,
+        code: 'BAD_USER_INPUT',
+        message: `Atlas refused the request (${errorCode}).`,
         retryable: false,
       };
-    case err.status === 404:
-      return { code: 'NOT_FOUND', message: `Atlas has no such resource: ${what}`, retryable: false };
-    case err.status === 409:
-      return { code: 'CONFLICT', message: `Atlas reports a conflict: ${what}`, retryable: false };
-    case err.status === 410:
-      return { code: 'GONE', message: `Atlas no longer serves this: ${what}`, retryable: false };
-    case err.status === 429:
+    case 401:
+      return { code: 'UNAUTHENTICATED', message: 'Atlas did not accept the credentials.', retryable: false };
+    case 403:
+      return {
+        code: 'FORBIDDEN',
+        message: `Atlas refused: the credential lacks the role for this (${errorCode}).`,
+        retryable: false,
+      };
+    case 404:
+      return { code: 'NOT_FOUND', message: `Atlas has no such resource (${errorCode}).`, retryable: false };
+    case 409:
+      return { code: 'CONFLICT', message: `Atlas reports a conflict (${errorCode}).`, retryable: false };
+    case 410:
+      return { code: 'GONE', message: `Atlas no longer serves this (${errorCode}).`, retryable: false };
+    case 429:
       return { code: 'RATE_LIMITED', message: 'Atlas rate limit reached; retry later.', retryable: true };
     default:
       return {
         code: 'UPSTREAM_UNAVAILABLE',
-        message: `Atlas answered HTTP ${err.status}.`,
-        retryable: [502, 503, 504].includes(err.status),
+        message: `Atlas answered HTTP ${status}.`,
+        // The statuses the Atlas client retries itself (with 429): a 500 is not a passing outage.
+        retryable: [502, 503, 504].includes(status),
       };
   }
 }
 
 /**
  * The one mapping from errors to what clients see. Gateway and Atlas errors keep their code and, for
- * Atlas, `extensions.atlas` and `retryable`; anything else returns undefined and is masked.
+ * Atlas, `extensions.atlas` (`status`, `errorCode`, `reason`) and `retryable`; anything else returns
+ * undefined and is masked.
  */
 export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError | undefined {
   const opts = (extensions: Record<string, unknown>, original: Error) => ({
@@ -97,8 +73,9 @@ export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError 
     extensions,
   });
   if (err instanceof GatewayError) {
-    // A request without valid credentials gets HTTP 401 (yoga reads `extensions.http` and strips it).
-    const http = err.code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {};
+    // Only a missing or refused credential fails the whole request (it is checked before execution);
+    // other gateway errors are field errors of a partial result, answered with 200.
+    const http = err.code === 'UNAUTHENTICATED' ? { http: { status: err.status } } : {};
     return new GraphQLError(err.message, opts({ code: err.code, ...err.extensions, ...http }, err));
   }
   if (err instanceof AtlasApiError) {
@@ -114,8 +91,6 @@ export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError 
             status: err.status,
             errorCode: err.errorCode,
             reason: err.reason ?? null,
-            detail: err.detail ?? null,
-            parameters: err.parameters,
           },
           ...(err.requestId ? { requestId: err.requestId } : {}),
         },
@@ -140,7 +115,7 @@ export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError 
       message,
       opts(
         {
-          code: 'UPSTREAM_UNAVAILABLE',
+          code: 'UPSTREAM_UNAVAILABLE' satisfies GatewayErrorCode,
           retryable: !(err instanceof AtlasAuthError),
           ...(err.requestId ? { requestId: err.requestId } : {}),
         },
@@ -188,6 +163,6 @@ export function maskError(error: unknown, message: string): Error {
     ...(located
       ? { nodes: located.nodes, source: located.source, positions: located.positions, path: located.path }
       : {}),
-    extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    extensions: { code: 'INTERNAL_SERVER_ERROR' satisfies GatewayErrorCode },
   });
 }

@@ -1,4 +1,4 @@
-import { BadUserInputError } from './errors.js';
+import { BadUserInputError } from '../errors/index.js';
 
 // The spec's patterns (UPSTREAM-NOTES §3): checked here so a bad argument costs no upstream call.
 const HEX24 = /^[a-f0-9]{24}$/;

@@ -3,7 +3,7 @@ import type { Clock } from '../time/clock.js';
 import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
-import { GatewayError } from '../graphql/errors.js';
+import { GatewayError } from '../errors/index.js';
 import type { Claim, IdempotencyStore } from './idempotency-store.js';
 
 export interface DownloadRequest extends ClusterRef {

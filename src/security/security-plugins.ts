@@ -3,6 +3,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import type { Plugin, YogaServerOptions } from 'graphql-yoga';
+import type { GatewayErrorCode } from '../errors/index.js';
 import { resolveSecurityOptions, type SecurityOptions } from './security-options.js';
 import { useCostLimit } from './use-cost-limit.js';
 import { useExecutionTimeout } from './use-execution-timeout.js';
@@ -12,7 +13,8 @@ import { useRateLimit } from './use-rate-limit.js';
 import { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
 
 // graphql-armor's errors carry no code; clients branch on `extensions.code` (DESIGN.md).
-const badUserInput = (error: GraphQLError) => Object.assign(error.extensions, { code: 'BAD_USER_INPUT' });
+const BAD_USER_INPUT = 'BAD_USER_INPUT' satisfies GatewayErrorCode;
+const badUserInput = (error: GraphQLError) => Object.assign(error.extensions, { code: BAD_USER_INPUT });
 // Validation limits report their error as a validation error instead of throwing it out of
 // `validate` (armor's default): a thrown error is not a validation result, and the gateway's
 // Prometheus plugin swallows it, letting the operation run.

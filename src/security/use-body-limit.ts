@@ -1,4 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
+import { httpStatusOf, type GatewayErrorCode } from '../errors/index.js';
 
 /**
  * Refuses request bodies over `maxBytes` with HTTP 413, before yoga reads or parses them.
@@ -12,18 +13,22 @@ import type { Plugin } from 'graphql-yoga';
  * `createGateway` installs it first (`maxBodyBytes`) and turns yoga's off.
  */
 export function useBodyLimit(maxBytes: number): Plugin {
+  const code = 'BAD_USER_INPUT' satisfies GatewayErrorCode;
   const tooLarge = (fetchAPI: { Response: typeof Response }) =>
     new fetchAPI.Response(
       JSON.stringify({
         errors: [
           {
             message: `The request body is larger than the ${maxBytes} bytes this gateway accepts.`,
-            extensions: { code: 'BAD_USER_INPUT', maxBodyBytes: maxBytes },
+            extensions: { code, maxBodyBytes: maxBytes },
           },
         ],
       }),
       // `connection: close`: the rest of an oversized body is not worth reading to keep the socket.
-      { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } },
+      {
+        status: httpStatusOf(code, 413),
+        headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' },
+      },
     );
 
   return {

@@ -7,6 +7,7 @@ import {
 } from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { requestErrorExtensions } from '../graphql/errors.js';
 import { stripSuggestions } from './use-hide-suggestions.js';
 
 /**
@@ -59,7 +60,7 @@ export function useCostLimit({ maxCost, listSize, hideSuggestions }: CostLimitOp
   const estimators = [connectionCostEstimator(listSize)];
   const reject = (message: string, extensions: Record<string, unknown>) =>
     createGraphQLError(hideSuggestions ? stripSuggestions(message) : message, {
-      extensions: { code: 'BAD_USER_INPUT', ...extensions, http: { status: 400 } },
+      extensions: requestErrorExtensions('BAD_USER_INPUT', extensions),
     });
   return {
     onExecute({ args, setResultAndStopExecution }) {

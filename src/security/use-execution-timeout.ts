@@ -1,5 +1,6 @@
 import type { ExecutionArgs, GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { requestErrorExtensions } from '../graphql/errors.js';
 
 const deadlines = new WeakMap<Request, AbortController>();
 
@@ -18,7 +19,12 @@ export function executionTimeoutError(timeoutMs: number): GraphQLError {
   return createGraphQLError(
     `The operation did not finish within ${timeoutMs} ms and was stopped; ask for less (fewer clusters, a smaller \`first\`) or retry later.`,
     {
-      extensions: { code: 'UPSTREAM_UNAVAILABLE', retryable: true, timeoutMs, http: { status: 504 } },
+      // 504, not the code's 502: the gateway itself gave up waiting.
+      extensions: requestErrorExtensions(
+        'UPSTREAM_UNAVAILABLE',
+        { retryable: true, timeoutMs },
+        { status: 504 },
+      ),
     },
   );
 }

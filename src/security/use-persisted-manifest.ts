@@ -3,6 +3,7 @@ import {
   type UsePersistedOperationsOptions,
 } from '@graphql-yoga/plugin-persisted-operations';
 import type { GraphQLParams, Plugin } from 'graphql-yoga';
+import { requestErrorExtensions } from '../graphql/errors.js';
 import type { PersistedManifest, PersistedOperationsMode } from './security-options.js';
 
 /**
@@ -30,7 +31,6 @@ export function usePersistedManifest(
   mode: Exclude<PersistedOperationsMode, 'off'>,
   manifest: PersistedManifest,
 ): Plugin {
-  const http = { status: 400 };
   const options: UsePersistedOperationsOptions<Record<never, never>> = {
     allowArbitraryOperations: mode === 'allow',
     getPersistedOperation: (hash) => manifest.get(hash) ?? null,
@@ -41,17 +41,17 @@ export function usePersistedManifest(
           mode === 'enforce'
             ? 'PersistedQueryNotFound: this gateway runs only the operations of its persisted-operations manifest, and none has this sha256.'
             : 'PersistedQueryNotFound: no persisted operation has this sha256; send the document itself.',
-        extensions: { code: 'PERSISTED_QUERY_NOT_FOUND', http },
+        extensions: requestErrorExtensions('PERSISTED_QUERY_NOT_FOUND'),
       },
       persistedQueryOnly: {
         message:
           'This gateway runs only persisted operations: send the sha256 of a document of its manifest (extensions.persistedQuery.sha256Hash or documentId) instead of a query text.',
-        extensions: { code: 'BAD_USER_INPUT', http },
+        extensions: requestErrorExtensions('BAD_USER_INPUT'),
       },
       keyNotFound: {
         message:
           'No operation in the request: send a query, or the sha256 of a persisted one (extensions.persistedQuery.sha256Hash or documentId).',
-        extensions: { code: 'BAD_USER_INPUT', http },
+        extensions: requestErrorExtensions('BAD_USER_INPUT'),
       },
     },
   };

@@ -2,6 +2,7 @@ import type { GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Caller } from '../callers/caller.js';
+import { requestErrorExtensions } from '../graphql/errors.js';
 import type { RateLimitOptions } from './security-options.js';
 
 /**
@@ -35,12 +36,11 @@ export function rateLimitedError(limit: RateLimitOptions, retryAfterMs: number):
   return createGraphQLError(
     `Rate limit reached: at most ${limit.points} operations per ${limit.windowMs / 1000} s per caller; retry in ${Math.ceil(ms / 1000)} s.`,
     {
-      extensions: {
-        code: 'RATE_LIMITED',
-        retryable: true,
-        retryAfterMs: ms,
-        http: { status: 429, headers: { 'retry-after': String(Math.ceil(ms / 1000)) } },
-      },
+      extensions: requestErrorExtensions(
+        'RATE_LIMITED',
+        { retryable: true, retryAfterMs: ms },
+        { headers: { 'retry-after': String(Math.ceil(ms / 1000)) } },
+      ),
     },
   );
 }

@@ -1,4 +1,5 @@
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { requestErrorExtensions } from '../graphql/errors.js';
 
 /**
  * A request yoga cannot read is the client's fault: answers HTTP 400 instead of 500.
@@ -20,7 +21,7 @@ export function useUnreadableRequestAs400(): Plugin {
           if (err instanceof Error && err.name === 'GraphQLError') throw err;
           throw createGraphQLError(
             `The request could not be read: ${err instanceof Error ? err.message : String(err)}`,
-            { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } },
+            { extensions: requestErrorExtensions('BAD_REQUEST') },
           );
         }
       });

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AtlasApiError,
-  AtlasAuthError,
-  AtlasNetworkError,
-  AtlasResponseError,
-} from '../../src/atlas/errors.js';
+import { AtlasApiError } from '../../src/atlas/errors.js';
 import { ManualClock } from '../../src/time/clock.js';
 import { familySignal } from '../../src/backup/backup-router.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
@@ -19,83 +14,13 @@ import {
   pageFromUpstream,
   checkFirst,
 } from '../../src/graphql/connection.js';
-import { BadUserInputError, GatewayError, maskError, toGraphQLError } from '../../src/graphql/errors.js';
+import { BadUserInputError } from '../../src/errors/index.js';
 
 const api = (
   status: number,
   errorCode: string,
   extra: Partial<ConstructorParameters<typeof AtlasApiError>[0]> = {},
 ) => new AtlasApiError({ operation: 'getGroup', status, errorCode, reason: 'r', detail: 'd', ...extra });
-
-describe('error mapping', () => {
-  it.each([
-    [400, 'VALIDATION_ERROR', 'BAD_USER_INPUT', false],
-    [401, 'UNAUTHORIZED', 'UNAUTHENTICATED', false],
-    [403, 'USER_UNAUTHORIZED', 'FORBIDDEN', false],
-    [404, 'RESOURCE_NOT_FOUND', 'NOT_FOUND', false],
-    [409, 'CLUSTER_RESTORE_IN_PROGRESS_CANNOT_UPDATE', 'CONFLICT', false],
-    [410, 'VERSION_GONE', 'GONE', false],
-    [429, 'RATE_LIMITED', 'RATE_LIMITED', true],
-    [500, 'UNEXPECTED_ERROR', 'UPSTREAM_UNAVAILABLE', false],
-    [503, 'SERVICE_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE', true],
-  ] as const)(
-    'Atlas %i %s → %s (retryable %s) with extensions.atlas',
-    (status, errorCode, code, retryable) => {
-      const e = toGraphQLError(api(status, errorCode, { parameters: ['x'] }))!;
-      expect(e.extensions).toMatchObject({
-        code,
-        retryable,
-        atlas: { status, errorCode, reason: 'r', detail: 'd', parameters: ['x'] },
-      });
-    },
-  );
-
-  it('keeps Retry-After for clients', () => {
-    expect(toGraphQLError(api(429, 'RATE_LIMITED', { retryAfterMs: 55_000 }))!.extensions.retryAfterMs).toBe(
-      55_000,
-    );
-  });
-
-  it('maps network, bad-response and auth failures to UPSTREAM_UNAVAILABLE', () => {
-    const net = new AtlasNetworkError('reset', {
-      operation: 'getGroup',
-      code: 'ATLAS_NETWORK_ERROR',
-      sent: true,
-    });
-    const timeout = new AtlasNetworkError('slow', {
-      operation: 'getGroup',
-      code: 'ATLAS_TIMEOUT',
-      sent: true,
-    });
-    const bad = new AtlasResponseError('not json', { operation: 'getGroup', status: 200 });
-    const auth = new AtlasAuthError('invalid_client', { operation: 'oauthToken', status: 401 });
-    expect(toGraphQLError(net)!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
-    expect(toGraphQLError(timeout)!.message).toBe('Atlas did not answer in time.');
-    expect(toGraphQLError(bad)!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
-    expect(toGraphQLError(auth)!.extensions).toMatchObject({
-      code: 'UPSTREAM_UNAVAILABLE',
-      retryable: false,
-    });
-  });
-
-  it('passes gateway errors with their code and details', () => {
-    const e = toGraphQLError(new BadUserInputError('projectId', 'a 24-character lowercase hex id', 'abc'))!;
-    expect(e.message).toBe('Argument "projectId" must be a 24-character lowercase hex id; got "abc".');
-    expect(e.extensions).toMatchObject({
-      code: 'BAD_USER_INPUT',
-      argumentName: 'projectId',
-      received: 'abc',
-    });
-    expect(toGraphQLError(new GatewayError('CONFLICT', 'x'))!.extensions.code).toBe('CONFLICT');
-  });
-
-  it('masks anything else as INTERNAL_SERVER_ERROR without its message', () => {
-    const masked = maskError(new Error('secret connection string mongodb://u:p@h'), 'Unexpected error.');
-    expect(masked.message).toBe('Unexpected error.');
-    expect(JSON.stringify(masked)).not.toContain('secret');
-    expect((masked as { extensions?: { code?: string } }).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
-  });
-});
 
 describe('family signals', () => {
   it('reads Atlas’s own answers as the family that serves the cluster', () => {

@@ -1,5 +1,5 @@
 import type { Authenticate, Caller } from '../../src/callers/caller.js';
-import { GatewayError } from '../../src/graphql/errors.js';
+import { GatewayError } from '../../src/errors/index.js';
 
 /** A request to the gateway carrying only these headers. */
 export const requestWith = (headers: Record<string, string> = {}): Request =>

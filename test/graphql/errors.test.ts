@@ -1,0 +1,230 @@
+import type { ServerResponse } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AtlasApiError,
+  AtlasAuthError,
+  AtlasNetworkError,
+  AtlasResponseError,
+} from '../../src/atlas/errors.js';
+import type { AtlasExchange } from '../../src/atlas/index.js';
+import { BadUserInputError, GatewayError } from '../../src/errors/index.js';
+import { createGateway } from '../../src/gateway.js';
+import { maskError, requestErrorExtensions, toGraphQLError } from '../../src/graphql/errors.js';
+import { SEED } from '../../src/simulator/seed.js';
+import { startTinyServer, type TinyServer } from '../atlas/helpers.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+const P = SEED.projects.payments.id;
+const F = SEED.flex;
+
+const DETAIL = 'No backup snapshot with ID 5f0c1d2e3a4b5c6d7e8f9a0b exists for cluster internal-name.';
+const api = (
+  status: number,
+  errorCode: string,
+  extra: Partial<ConstructorParameters<typeof AtlasApiError>[0]> = {},
+) =>
+  new AtlasApiError({
+    operation: 'getGroup',
+    status,
+    errorCode,
+    reason: 'r',
+    detail: DETAIL,
+    parameters: ['5f0c1d2e3a4b5c6d7e8f9a0b'],
+    ...extra,
+  });
+
+describe('error mapping', () => {
+  // Every status Atlas answers with: its own (spec) and those of proxies in front of it.
+  it.each([
+    [400, 'VALIDATION_ERROR', 'BAD_USER_INPUT', false, 'Atlas refused the request (VALIDATION_ERROR).'],
+    [401, 'UNAUTHORIZED', 'UNAUTHENTICATED', false, 'Atlas did not accept the credentials.'],
+    [
+      403,
+      'USER_UNAUTHORIZED',
+      'FORBIDDEN',
+      false,
+      'Atlas refused: the credential lacks the role for this (USER_UNAUTHORIZED).',
+    ],
+    [404, 'RESOURCE_NOT_FOUND', 'NOT_FOUND', false, 'Atlas has no such resource (RESOURCE_NOT_FOUND).'],
+    [405, 'HTTP_405', 'UPSTREAM_UNAVAILABLE', false, 'Atlas answered HTTP 405.'],
+    [
+      409,
+      'CLUSTER_RESTORE_IN_PROGRESS_CANNOT_UPDATE',
+      'CONFLICT',
+      false,
+      'Atlas reports a conflict (CLUSTER_RESTORE_IN_PROGRESS_CANNOT_UPDATE).',
+    ],
+    [410, 'VERSION_GONE', 'GONE', false, 'Atlas no longer serves this (VERSION_GONE).'],
+    [429, 'RATE_LIMITED', 'RATE_LIMITED', true, 'Atlas rate limit reached; retry later.'],
+    [500, 'UNEXPECTED_ERROR', 'UPSTREAM_UNAVAILABLE', false, 'Atlas answered HTTP 500.'],
+    [501, 'HTTP_501', 'UPSTREAM_UNAVAILABLE', false, 'Atlas answered HTTP 501.'],
+    [502, 'HTTP_502', 'UPSTREAM_UNAVAILABLE', true, 'Atlas answered HTTP 502.'],
+    [503, 'SERVICE_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE', true, 'Atlas answered HTTP 503.'],
+    [504, 'HTTP_504', 'UPSTREAM_UNAVAILABLE', true, 'Atlas answered HTTP 504.'],
+  ] as const)(
+    'Atlas %i %s → %s (retryable %s) with extensions.atlas and no upstream text',
+    (status, errorCode, code, retryable, message) => {
+      const e = toGraphQLError(api(status, errorCode))!;
+      expect(e.message).toBe(message);
+      expect(e.extensions).toEqual({
+        code,
+        retryable,
+        atlas: { status, errorCode, reason: 'r' },
+      });
+    },
+  );
+
+  it('keeps Retry-After and the request id for clients', () => {
+    const e = toGraphQLError(api(429, 'RATE_LIMITED', { retryAfterMs: 55_000, requestId: 'req-1' }))!;
+    expect(e.extensions).toMatchObject({ retryAfterMs: 55_000, requestId: 'req-1' });
+  });
+
+  it('sends reason null when Atlas gave none (a proxy’s page)', () => {
+    const e = toGraphQLError(
+      new AtlasApiError({ operation: 'getGroup', status: 502, errorCode: 'HTTP_502' }),
+    )!;
+    expect(e.extensions.atlas).toEqual({ status: 502, errorCode: 'HTTP_502', reason: null });
+  });
+
+  it('maps network, bad-response and auth failures to UPSTREAM_UNAVAILABLE', () => {
+    const net = new AtlasNetworkError('reset', {
+      operation: 'getGroup',
+      code: 'ATLAS_NETWORK_ERROR',
+      sent: true,
+    });
+    const timeout = new AtlasNetworkError('slow', {
+      operation: 'getGroup',
+      code: 'ATLAS_TIMEOUT',
+      sent: true,
+    });
+    const bad = new AtlasResponseError('not json', { operation: 'getGroup', status: 200 });
+    const auth = new AtlasAuthError('invalid_client', { operation: 'oauthToken', status: 401 });
+    expect(toGraphQLError(net)!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+    expect(toGraphQLError(timeout)!.message).toBe('Atlas did not answer in time.');
+    expect(toGraphQLError(bad)!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+    expect(toGraphQLError(auth)!.extensions).toMatchObject({
+      code: 'UPSTREAM_UNAVAILABLE',
+      retryable: false,
+    });
+  });
+
+  it('passes gateway errors with their code and details', () => {
+    const e = toGraphQLError(new BadUserInputError('projectId', 'a 24-character lowercase hex id', 'abc'))!;
+    expect(e.message).toBe('Argument "projectId" must be a 24-character lowercase hex id; got "abc".');
+    expect(e.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argumentName: 'projectId',
+      received: 'abc',
+    });
+    expect(toGraphQLError(new GatewayError('CONFLICT', 'x'))!.extensions.code).toBe('CONFLICT');
+  });
+
+  it('fails the whole request with the table’s status only for UNAUTHENTICATED', () => {
+    expect(toGraphQLError(new GatewayError('UNAUTHENTICATED', 'x'))!.extensions.http).toEqual({
+      status: 401,
+    });
+    expect(toGraphQLError(new GatewayError('NOT_FOUND', 'x'))!.extensions.http).toBeUndefined();
+  });
+
+  it('masks anything else as INTERNAL_SERVER_ERROR without its message', () => {
+    const masked = maskError(new Error('secret connection string mongodb://u:p@h'), 'Unexpected error.');
+    expect(masked.message).toBe('Unexpected error.');
+    expect(JSON.stringify(masked)).not.toContain('secret');
+    expect((masked as { extensions?: { code?: string } }).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+});
+
+describe('requestErrorExtensions', () => {
+  it('puts the code, the extras and the code’s status from the table', () => {
+    expect(
+      requestErrorExtensions('RATE_LIMITED', { retryAfterMs: 2000 }, { headers: { 'retry-after': '2' } }),
+    ).toEqual({
+      code: 'RATE_LIMITED',
+      retryAfterMs: 2000,
+      http: { status: 429, headers: { 'retry-after': '2' } },
+    });
+    expect(requestErrorExtensions('PERSISTED_QUERY_NOT_FOUND')).toEqual({
+      code: 'PERSISTED_QUERY_NOT_FOUND',
+      http: { status: 400 },
+    });
+    expect(requestErrorExtensions('UPSTREAM_UNAVAILABLE', {}, { status: 504 }).http).toEqual({ status: 504 });
+  });
+});
+
+describe('what a client sees of an Atlas error answer', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it('gets status, errorCode and reason, never Atlas’s detail or parameters', async () => {
+    const res = await stack.query(
+      `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
+      { i: { projectId: P, clusterName: F.clusterName, snapshotId: SEED.unknownId, reuseExisting: false } },
+    );
+    const error = res.errors![0]!;
+    expect(error.message).toBe('Atlas has no such resource (RESOURCE_NOT_FOUND).');
+    expect(error.extensions).toMatchObject({ code: 'NOT_FOUND', retryable: false });
+    expect(error.extensions!.atlas).toEqual({
+      status: 404,
+      errorCode: 'RESOURCE_NOT_FOUND',
+      reason: 'Not Found',
+    });
+    // The simulator's detail names the snapshot and cluster; its `parameters` are [snapshotId].
+    const body = JSON.stringify(res);
+    expect(body).not.toContain('No backup snapshot');
+    expect(body).not.toContain(SEED.unknownId);
+  });
+});
+
+describe('a proxy’s HTML error page in front of Atlas', () => {
+  const PAGE = '<html><body><h1>502 Bad Gateway</h1><p>edge-proxy-7.internal</p></body></html>';
+  let tiny: TinyServer;
+  beforeAll(async () => {
+    tiny = await startTinyServer((_req, res: ServerResponse) => {
+      res.writeHead(502, { 'content-type': 'text/html' }).end(PAGE);
+    });
+  });
+  afterAll(async () => {
+    await tiny.close();
+  });
+
+  it('reaches the exchange observers (the logs), not the client', async () => {
+    const exchanges: AtlasExchange[] = [];
+    const gateway = createGateway({
+      logging: false,
+      atlas: {
+        baseUrl: tiny.url,
+        auth: { type: 'none' },
+        sleep: async () => {},
+        onExchange: (e) => exchanges.push(e),
+      },
+    });
+    try {
+      const res = await gateway.yoga.fetch('http://gateway.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+        body: JSON.stringify({ query: `{ project(id: "${P}") { name } }` }),
+      });
+      const text = await res.text();
+      const body = JSON.parse(text) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      expect(body.errors[0]).toMatchObject({
+        message: 'Atlas answered HTTP 502.',
+        extensions: {
+          code: 'UPSTREAM_UNAVAILABLE',
+          retryable: true,
+          atlas: { status: 502, errorCode: 'HTTP_502', reason: null },
+        },
+      });
+      expect(text).not.toContain('<html');
+      expect(text).not.toContain('edge-proxy');
+      expect(exchanges.length).toBeGreaterThan(0);
+      for (const e of exchanges) expect(e).toMatchObject({ status: 502, detail: PAGE });
+    } finally {
+      await gateway.close();
+    }
+  });
+});
