@@ -157,6 +157,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         operation: e.operation,
         status: e.status,
         ms: Math.round(e.durationMs),
+        // Atlas's own words stay in the logs; clients get only its status and errorCode.
+        ...(e.detail ? { detail: e.detail } : {}),
       };
       if (e.errorCode || (e.status ?? 0) >= 500 || e.status === 429)
         logger.warn({ ...line, error: e.errorCode }, 'atlas call failed');

@@ -37,7 +37,7 @@ const stringList = (values: string[][]): ConstValueNode => ({
 });
 
 /**
- * Two compose-time fixes stock Mesh needs on this spec (see /work/shared/PEER-GATEWAY-NOTES.md):
+ * Two compose-time fixes stock Mesh needs on this spec (bench/README.md, "The peer"):
  * - every operation's `accept` header is `application/json` (the error responses' media type wins
  *   over the 2xx one), which Atlas refuses with 406: set it to the operation's 2xx media type;
  * - `\p{L}` / `\p{N}` patterns are compiled without the `u` flag, so `Cluster0` fails validation:

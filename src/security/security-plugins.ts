@@ -12,7 +12,7 @@ import { usePersistedManifest } from './use-persisted-manifest.js';
 import { useRateLimit } from './use-rate-limit.js';
 import { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
 
-// graphql-armor's errors carry no code; clients branch on `extensions.code` (DESIGN.md).
+// graphql-armor's errors carry no code; clients branch on `extensions.code` (docs/api.md).
 const BAD_USER_INPUT = 'BAD_USER_INPUT' satisfies GatewayErrorCode;
 const badUserInput = (error: GraphQLError) => Object.assign(error.extensions, { code: BAD_USER_INPUT });
 // Validation limits report their error as a validation error instead of throwing it out of

@@ -11,7 +11,7 @@ import { BadUserInputError, GatewayError } from '../../src/errors/index.js';
 import { createGateway } from '../../src/gateway.js';
 import { maskError, requestErrorExtensions, toGraphQLError } from '../../src/graphql/errors.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { startTinyServer, type TinyServer } from '../atlas/helpers.js';
+import { startTinyServer, type TinyServer } from '../support/tiny-server.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 const P = SEED.projects.payments.id;

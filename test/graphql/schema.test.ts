@@ -5,7 +5,7 @@ import { loadTypeDefs } from '../../src/graphql/type-defs.js';
 const schema: GraphQLSchema = buildSchema(loadTypeDefs().join('\n'));
 
 describe('the GraphQL schema', () => {
-  it('has the names DESIGN.md fixes, as written', () => {
+  it('has the names docs/design.md fixes, as written', () => {
     const fields = (type: string) =>
       Object.keys((schema.getType(type) as { getFields(): object }).getFields());
     expect(fields('Query')).toEqual(
