@@ -111,3 +111,15 @@ describe('GatewayError', () => {
     });
   });
 });
+
+describe('docs/api.md', () => {
+  it('lists exactly the codes of the one list, each with its statuses', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    const rows = [...doc.matchAll(/^\| `([A-Z_]+)` +\| ([\d, ]+?) +\|/gm)].map((m) => [
+      m[1],
+      m[2]!.split(',').map((n) => Number(n.trim())),
+    ]);
+    expect(Object.fromEntries(rows)).toEqual(HTTP_STATUSES);
+  });
+});
