@@ -3,7 +3,7 @@ import { isMiss, readCredentials, unauthenticated, type CredentialMethod } from 
 
 /**
  * An `Authenticate` that tries the methods in order (API key, then JWT, then pass-through is the order
- * `authFromEnv` uses) and answers the first caller found. A method that recognises its credential and
+ * `callerAuthentication` in src/gateway-from-config.ts uses) and answers the first caller found. A method that recognises its credential and
  * finds it invalid ends the search with a 401; when none recognises anything, the 401 says what was
  * wrong with what was sent, or what to send.
  */

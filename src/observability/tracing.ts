@@ -50,23 +50,37 @@ export interface TracingSetup {
   shutdown(): Promise<void>;
 }
 
+/** What `setupTracing` needs: the `tracing` group of the gateway's config. */
+export interface TracingOptions {
+  /** `none` leaves the no-op API in place. */
+  exporter: 'otlp' | 'console' | 'none';
+  /** The OTLP/HTTP base URL (`/v1/traces` is appended). @default the exporter's (http://localhost:4318) */
+  endpoint?: string | undefined;
+  /** @default 'atlas-backup-gateway' */
+  serviceName?: string;
+}
+
 /**
- * Tracing by environment: `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_TRACES_EXPORTER=otlp`) exports over
- * OTLP/HTTP, `OTEL_TRACES_EXPORTER=console` prints spans; otherwise tracing stays off (no-op API).
- * Tests pass their own exporter.
+ * Tracing as configured: `otlp` exports over OTLP/HTTP, `console` prints spans, `none` keeps tracing
+ * off (no-op API). Tests pass their own exporter, which is used whatever the config says.
  */
-export function setupTracing(env: NodeJS.ProcessEnv, exporter?: SpanExporter): TracingSetup | undefined {
-  const mode = env.OTEL_TRACES_EXPORTER ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : undefined);
+export function setupTracing(options: TracingOptions, exporter?: SpanExporter): TracingSetup | undefined {
+  const mode = options.exporter;
+  const otlp = () =>
+    new OTLPTraceExporter(
+      options.endpoint === undefined
+        ? {}
+        : { url: new URL('v1/traces', options.endpoint.replace(/\/?$/, '/')).href },
+    );
   const chosen =
-    exporter ??
-    (mode === 'otlp' ? new OTLPTraceExporter() : mode === 'console' ? new ConsoleSpanExporter() : undefined);
+    exporter ?? (mode === 'otlp' ? otlp() : mode === 'console' ? new ConsoleSpanExporter() : undefined);
   if (!chosen) return undefined;
   // A given exporter (tests) gets every span at once; real exporters batch.
   const processors: SpanProcessor[] = [
     exporter ? new SimpleSpanProcessor(chosen) : new BatchSpanProcessor(chosen),
   ];
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'atlas-backup-gateway' }),
+    resource: resourceFromAttributes({ 'service.name': options.serviceName ?? 'atlas-backup-gateway' }),
     spanProcessors: processors,
   });
   // Active spans must follow async work so the upstream calls nest under their operation.

@@ -8,7 +8,6 @@ export {
   type SecurityOptions,
 } from './security-options.js';
 export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
-export { SECURITY_ENV, securityFromEnv } from './security-from-env.js';
 export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';
 export { deadlineSignal, executionTimeoutError, useExecutionTimeout } from './use-execution-timeout.js';
 export { useBodyLimit } from './use-body-limit.js';

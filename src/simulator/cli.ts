@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { startSimulator, simulatorOptionsFromEnv, SimEnvError } from './index.js';
+import { ConfigError, loadSimulatorConfig } from '../config/index.js';
+import { startSimulator, simulatorOptionsFromConfig } from './index.js';
 
 // `npm run simulator -- --port N`: the simulator alone, for curl, other clients or the peer gateway.
 const { values } = parseArgs({
@@ -12,13 +13,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 let options;
 try {
-  options = simulatorOptionsFromEnv(process.env);
+  options = simulatorOptionsFromConfig(loadSimulatorConfig(process.env));
 } catch (err) {
-  console.error(err instanceof SimEnvError ? err.message : err);
+  console.error(err instanceof ConfigError ? err.message : err);
   process.exit(2);
 }
 const sim = await startSimulator({ ...options, port, host: values.host });
-const [owner, readOnly] = options.credentials ?? [];
+const [owner, readOnly] = options.credentials;
 console.log(`Atlas simulator listening on ${sim.url}`);
 console.log(`  API base:          ${sim.url}/api/atlas/v2  (legacy: ${sim.url}/api/atlas/v1.0)`);
 console.log(`  OAuth token URL:   ${sim.url}/api/oauth/token`);

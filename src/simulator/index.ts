@@ -1,6 +1,6 @@
 export { startSimulator } from './server.js';
 export type { Simulator, SimulatorOptions, ResponseInfo, RequestRecord } from './server.js';
-export { simulatorOptionsFromEnv, SimEnvError } from './env.js';
+export { simulatorOptionsFromConfig, type ConfiguredSimulatorOptions } from './options-from-config.js';
 export { ManualClock, systemClock, type Clock } from '../time/clock.js';
 export { DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 export type { FaultRule } from './faults.js';

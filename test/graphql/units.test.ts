@@ -5,7 +5,6 @@ import { familySignal } from '../../src/backup/backup-router.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
 import { clusterFields, isTenantBackupCluster, isTerminal } from '../../src/backup/mappers.js';
 import type { ClusterSource } from '../../src/backup/model.js';
-import { ConfigError, loadConfig } from '../../src/config.js';
 import {
   coveringPageSize,
   decodeCursor,
@@ -165,55 +164,5 @@ describe('mappers', () => {
       true,
       true,
     ]);
-  });
-});
-
-describe('config', () => {
-  it('runs demo mode with no credentials', () => {
-    expect(loadConfig({})).toMatchObject({
-      demo: true,
-      port: 4000,
-      host: '127.0.0.1',
-      atlas: { auth: { type: 'none' } },
-    });
-  });
-
-  it('prefers a service account, and takes Terraform’s API key names', () => {
-    expect(
-      loadConfig({ MONGODB_ATLAS_CLIENT_ID: 'i', MONGODB_ATLAS_CLIENT_SECRET: 's' }).atlas,
-    ).toMatchObject({
-      baseUrl: 'https://cloud.mongodb.com',
-      auth: { type: 'oauth', clientId: 'i' },
-    });
-    expect(
-      loadConfig({ MONGODB_ATLAS_PUBLIC_KEY: 'pub', MONGODB_ATLAS_PRIVATE_KEY: 'priv' }).atlas.auth,
-    ).toEqual({
-      type: 'digest',
-      publicKey: 'pub',
-      privateKey: 'priv',
-    });
-  });
-
-  it('names every bad variable at once, without echoing secrets', () => {
-    let err: unknown;
-    try {
-      loadConfig({
-        PORT: 'eighty',
-        MONGODB_ATLAS_CLIENT_SECRET: 'hunter2',
-        MONGODB_ATLAS_BASE_URL: 'ftp://x',
-      });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems;
-    expect(problems).toEqual(
-      expect.arrayContaining([
-        'PORT: expected an integer from 0 to 65535, got "eighty"',
-        'MONGODB_ATLAS_BASE_URL: expected an http(s) URL, got "ftp://x"',
-        'MONGODB_ATLAS_CLIENT_ID: must be set together with MONGODB_ATLAS_CLIENT_SECRET, which is set',
-      ]),
-    );
-    expect((err as Error).message).not.toContain('hunter2');
   });
 });

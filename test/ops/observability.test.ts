@@ -21,7 +21,7 @@ let tracing: TracingSetup | undefined;
 let stack: Stack;
 let url: string;
 beforeAll(async () => {
-  tracing = setupTracing({}, exporter);
+  tracing = setupTracing({ exporter: 'none' }, exporter);
   stack = await startStack({ gateway: { logger: createLogger({ level: 'debug', destination: sink }) } });
   url = await stack.gateway.listen(0);
 });

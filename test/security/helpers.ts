@@ -1,23 +1,20 @@
+import { loadConfig, type GatewayConfig } from '../../src/config/index.js';
 import type { GatewayOptions } from '../../src/gateway.js';
-import { securityPlugins, securityYogaOptions, type SecurityOptions } from '../../src/security/index.js';
+import { createGatewayFromConfig } from '../../src/gateway-from-config.js';
+import type { SecurityOptions } from '../../src/security/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 
-/** A stack whose gateway runs the security plugins and yoga options made from `options`. */
+/**
+ * A stack whose gateway is built as `npm start` builds it (`createGatewayFromConfig`), from the
+ * defaults of an empty environment with the security options `options` on top.
+ */
 export function startSecureStack(
   options: SecurityOptions,
   gateway: Partial<GatewayOptions> = {},
 ): Promise<Stack> {
-  const yoga = securityYogaOptions(options);
-  return startStack({
-    gateway: {
-      plugins: securityPlugins(options),
-      batching: yoga.batching,
-      graphiql: yoga.graphiql,
-      maxBodyBytes: yoga.maxBodyBytes,
-      ...(yoga.cors !== undefined ? { cors: yoga.cors } : {}),
-      ...gateway,
-    },
-  });
+  const base = loadConfig({});
+  const config: GatewayConfig = { ...base, security: { ...base.security, ...options } };
+  return startStack({ gateway, build: (built) => createGatewayFromConfig(config, built).gateway });
 }
 
 export interface RawAnswer {

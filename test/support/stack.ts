@@ -38,11 +38,13 @@ export async function startStack(
     sim?: SimulatorOptions;
     auth?: AtlasAuthConfig;
     gateway?: Partial<GatewayOptions>;
+    /** Builds the gateway from the options below. @default createGateway */
+    build?: (options: GatewayOptions) => Gateway;
   } = {},
 ): Promise<Stack> {
   const clock = new ManualClock();
   const sim = await startContractSimulator({ clock, ...opts.sim });
-  const gateway = createGateway({
+  const gateway = (opts.build ?? createGateway)({
     clock,
     logging: false,
     ...opts.gateway,

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authFromEnv } from '../../src/callers/auth-config.js';
 import { generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
 import { OPEN_CALLER } from '../../src/callers/caller.js';
-import { ConfigError } from '../../src/config.js';
+import { ConfigError, loadConfig, type Env } from '../../src/config/index.js';
+import { callerAuthentication } from '../../src/gateway-from-config.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { refusal, requestWith } from '../support/caller-requests.js';
 
@@ -19,15 +19,23 @@ const JWT_ENV = {
   GATEWAY_JWT_ISSUER: 'https://idp.test/',
   GATEWAY_JWT_AUDIENCE: 'gateway',
 };
-const dir = mkdtempSync(join(tmpdir(), 'auth-config-'));
+const dir = mkdtempSync(join(tmpdir(), 'callers-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The problems `authFromEnv` reports, one line each (fails if it does not throw a ConfigError). */
-function problemsOf(env: NodeJS.ProcessEnv, demo = false): string[] {
+/** Atlas credentials, so the gateway talks to "real" Atlas (not demo mode). */
+const ATLAS = { MONGODB_ATLAS_CLIENT_ID: 'mdb_sa_id_x', MONGODB_ATLAS_CLIENT_SECRET: 'mdb_sa_sk_x' };
+
+/** Caller authentication as `npm start` builds it from `env` (with Atlas credentials unless `demo`). */
+function authFromEnv(env: Env, { demo }: { demo: boolean }) {
+  return callerAuthentication(loadConfig(demo ? env : { ...ATLAS, ...env }).callers);
+}
+
+/** The problems `loadConfig` reports, one line each (fails if it does not throw a ConfigError). */
+function problemsOf(env: Env, demo = false): string[] {
   try {
-    authFromEnv(env, { demo });
+    loadConfig(demo ? env : { ...ATLAS, ...env });
   } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
+    if (err instanceof ConfigError) return [...err.problems];
     throw err;
   }
   throw new Error('expected a ConfigError');
@@ -42,7 +50,7 @@ const hsToken = (claims: Record<string, unknown> = { atlas_projects: '*' }) =>
     .setExpirationTime('5m')
     .sign(new TextEncoder().encode(SECRET));
 
-describe('authFromEnv: open or closed', () => {
+describe('callers config: open or closed', () => {
   it('is open in demo mode when GATEWAY_AUTH is unset', async () => {
     const { authenticate, mode } = authFromEnv({}, { demo: true });
     expect(mode).toBe('none (demo)');
@@ -80,7 +88,7 @@ describe('authFromEnv: open or closed', () => {
   });
 });
 
-describe('authFromEnv: methods', () => {
+describe('callers config: methods', () => {
   it('reads API keys from GATEWAY_API_KEYS_FILE', async () => {
     const file = join(dir, 'keys.json');
     writeFileSync(file, KEYS_JSON);
@@ -154,7 +162,7 @@ describe('authFromEnv: methods', () => {
   });
 });
 
-describe('authFromEnv: every bad variable, by name, without secrets', () => {
+describe('callers config: every bad variable, by name, without secrets', () => {
   it('reports a bad GATEWAY_AUTH', () => {
     expect(problemsOf({ GATEWAY_AUTH: 'apikey,ldap' })).toEqual([
       'GATEWAY_AUTH: expected "none" or a comma list of apikey, jwt, passthrough, got "apikey,ldap"',

@@ -2,28 +2,27 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config.js';
-import {
-  resolveSecurityOptions,
-  securityFromEnv,
-  securityYogaOptions,
-  sha256Hex,
-} from '../../src/security/index.js';
+import { ConfigError, loadConfig, type Env } from '../../src/config/index.js';
+import { securityOptions } from '../../src/gateway-from-config.js';
+import { resolveSecurityOptions, securityYogaOptions, sha256Hex } from '../../src/security/index.js';
 
-const problemsOf = (env: NodeJS.ProcessEnv): string[] => {
+/** The security options `npm start` builds from `env` (demo mode: nothing else is needed). */
+const securityFromEnv = (env: Env) => securityOptions(loadConfig(env).security);
+
+const problemsOf = (env: Env): string[] => {
   try {
-    securityFromEnv(env);
+    loadConfig(env);
   } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
+    if (err instanceof ConfigError) return [...err.problems];
     throw err;
   }
   return [];
 };
 
-describe('securityFromEnv', () => {
+describe('security config', () => {
   let dir: string;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gateway-security-env-'));
+    dir = mkdtempSync(join(tmpdir(), 'security-config-'));
   });
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -31,7 +30,7 @@ describe('securityFromEnv', () => {
 
   it('keeps every default when nothing is set', () => {
     const options = securityFromEnv({});
-    expect(options).toEqual({ production: false });
+    expect(options).toEqual({ ...resolveSecurityOptions(), csrfHeaders: undefined });
     expect(resolveSecurityOptions(options)).toMatchObject({
       maxDepth: 10,
       maxAliases: 15,

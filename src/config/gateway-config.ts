@@ -1,0 +1,135 @@
+import type { ApiKeyEntry } from '../callers/api-keys.js';
+import type { AuthMode } from '../callers/credentials.js';
+import type { PersistedManifest, PersistedOperationsMode } from '../security/security-options.js';
+
+/**
+ * Everything the environment says, validated, as plain data: no functions, no open handles. Turning it
+ * into objects (authentication, plugins, Redis, tracing) is `createGatewayFromConfig`'s job.
+ */
+export interface GatewayConfig {
+  server: ServerConfig;
+  /** No Atlas credentials and not pass-through alone: the embedded simulator plays Atlas. */
+  demo: boolean;
+  atlas: AtlasConfig;
+  upstream: UpstreamConfig;
+  callers: CallersConfig;
+  security: SecurityConfig;
+  /** Shared state for several replicas; undefined = everything in this process. */
+  redis: RedisConfig | undefined;
+  /** What `ATLAS_SIM_*` said; the simulator fills in its own defaults. */
+  simulator: SimulatorConfig;
+  tracing: TracingConfig;
+  logging: LoggingConfig;
+}
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** How long in-flight requests may finish after SIGTERM before connections are cut. */
+  shutdownGraceMs: number;
+  /** Names this replica in the fleet (job leases, logs); undefined = a random UUID. */
+  replicaId: string | undefined;
+}
+
+/** How the gateway calls Atlas with its own credentials. */
+export type AtlasCredentialsConfig =
+  | { type: 'oauth'; clientId: string; clientSecret: string }
+  | { type: 'digest'; publicKey: string; privateKey: string }
+  | { type: 'none' };
+
+export interface AtlasConfig {
+  /** Undefined in demo mode: the simulator's URL is known only once it listens. */
+  baseUrl: string | undefined;
+  /** A service account wins over an API key; `none` in demo mode and with pass-through alone. */
+  auth: AtlasCredentialsConfig;
+  legacyV1: boolean;
+}
+
+export interface UpstreamConfig {
+  familyTtlMs: number;
+  maxUpstreamConcurrency: number;
+  pollIntervalMs: number;
+}
+
+export interface CallersConfig {
+  /**
+   * `GATEWAY_AUTH`, parsed once: `unset` (open access, only possible in demo mode), `none` (open on
+   * purpose), or the methods in the order they are tried (API key, JWT, pass-through).
+   */
+  gatewayAuth: 'unset' | 'none' | readonly AuthMode[];
+  /** The key entries, when `apikey` is enabled (read inline or from the file). */
+  apiKeys: readonly ApiKeyEntry[] | undefined;
+  /** When `jwt` is enabled. */
+  jwt: JwtConfig | undefined;
+}
+
+export interface JwtConfig {
+  /** Exactly one source of signing keys. */
+  key: { jwksUrl: string } | { publicKey: string } | { secret: string };
+  issuer: readonly string[];
+  audience: readonly string[];
+  projectsClaim: string;
+  rightsClaim: string;
+  clockToleranceSec: number;
+  /** Undefined: the defaults of the key kind (`jwtAuth`). */
+  algorithms: readonly string[] | undefined;
+}
+
+/** The abuse limits with every default filled in (`SecurityOptions` minus the CSRF header list). */
+export interface SecurityConfig {
+  production: boolean;
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxDirectives: number;
+  maxCost: number;
+  costListSize: number;
+  batchLimit: number;
+  maxBodyBytes: number;
+  rateLimit: { points: number; windowMs: number } | false;
+  trustProxy: boolean;
+  executionTimeoutMs: number;
+  persistedOperations: PersistedOperationsMode;
+  /** Read from `GATEWAY_PERSISTED_OPERATIONS_FILE` and checked; empty when persisted operations are off. */
+  persistedManifest: PersistedManifest;
+  csrfPrevention: boolean;
+  /** Normalised origins (`https://app.example.com`) or `['*']`; undefined = yoga's default. */
+  corsOrigins: readonly string[] | undefined;
+}
+
+export interface RedisConfig {
+  /** Holds the password, if any: never log it as is. */
+  url: string;
+  prefix: string;
+}
+
+/** Only what the environment said: undefined = the simulator's own default. */
+export interface SimulatorConfig {
+  /** Replaces fields of the demo owner credential. */
+  owner: {
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    publicKey: string | undefined;
+    privateKey: string | undefined;
+  };
+  jobMs: number | undefined;
+  tenantSunset: boolean | undefined;
+  /** Token-bucket capacity per project; 0 turns limiting off. */
+  rateLimit: number | undefined;
+  rateRefillPerSec: number | undefined;
+  adminRoutes: boolean | undefined;
+}
+
+export interface TracingConfig {
+  /** `none` keeps the no-op API: no provider is registered. */
+  exporter: 'otlp' | 'console' | 'none';
+  /** The OTLP/HTTP base URL (`/v1/traces` is appended); undefined = the exporter's default. */
+  endpoint: string | undefined;
+  serviceName: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export interface LoggingConfig {
+  level: (typeof LOG_LEVELS)[number];
+}

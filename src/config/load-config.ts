@@ -1,0 +1,52 @@
+import { atlasEnv, atlasFromEnv } from './atlas-env.js';
+import { callersEnv, callersFromEnv } from './callers-env.js';
+import type { GatewayConfig, SimulatorConfig } from './gateway-config.js';
+import { loggingEnv, loggingFromEnv } from './logging-env.js';
+import { readEnv, type Env } from './read-env.js';
+import { redisEnv, redisFromEnv } from './redis-env.js';
+import { securityEnv, securityFromEnv } from './security-env.js';
+import { serverEnv, serverFromEnv } from './server-env.js';
+import { simulatorEnv, simulatorFromEnv } from './simulator-env.js';
+import { tracingEnv, tracingFromEnv } from './tracing-env.js';
+import { upstreamEnv, upstreamFromEnv } from './upstream-env.js';
+
+/** Every variable the gateway reads, once, in the order of the docs table and of the problem lines. */
+export const ENV = {
+  ...serverEnv,
+  ...atlasEnv,
+  ...upstreamEnv,
+  ...callersEnv,
+  ...securityEnv,
+  ...redisEnv,
+  ...simulatorEnv,
+  ...tracingEnv,
+  ...loggingEnv,
+};
+
+/**
+ * Reads and checks the whole environment in one pass: a `ConfigError` lists every problem of every
+ * group, else the config comes back as plain data. Names follow the Atlas CLI and Terraform.
+ */
+export function loadConfig(env: Env): GatewayConfig {
+  return readEnv(env, ENV, (v, reading) => {
+    // GATEWAY_AUTH is parsed once; demo mode and caller authentication both follow from that parse.
+    const { demo, atlas } = atlasFromEnv(v, v.GATEWAY_AUTH, reading);
+    return {
+      server: serverFromEnv(v),
+      demo,
+      atlas,
+      upstream: upstreamFromEnv(v),
+      callers: callersFromEnv(v, demo, reading),
+      security: securityFromEnv(v, reading),
+      redis: redisFromEnv(v),
+      simulator: simulatorFromEnv(v),
+      tracing: tracingFromEnv(v),
+      logging: loggingFromEnv(v),
+    };
+  });
+}
+
+/** The simulator's group alone, for `npm run simulator` (the gateway's variables do not concern it). */
+export function loadSimulatorConfig(env: Env): SimulatorConfig {
+  return readEnv(env, simulatorEnv, simulatorFromEnv);
+}

@@ -1,0 +1,41 @@
+import { envVar, integer } from './env-var.js';
+import type { UpstreamConfig } from './gateway-config.js';
+import type { EnvValues } from './read-env.js';
+
+export const upstreamEnv = {
+  GATEWAY_FAMILY_TTL_MS: envVar(
+    {
+      group: 'upstream',
+      description: 'How long a learned cluster family (tenant or Flex) is trusted before it is asked again.',
+      example: '60000',
+      default: 600_000,
+    },
+    integer(0, 86_400_000),
+  ),
+  GATEWAY_UPSTREAM_CONCURRENCY: envVar(
+    {
+      group: 'upstream',
+      description: 'Most Atlas calls one GraphQL request runs at once.',
+      example: '4',
+      default: 8,
+    },
+    integer(1, 256),
+  ),
+  GATEWAY_POLL_INTERVAL_MS: envVar(
+    {
+      group: 'upstream',
+      description: 'Time between two Atlas reads of a job that a subscription watches.',
+      example: '2000',
+      default: 4000,
+    },
+    integer(100, 3_600_000),
+  ),
+};
+
+export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfig {
+  return {
+    familyTtlMs: v.GATEWAY_FAMILY_TTL_MS,
+    maxUpstreamConcurrency: v.GATEWAY_UPSTREAM_CONCURRENCY,
+    pollIntervalMs: v.GATEWAY_POLL_INTERVAL_MS,
+  };
+}
