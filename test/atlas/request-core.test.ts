@@ -8,7 +8,13 @@ import {
   type AtlasClient,
   type AtlasClientConfig,
 } from '../../src/atlas/index.js';
-import { json, recordingSleep, startTinyServer, type SeenRequest, type TinyServer } from '../support/tiny-server.js';
+import {
+  json,
+  recordingSleep,
+  startTinyServer,
+  type SeenRequest,
+  type TinyServer,
+} from '../support/tiny-server.js';
 
 const G = '5f2a0c7e9b1d4e3f2a1b0c9d';
 const V2023 = 'application/vnd.atlas.2023-01-01+json';
