@@ -23,7 +23,7 @@ const config: CodegenConfig = {
         contextType: '../context.js#GatewayContext',
         scalars: { DateTime: 'string', ID: 'string' },
         mappers: {
-          Project: '../../atlas/projects.js#AtlasGroup',
+          Project: '../../backup/model.js#ProjectSource',
           Cluster: '../../backup/model.js#ClusterSource',
           Snapshot: '../../backup/model.js#SnapshotSource',
           RestoreJob: '../../backup/model.js#RestoreJobSource',

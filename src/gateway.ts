@@ -30,14 +30,15 @@ import type { SharedRedis } from './replicas/redis.js';
 import { deadlineSignal, useBodyLimit } from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
+import { backupServices } from './backup/backup-service.js';
 import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
-import { createLoaders, LazyLoaders } from './graphql/loaders.js';
+import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
-import { LoaderStats, registerGatewayMetrics } from './observability/metrics.js';
+import { registerGatewayMetrics } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { randomUUID } from 'node:crypto';
@@ -182,8 +183,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.timers ? { timers: options.timers } : {}),
   });
   const jobs: JobsRuntime = {
-    atlas,
-    families,
+    backup: backupServices({ atlas, families }),
     clock,
     idempotency:
       options.idempotency ??
@@ -242,33 +242,25 @@ export function createGateway(options: GatewayOptions): Gateway {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
       const caller = await authenticate(request);
-      const callOptions = {
-        requestId,
-        ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
-      };
       return {
         requestId,
         caller,
-        callOptions,
         jobs,
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;
           const deadline = deadlineSignal(request);
           return createLoaders({
-            atlas,
-            families,
             stats: loaderStats,
-            // One id per GraphQL request, sent upstream as x-request-id on each of its Atlas calls.
-            callOptions: {
+            service: jobs.backup({
+              use: 'read',
+              // One id per GraphQL request, sent upstream as x-request-id on each of its Atlas calls.
               requestId,
               // A request that ends (client gone, execution deadline) stops its Atlas calls too.
               signal: deadline ? AbortSignal.any([request.signal, deadline]) : request.signal,
-              ...(caller.atlasBearerToken ? { bearerToken: caller.atlasBearerToken } : {}),
-            },
-            ...(options.maxUpstreamConcurrency !== undefined
-              ? { maxConcurrency: options.maxUpstreamConcurrency }
-              : {}),
+              bearerToken: caller.atlasBearerToken,
+              maxConcurrency: options.maxUpstreamConcurrency,
+            }),
           });
         }),
       };

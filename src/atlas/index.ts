@@ -99,6 +99,12 @@ export interface AtlasClientConfig {
   beforeSend?: (request: { operation: string; target: string }) => void;
 }
 
+/**
+ * Typed calls of the Atlas Admin API operations the gateway uses, one group per REST family, each
+ * with its versioned media type. It knows nothing of cluster families beyond the routes: which family
+ * serves a cluster, and the fallback between them, belong to the backup service (src/backup), which
+ * is the only user of this client besides the gateway's wiring (readiness, metrics, shutdown).
+ */
 export interface AtlasClient {
   projects: ProjectsApi;
   clusters: ClustersApi;
@@ -114,6 +120,13 @@ export interface AtlasClient {
 const DEFAULT_BASE_URL = 'https://cloud.mongodb.com';
 const DEFAULT_USER_AGENT = 'atlas-backup-graphql-gateway/0.1.0';
 
+/**
+ * The process's one Atlas client: one connection pool, one OAuth token (or Digest nonce), shared
+ * counters. GETs (and POSTs a call marks `idempotent`) are retried on `retry.retryOnStatuses` and
+ * network errors within the retry budget; other POSTs never are, since Atlas may have applied them.
+ * Throws `AtlasConfigError` for a base URL that is not http(s), or for legacy v1.0 routes with a
+ * service account (Atlas takes only API keys there).
+ */
 export function createAtlasClient(config: AtlasClientConfig): AtlasClient {
   const base = new URL(config.baseUrl ?? DEFAULT_BASE_URL);
   if (base.protocol !== 'https:' && base.protocol !== 'http:') {

@@ -1,27 +1,78 @@
+import pLimit from 'p-limit';
 import type { AtlasClient, CallOptions } from '../atlas/index.js';
+import { AtlasApiError } from '../atlas/errors.js';
 import { routeByFamily } from './backup-router.js';
 import type { FamilyCache } from './family-cache.js';
-import type { ClusterRef, Family, RestoreJobSource, SnapshotSource } from './model.js';
+import { isTenantBackupCluster } from './mappers.js';
+import type {
+  BackupPage,
+  ClusterRef,
+  ClusterSource,
+  Family,
+  PageRequest,
+  ProjectSource,
+  RestoreJobSource,
+  SnapshotSource,
+} from './model.js';
 
 /**
- * Every backup call of the gateway, routed to the family that serves the cluster. Which endpoint
- * backs which call is written down here and nowhere else:
+ * The gateway's only door to Atlas: the read model (projects, clusters, snapshots, jobs) and the job
+ * requests, each routed to the family that serves the cluster. Which endpoint backs which call is
+ * written down here and nowhere else:
  *
- * | call            | TENANT (M2/M5, 2023-01-01)                         | FLEX (2024-11-13)                                |
- * | --------------- | -------------------------------------------------- | ------------------------------------------------ |
- * | listSnapshots   | GET …/clusters/{name}/backup/tenant/snapshots      | GET …/flexClusters/{name}/backup/snapshots       |
- * | getSnapshot     | GET …/backup/tenant/snapshots/{id}                 | GET …/backup/snapshots/{id}                      |
- * | listJobs        | GET …/backup/tenant/restores                       | GET …/backup/restoreJobs                         |
- * | getJob          | GET …/backup/tenant/restores/{id}                  | GET …/backup/restoreJobs/{id}                    |
- * | download        | POST …/backup/tenant/download (TenantRestore body) | POST …/backup/download ({snapshotId})            |
- * | restore         | POST …/backup/tenant/restore                       | POST …/backup/restoreJobs                        |
+ * | call             | TENANT (M2/M5, 2023-01-01)                      | FLEX (2024-11-13)                          |
+ * | ---------------- | ----------------------------------------------- | ------------------------------------------ |
+ * | listProjects     | GET /groups, every page (no family)             | (same)                                     |
+ * | getProject       | GET /groups/{groupId}                           | (same)                                     |
+ * | listClusters     | GET …/clusters, every page; M2/M5 kept ¹        | GET …/flexClusters, every page             |
+ * | getCluster       | GET …/clusters/{name}; null unless M2/M5 ¹      | GET …/flexClusters/{name}                  |
+ * | listSnapshotPage | GET …/clusters/{name}/backup/tenant/snapshots ² | GET …/flexClusters/{name}/backup/snapshots |
+ * | listAllSnapshots | GET …/backup/tenant/snapshots, next links       | GET …/backup/snapshots, every page         |
+ * | get/findSnapshot | GET …/backup/tenant/snapshots/{id}              | GET …/backup/snapshots/{id}                |
+ * | listJobPage      | GET …/backup/tenant/restores ²                  | GET …/backup/restoreJobs                   |
+ * | listAllJobs      | GET …/backup/tenant/restores, next links        | GET …/backup/restoreJobs, every page       |
+ * | get/findJob      | GET …/backup/tenant/restores/{id}               | GET …/backup/restoreJobs/{id}              |
+ * | download         | POST …/backup/tenant/download (TenantRestore)   | POST …/backup/download ({snapshotId})      |
+ * | restore          | POST …/backup/tenant/restore                    | POST …/backup/restoreJobs                  |
+ *
+ * ¹ the clusters API (2024-08-05); `listClusters` asks both families at once. ² no paging parameters
+ * exist upstream, so a page is the whole list (`whole: true`); Flex pages send `pageNum`/`itemsPerPage`.
+ *
+ * A cluster whose family is not known yet is asked on Flex first, and on the other family when Atlas
+ * names it (`routeByFamily`). `get*` reject with Atlas's 404 when the item does not exist (a mutation
+ * answers NOT_FOUND); `find*`, `getProject` and `getCluster` answer null instead (the schema's
+ * nullable fields).
  */
 export interface BackupService {
+  /** Every project the credentials can see. */
+  listProjects(): Promise<ProjectSource[]>;
+  /** One project, or null when Atlas says it does not exist. */
+  getProject(projectId: string): Promise<ProjectSource | null>;
+  /** The project's clusters with backups these APIs serve (tenant M2/M5 and Flex); learns their families. */
+  listClusters(projectId: string): Promise<ClusterSource[]>;
+  /** One cluster, or null when it does not exist or has no backups these APIs serve (M0, dedicated). */
+  getCluster(ref: ClusterRef): Promise<ClusterSource | null>;
+  /** One page of snapshots: that Atlas page on Flex, the whole list (`whole: true`) on tenant. */
+  listSnapshotPage(
+    ref: ClusterRef,
+    page: PageRequest,
+    options?: WholeListOptions<SnapshotSource>,
+  ): Promise<BackupPage<SnapshotSource>>;
   listAllSnapshots(ref: ClusterRef): Promise<SnapshotSource[]>;
   getSnapshot(ref: ClusterRef, snapshotId: string): Promise<SnapshotSource>;
+  findSnapshot(ref: ClusterRef, snapshotId: string): Promise<SnapshotSource | null>;
+  /** One page of restore/download jobs: that Atlas page on Flex, the whole list on tenant. */
+  listJobPage(
+    ref: ClusterRef,
+    page: PageRequest,
+    options?: WholeListOptions<RestoreJobSource>,
+  ): Promise<BackupPage<RestoreJobSource>>;
   listAllJobs(ref: ClusterRef): Promise<RestoreJobSource[]>;
   getJob(ref: ClusterRef, jobId: string): Promise<RestoreJobSource>;
+  findJob(ref: ClusterRef, jobId: string): Promise<RestoreJobSource | null>;
+  /** Starts a download job. Not retried: Atlas POSTs are not idempotent (see src/jobs/job-requests). */
   download(ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource>;
+  /** Starts a restore into `target`. Not retried, like `download`. */
   restore(
     ref: ClusterRef,
     snapshotId: string,
@@ -29,36 +80,191 @@ export interface BackupService {
   ): Promise<RestoreJobSource>;
 }
 
-export interface BackupServiceDeps {
+/** How a page call reads a whole list, for the family whose lists take no paging (tenant). */
+export interface WholeListOptions<T> {
+  /**
+   * Reads the cluster's whole list. A caller that caches whole lists (the request's loaders) passes
+   * its cache, so a page and the full list of one cluster cost one upstream call.
+   * @default the tenant list, read by this service
+   */
+  readWhole?: () => Promise<T[]>;
+}
+
+/** What every backup service of the process shares. */
+export interface BackupShared {
   atlas: AtlasClient;
+  /** Which family serves each cluster, learned once per process (and fleet). */
   families: FamilyCache;
-  /** Per-call options (the caller's token for pass-through, a request id, an abort signal). */
+}
+
+export interface BackupServiceDeps extends BackupShared {
+  /** Per-call options (the caller's token for pass-through, a request id, an abort signal). @default {} */
   callOptions?: CallOptions;
   /** Wraps each upstream call, e.g. a per-request concurrency limit. @default runs it directly */
   run?: <T>(call: () => Promise<T>) => Promise<T>;
 }
 
+/** The loaders of one GraphQL request. */
+export interface ReadUse {
+  use: 'read';
+  /** Sent as `x-request-id` on each upstream call. */
+  requestId: string;
+  /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
+  bearerToken?: string | undefined;
+  /** Aborts when the request ends (client gone, execution deadline): its reads stop with it. */
+  signal: AbortSignal;
+  /** Most upstream calls of the request in flight at once. @default 8 */
+  maxConcurrency?: number | undefined;
+}
+
+/** The mutations of one GraphQL request. */
+export interface WriteUse {
+  use: 'write';
+  /** Sent as `x-request-id` on each upstream call. */
+  requestId: string;
+  /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
+  bearerToken?: string | undefined;
+}
+
+/** A job poller, shared by every subscriber of the job and outliving the request that started it. */
+export interface PollUse {
+  use: 'poll';
+  /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
+  bearerToken?: string | undefined;
+}
+
+/** Who a backup service works for: its policy follows from that alone (`backupPolicy`). */
+export type BackupUse = ReadUse | WriteUse | PollUse;
+
+/**
+ * The call options and call wrapper of each use, written down once:
+ * - read: calls carry the request's abort signal, so they stop when the request ends, and at most
+ *   `maxConcurrency` run at once;
+ * - write: no abort signal, because a POST cut short may still have created the job, and finishing
+ *   the call keeps the idempotency key true to what Atlas did;
+ * - poll: neither a request signal nor a request id, because the poller outlives the request; only
+ *   the caller's token, since a pass-through caller reads with its own.
+ */
+export function backupPolicy(u: BackupUse): Pick<BackupServiceDeps, 'callOptions' | 'run'> {
+  const token = u.bearerToken ? { bearerToken: u.bearerToken } : {};
+  switch (u.use) {
+    case 'read': {
+      const limit = pLimit(u.maxConcurrency ?? 8);
+      return {
+        callOptions: { requestId: u.requestId, signal: u.signal, ...token },
+        run: (call) => limit(call),
+      };
+    }
+    case 'write':
+      return { callOptions: { requestId: u.requestId, ...token } };
+    case 'poll':
+      return { callOptions: token };
+  }
+}
+
+/** Makes a backup service for one use; what process-wide code holds instead of the Atlas client. */
+export type BackupServices = (use: BackupUse) => BackupService;
+
+/** Backup services over the process's Atlas client and family cache, each with its use's policy. */
+export function backupServices(shared: BackupShared): BackupServices {
+  return (use) => createBackupService({ ...shared, ...backupPolicy(use) });
+}
+
+/** Atlas's 404 of a single item as null: the schema's "null when it does not exist". */
+function nullIfMissing<T>(p: Promise<T>): Promise<T | null> {
+  return p.catch((err: unknown) => {
+    if (err instanceof AtlasApiError && err.status === 404) return null;
+    throw err;
+  });
+}
+
+/** The backup service over one Atlas client with these call options; prefer `backupServices`. */
 export function createBackupService(deps: BackupServiceDeps): BackupService {
   const { atlas, families } = deps;
   const o = deps.callOptions ?? {};
   const up = deps.run ?? (<T>(call: () => Promise<T>) => call());
   const t = (r: ClusterRef) => ({ groupId: r.projectId, clusterName: r.clusterName });
   const f = (r: ClusterRef) => ({ groupId: r.projectId, name: r.clusterName });
-  const snap = (ref: ClusterRef, family: Family) => (dto: SnapshotSource['dto']) => ({ ...ref, family, dto });
-  const job = (ref: ClusterRef, family: Family) => (dto: RestoreJobSource['dto']) => ({
-    ...ref,
-    family,
-    dto,
-  });
+  const paging = (p: PageRequest) => ({ pageNum: p.pageNum, itemsPerPage: p.itemsPerPage });
+  // Both families' DTOs omit where they live; sources carry the cluster (and only it) with them.
+  const snap =
+    (ref: ClusterRef, family: Family) =>
+    (dto: SnapshotSource['dto']): SnapshotSource => ({
+      projectId: ref.projectId,
+      clusterName: ref.clusterName,
+      family,
+      dto,
+    });
+  const job =
+    (ref: ClusterRef, family: Family) =>
+    (dto: RestoreJobSource['dto']): RestoreJobSource => ({
+      projectId: ref.projectId,
+      clusterName: ref.clusterName,
+      family,
+      dto,
+    });
+  const whole = async <T>(items: Promise<T[]>): Promise<BackupPage<T>> => {
+    const results = await items;
+    return { results, totalCount: results.length, whole: true };
+  };
+  const tenantSnapshots = async (ref: ClusterRef) =>
+    (await up(() => atlas.tenantBackup.listAllSnapshots(t(ref), o))).map(snap(ref, 'TENANT'));
+  const tenantJobs = async (ref: ClusterRef) =>
+    (await up(() => atlas.tenantBackup.listAllRestores(t(ref), o))).map(job(ref, 'TENANT'));
 
-  return {
+  const service: BackupService = {
+    listProjects: () => up(() => atlas.projects.listAllGroups(o)),
+
+    getProject: (projectId) => nullIfMissing(up(() => atlas.projects.getGroup({ groupId: projectId }, o))),
+
+    listClusters: async (projectId) => {
+      const [tenant, flex] = await Promise.all([
+        up(() => atlas.clusters.listAllGroupClusters({ groupId: projectId }, o)),
+        up(() => atlas.flexClusters.listAllGroupFlexClusters({ groupId: projectId }, o)),
+      ]);
+      const out: ClusterSource[] = [
+        ...tenant.filter(isTenantBackupCluster).map((dto) => ({ family: 'TENANT' as const, projectId, dto })),
+        ...flex.map((dto) => ({ family: 'FLEX' as const, projectId, dto })),
+      ];
+      // A listing names each cluster's family: later reads of these clusters need no fallback.
+      for (const c of out) families.set({ projectId, clusterName: c.dto.name ?? '' }, c.family);
+      return out;
+    },
+
+    getCluster: (ref) =>
+      nullIfMissing(
+        routeByFamily<ClusterSource | null>(families, ref, {
+          FLEX: async () => ({
+            family: 'FLEX',
+            projectId: ref.projectId,
+            dto: await up(() => atlas.flexClusters.getGroupFlexCluster(f(ref), o)),
+          }),
+          TENANT: async () => {
+            const dto = await up(() => atlas.clusters.getGroupCluster(t(ref), o));
+            // A dedicated or M0 cluster answers here too, but has no backups these APIs serve.
+            return isTenantBackupCluster(dto) ? { family: 'TENANT', projectId: ref.projectId, dto } : null;
+          },
+        }),
+      ),
+
+    // Tenant lists take no paging parameters upstream (v2 declares none), so any page is the whole
+    // list and the caller slices it.
+    listSnapshotPage: (ref, page, options = {}) =>
+      routeByFamily(families, ref, {
+        TENANT: () => whole(options.readWhole?.() ?? tenantSnapshots(ref)),
+        FLEX: async () => {
+          const p = await up(() => atlas.flexBackup.listSnapshots({ ...f(ref), ...paging(page) }, o));
+          return { results: p.results.map(snap(ref, 'FLEX')), totalCount: p.totalCount, whole: false };
+        },
+      }),
+
     listAllSnapshots: (ref) =>
       routeByFamily(families, ref, {
-        TENANT: async () =>
-          (await up(() => atlas.tenantBackup.listAllSnapshots(t(ref), o))).map(snap(ref, 'TENANT')),
+        TENANT: () => tenantSnapshots(ref),
         FLEX: async () =>
           (await up(() => atlas.flexBackup.listAllSnapshots(f(ref), o))).map(snap(ref, 'FLEX')),
       }),
+
     getSnapshot: (ref, snapshotId) =>
       routeByFamily(families, ref, {
         TENANT: async () =>
@@ -66,13 +272,25 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         FLEX: async () =>
           snap(ref, 'FLEX')(await up(() => atlas.flexBackup.getSnapshot({ ...f(ref), snapshotId }, o))),
       }),
+
+    findSnapshot: (ref, snapshotId) => nullIfMissing(service.getSnapshot(ref, snapshotId)),
+
+    listJobPage: (ref, page, options = {}) =>
+      routeByFamily(families, ref, {
+        TENANT: () => whole(options.readWhole?.() ?? tenantJobs(ref)),
+        FLEX: async () => {
+          const p = await up(() => atlas.flexBackup.listRestoreJobs({ ...f(ref), ...paging(page) }, o));
+          return { results: p.results.map(job(ref, 'FLEX')), totalCount: p.totalCount, whole: false };
+        },
+      }),
+
     listAllJobs: (ref) =>
       routeByFamily(families, ref, {
-        TENANT: async () =>
-          (await up(() => atlas.tenantBackup.listAllRestores(t(ref), o))).map(job(ref, 'TENANT')),
+        TENANT: () => tenantJobs(ref),
         FLEX: async () =>
           (await up(() => atlas.flexBackup.listAllRestoreJobs(f(ref), o))).map(job(ref, 'FLEX')),
       }),
+
     getJob: (ref, jobId) =>
       routeByFamily(families, ref, {
         TENANT: async () =>
@@ -86,6 +304,9 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
             'FLEX',
           )(await up(() => atlas.flexBackup.getRestoreJob({ ...f(ref), restoreJobId: jobId }, o))),
       }),
+
+    findJob: (ref, jobId) => nullIfMissing(service.getJob(ref, jobId)),
+
     // POSTs go through routeByFamily too: a family-mismatch or 410 answer means Atlas created nothing,
     // so asking the other family is safe. Transport failures are not retried here (see job-requests).
     download: (ref, snapshotId) =>
@@ -106,6 +327,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         FLEX: async () =>
           job(ref, 'FLEX')(await up(() => atlas.flexBackup.download({ ...f(ref), snapshotId }, o))),
       }),
+
     restore: (ref, snapshotId, target) =>
       routeByFamily(families, ref, {
         TENANT: async () =>
@@ -144,4 +366,5 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
           ),
       }),
   };
+  return service;
 }

@@ -1,7 +1,6 @@
-import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import type { Clock } from '../time/clock.js';
 import type { Caller } from '../callers/caller.js';
-import type { FamilyCache } from '../backup/family-cache.js';
+import type { BackupServices } from '../backup/backup-service.js';
 import type { IdempotencyStore } from '../jobs/idempotency-store.js';
 import type { JobPollers } from '../jobs/job-pollers.js';
 import type { JobRequestResult } from '../jobs/job-requests.js';
@@ -9,8 +8,8 @@ import type { Loaders } from './loaders.js';
 
 /** Process-wide state the mutations and the subscription share across requests. */
 export interface JobsRuntime {
-  atlas: AtlasClient;
-  families: FamilyCache;
+  /** Makes the backup service of a mutation or a poller (the only way to Atlas from here). */
+  backup: BackupServices;
   clock: Clock;
   idempotency: IdempotencyStore;
   pollers: JobPollers;
@@ -22,8 +21,6 @@ export interface GatewayContext {
   /** Sent upstream as `x-request-id`, answered to the client, and in every log line of the request. */
   requestId: string;
   caller: Caller;
-  /** For calls that must not be cut when the request ends (a POST may have been applied). */
-  callOptions: CallOptions;
   loaders: Loaders;
   jobs: JobsRuntime;
 }

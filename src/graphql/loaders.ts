@@ -1,30 +1,35 @@
 import DataLoader from 'dataloader';
-import pLimit from 'p-limit';
-import type { AtlasClient, CallOptions } from '../atlas/index.js';
-import type { AtlasGroup } from '../atlas/projects.js';
-import { AtlasApiError } from '../atlas/errors.js';
-import { routeByFamily } from '../backup/backup-router.js';
-import { createBackupService, type BackupService } from '../backup/backup-service.js';
-import type { FamilyCache } from '../backup/family-cache.js';
-import { isTenantBackupCluster } from '../backup/mappers.js';
+import type { BackupService } from '../backup/backup-service.js';
 import {
   clusterKey,
+  type BackupPage,
   type ClusterRef,
   type ClusterSource,
+  type ProjectSource,
   type RestoreJobSource,
   type SnapshotSource,
 } from '../backup/model.js';
-import type { UpstreamPage } from './connection.js';
-import { LoaderStats } from '../observability/metrics.js';
 
-/** What the loaders need from the gateway: the Atlas client and the process-wide family cache. */
+/**
+ * Counts of how the per-request loaders answered, across requests. Metrics read them as they are
+ * (observability takes any object with these fields, so it imports nothing of the GraphQL layer).
+ */
+export class LoaderStats {
+  /** GraphQL requests that made their loaders (a resolver read through them). */
+  requests = 0;
+  /** Items answered from a list the same request had read (no upstream call). */
+  listHits = 0;
+  /** Items read from Atlas one by one. */
+  itemLoads = 0;
+}
+
+/** What the loaders need: the request's backup service, and where to count. */
 export interface LoaderDeps {
-  atlas: AtlasClient;
-  families: FamilyCache;
-  /** Passed to every upstream call of this request (request id, abort signal, caller's token). */
-  callOptions?: CallOptions;
-  /** Most upstream calls of one GraphQL request in flight at once. @default 8 */
-  maxConcurrency?: number;
+  /**
+   * This request's backup service: it carries the request's options (request id, abort signal,
+   * caller's token) and concurrency limit (`backupPolicy`'s `read` use).
+   */
+  service: BackupService;
   /** Shared counters for metrics. @default a private one */
   stats?: LoaderStats;
 }
@@ -38,40 +43,34 @@ export interface ItemKey extends ClusterRef {
 }
 
 /**
- * The DataLoaders of one GraphQL request: identical upstream reads happen once, lists prime the item
- * loaders, and upstream concurrency is bounded. Made new for every request by the context factory.
+ * The DataLoaders of one GraphQL request over its backup service: identical upstream reads happen
+ * once, lists prime the item loaders, and items seen in a list are not read again. Which endpoint
+ * backs a read, and the family fallback, are the service's; made new for every request by the
+ * context factory.
  */
 export interface Loaders {
-  /** Family-routed backup calls with this request's options and concurrency limit (mutations use it). */
-  service: BackupService;
-  /** `listGroups`, every page, once per request. */
-  projects(): Promise<AtlasGroup[]>;
-  project: DataLoader<string, AtlasGroup | null>;
-  /** The project's tenant (M2/M5) and Flex clusters: one call per family. */
+  /** Every project, once per request. */
+  projects(): Promise<ProjectSource[]>;
+  project: DataLoader<string, ProjectSource | null>;
+  /** The project's clusters with backups (tenant M2/M5 and Flex). */
   projectClusters: DataLoader<string, ClusterSource[]>;
   cluster: DataLoader<ClusterRef, ClusterSource | null, string>;
-  /** One Flex page, or a tenant cluster's whole list (tenant lists take no paging parameters). */
-  snapshotPage: DataLoader<PageKey, UpstreamPage<SnapshotSource> & { whole: boolean }, string>;
+  /** One page of a cluster's snapshots; `whole` when the service answered the entire list. */
+  snapshotPage: DataLoader<PageKey, BackupPage<SnapshotSource>, string>;
   allSnapshots: DataLoader<ClusterRef, SnapshotSource[], string>;
   snapshot: DataLoader<ItemKey, SnapshotSource | null, string>;
-  jobPage: DataLoader<PageKey, UpstreamPage<RestoreJobSource> & { whole: boolean }, string>;
+  jobPage: DataLoader<PageKey, BackupPage<RestoreJobSource>, string>;
   allJobs: DataLoader<ClusterRef, RestoreJobSource[], string>;
   job: DataLoader<ItemKey, RestoreJobSource | null, string>;
 }
 
 const pageKey = (k: PageKey) => `${clusterKey(k)}#${k.pageNum}x${k.itemsPerPage}`;
 const itemKey = (k: ItemKey) => `${clusterKey(k)}#${k.id}`;
-
-/** 404s of single-item reads become null: the schema's "null when it does not exist". */
-function nullIfMissing<T>(p: Promise<T>): Promise<T | null> {
-  return p.catch((err: unknown) => {
-    if (err instanceof AtlasApiError && err.status === 404) return null;
-    throw err;
-  });
-}
+const refOf = (k: ClusterRef): ClusterRef => ({ projectId: k.projectId, clusterName: k.clusterName });
+const pageOf = (k: PageKey) => ({ pageNum: k.pageNum, itemsPerPage: k.itemsPerPage });
 
 // Atlas has no batch reads, so each key is its own call; DataLoader still dedupes keys and the
-// limiter bounds how many run at once. A failed key yields its Error, the others their values.
+// service's limiter bounds how many run at once. A failed key yields its Error, the others their values.
 function eachKey<K, V>(run: (key: K) => Promise<V>) {
   return async (keys: readonly K[]): Promise<(V | Error)[]> => {
     const settled = await Promise.allSettled(keys.map(run));
@@ -80,17 +79,13 @@ function eachKey<K, V>(run: (key: K) => Promise<V>) {
 }
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
+/** The loaders of one request; every upstream read goes through `deps.service`. */
 export function createLoaders(deps: LoaderDeps): Loaders {
-  const { atlas, families } = deps;
-  const limit = pLimit(deps.maxConcurrency ?? 8);
-  const o = deps.callOptions ?? {};
+  const { service } = deps;
   const stats = deps.stats ?? new LoaderStats();
-  const up = <T>(fn: () => Promise<T>): Promise<T> => limit(fn);
 
   const primeCluster = (c: ClusterSource) => {
-    const ref = { projectId: c.projectId, clusterName: c.dto.name ?? '' };
-    families.set(ref, c.family);
-    loaders.cluster.prime(ref, c);
+    loaders.cluster.prime({ projectId: c.projectId, clusterName: c.dto.name ?? '' }, c);
   };
   const primeSnapshots = (items: SnapshotSource[]) => {
     for (const s of items) {
@@ -108,10 +103,8 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     }
     return items;
   };
-  const service = createBackupService({ atlas, families, callOptions: o, run: up });
-  const flexRef = (r: ClusterRef) => ({ groupId: r.projectId, name: r.clusterName });
 
-  let projectList: Promise<AtlasGroup[]> | undefined;
+  let projectList: Promise<ProjectSource[]> | undefined;
 
   // Sibling fields resolve together, so `snapshot(id)` may be asked while the list holding it is still
   // in flight, too late for DataLoader's prime. Item loads wait for that cluster's pending lists and
@@ -138,126 +131,71 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     return hit ?? fetch();
   };
 
-  /**
-   * One page of a cluster's list: Flex reads exactly that Atlas page; tenant lists take no paging
-   * parameters upstream, so the whole list is read once and sliced.
-   */
-  const pageLoader = <T extends SnapshotSource | RestoreJobSource>(
-    all: () => DataLoader<ClusterRef, T[], string>,
-    flexPage: (k: PageKey) => Promise<{ results: T['dto'][]; totalCount: number | undefined }>,
-    prime: (items: T[]) => T[],
-  ) =>
-    new DataLoader<PageKey, UpstreamPage<T> & { whole: boolean }, string>(
-      eachKey((k: PageKey) =>
-        listing(
-          k,
-          routeByFamily<UpstreamPage<T> & { whole: boolean }>(families, k, {
-            TENANT: async () => {
-              const items = await all().load(k);
-              return { results: items, totalCount: items.length, whole: true };
-            },
-            FLEX: async () => {
-              const page = await up(() => flexPage(k));
-              // Snapshots and jobs share this shape: where they live, the family, the Atlas DTO.
-              const results = prime(
-                page.results.map((dto) => ({ ...k, family: 'FLEX', dto }) as unknown as T),
-              );
-              return { results, totalCount: page.totalCount, whole: false };
-            },
-          }),
-        ),
-      ),
-      { cacheKeyFn: pageKey },
-    );
-
   const loaders: Loaders = {
-    service,
     projects: () =>
-      (projectList ??= up(() => atlas.projects.listAllGroups(o)).then((groups) => {
+      (projectList ??= service.listProjects().then((groups) => {
         for (const g of groups) if (g.id) loaders.project.prime(g.id, g);
         return groups;
       })),
 
-    project: new DataLoader(
-      eachKey((id: string) => nullIfMissing(up(() => atlas.projects.getGroup({ groupId: id }, o)))),
-    ),
+    project: new DataLoader(eachKey((id: string) => service.getProject(id))),
 
     projectClusters: new DataLoader(
       eachKey(async (projectId: string) => {
-        const [tenant, flex] = await Promise.all([
-          up(() => atlas.clusters.listAllGroupClusters({ groupId: projectId }, o)),
-          up(() => atlas.flexClusters.listAllGroupFlexClusters({ groupId: projectId }, o)),
-        ]);
-        const out: ClusterSource[] = [
-          ...tenant
-            .filter(isTenantBackupCluster)
-            .map((dto) => ({ family: 'TENANT' as const, projectId, dto })),
-          ...flex.map((dto) => ({ family: 'FLEX' as const, projectId, dto })),
-        ];
-        out.forEach(primeCluster);
-        return out;
+        const clusters = await service.listClusters(projectId);
+        clusters.forEach(primeCluster);
+        return clusters;
       }),
     ),
 
     cluster: new DataLoader(
-      eachKey((ref: ClusterRef) =>
-        nullIfMissing(
-          routeByFamily<ClusterSource | null>(families, ref, {
-            FLEX: async () => ({
-              family: 'FLEX',
-              projectId: ref.projectId,
-              dto: await up(() => atlas.flexClusters.getGroupFlexCluster(flexRef(ref), o)),
-            }),
-            TENANT: async () => {
-              const dto = await up(() =>
-                atlas.clusters.getGroupCluster({ groupId: ref.projectId, clusterName: ref.clusterName }, o),
-              );
-              // A dedicated or M0 cluster has no backups this API serves.
-              return isTenantBackupCluster(dto) ? { family: 'TENANT', projectId: ref.projectId, dto } : null;
-            },
-          }),
-        ),
-      ),
+      eachKey((ref: ClusterRef) => service.getCluster(refOf(ref))),
       { cacheKeyFn: clusterKey },
     ),
 
-    snapshotPage: pageLoader(
-      () => loaders.allSnapshots,
-      (k) =>
-        atlas.flexBackup.listSnapshots(
-          { ...flexRef(k), pageNum: k.pageNum, itemsPerPage: k.itemsPerPage },
-          o,
+    // A page whose family takes no paging is the whole list: read through `allSnapshots`, so the page
+    // and the full list of one cluster share one upstream call.
+    snapshotPage: new DataLoader(
+      eachKey((k: PageKey) =>
+        listing(
+          k,
+          service
+            .listSnapshotPage(refOf(k), pageOf(k), { readWhole: () => loaders.allSnapshots.load(refOf(k)) })
+            .then((page) => ({ ...page, results: primeSnapshots(page.results) })),
         ),
-      primeSnapshots,
+      ),
+      { cacheKeyFn: pageKey },
     ),
 
     allSnapshots: new DataLoader(
-      eachKey((ref: ClusterRef) => listing(ref, service.listAllSnapshots(ref).then(primeSnapshots))),
+      eachKey((ref: ClusterRef) => listing(ref, service.listAllSnapshots(refOf(ref)).then(primeSnapshots))),
       { cacheKeyFn: clusterKey },
     ),
 
     snapshot: new DataLoader(
-      eachKey((k: ItemKey) => seenOrFetch('s', k, () => nullIfMissing(service.getSnapshot(k, k.id)))),
+      eachKey((k: ItemKey) => seenOrFetch('s', k, () => service.findSnapshot(refOf(k), k.id))),
       { cacheKeyFn: itemKey },
     ),
 
-    jobPage: pageLoader(
-      () => loaders.allJobs,
-      (k) =>
-        atlas.flexBackup.listRestoreJobs(
-          { ...flexRef(k), pageNum: k.pageNum, itemsPerPage: k.itemsPerPage },
-          o,
+    jobPage: new DataLoader(
+      eachKey((k: PageKey) =>
+        listing(
+          k,
+          service
+            .listJobPage(refOf(k), pageOf(k), { readWhole: () => loaders.allJobs.load(refOf(k)) })
+            .then((page) => ({ ...page, results: primeJobs(page.results) })),
         ),
-      primeJobs,
+      ),
+      { cacheKeyFn: pageKey },
     ),
 
     allJobs: new DataLoader(
-      eachKey((ref: ClusterRef) => listing(ref, service.listAllJobs(ref).then(primeJobs))),
+      eachKey((ref: ClusterRef) => listing(ref, service.listAllJobs(refOf(ref)).then(primeJobs))),
       { cacheKeyFn: clusterKey },
     ),
 
     job: new DataLoader(
-      eachKey((k: ItemKey) => seenOrFetch('j', k, () => nullIfMissing(service.getJob(k, k.id)))),
+      eachKey((k: ItemKey) => seenOrFetch('j', k, () => service.findJob(refOf(k), k.id))),
       { cacheKeyFn: itemKey },
     ),
   };
@@ -282,9 +220,6 @@ export class LazyLoaders implements Loaders {
     return (this.#made ??= this.#make());
   }
 
-  get service() {
-    return this.#loaders.service;
-  }
   projects() {
     return this.#loaders.projects();
   }

@@ -1,22 +1,21 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { canSeeProject } from '../callers/caller.js';
 import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
-import type { ClusterRef, ClusterSource, RestoreJobSource, SnapshotSource } from '../backup/model.js';
-import {
-  checkFirst,
-  decodeCursor,
-  pageFromList,
-  pageFromUpstream,
-  type Slice,
-  type UpstreamPage,
-} from './connection.js';
+import type {
+  BackupPage,
+  ClusterRef,
+  ClusterSource,
+  RestoreJobSource,
+  SnapshotSource,
+} from '../backup/model.js';
+import { checkFirst, decodeCursor, pageFromList, pageFromUpstream, type Slice } from './connection.js';
 import type { GatewayContext } from './context.js';
 import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-types.js';
 import type { PageKey } from './loaders.js';
 import { checkClusterName, checkId } from './validate.js';
 import { requireAccess } from './access.js';
-import { createBackupService } from '../backup/backup-service.js';
 import { requestDownload, requestRestore, type JobRequestDeps } from '../jobs/job-requests.js';
+import { watchJob } from '../jobs/watch-job.js';
 
 const refOf = (c: ClusterSource): ClusterRef => ({ projectId: c.projectId, clusterName: c.dto.name ?? '' });
 
@@ -33,7 +32,7 @@ interface ListArgs {
  */
 async function connection<T extends { dto: { status?: string; deliveryType?: string } }>(
   args: ListArgs,
-  page: (k: PageKey) => Promise<UpstreamPage<T> & { whole: boolean }>,
+  page: (k: PageKey) => Promise<BackupPage<T>>,
   all: () => Promise<T[]>,
   ref: ClusterRef,
   keep?: (item: T) => boolean,
@@ -60,7 +59,7 @@ async function connection<T extends { dto: { status?: string; deliveryType?: str
     offset,
     first,
   );
-  // A tenant list arrives whole whatever page was asked for (v2 takes no paging parameters).
+  // Some families' lists arrive whole whatever page was asked for (`whole`); those are sliced here.
   return whole ? pageFromList(whole, offset, first) : slice;
 }
 
@@ -141,15 +140,7 @@ export const resolvers: Resolvers = {
         };
         checkId('jobId', jobId);
         requireAccess(caller, projectId, 'read');
-        // Not the request's loaders: the poller outlives the request that started it.
-        const service = createBackupService({
-          atlas: jobs.atlas,
-          families: jobs.families,
-          ...(caller.atlasBearerToken ? { callOptions: { bearerToken: caller.atlasBearerToken } } : {}),
-        });
-        // Pass-through callers read with their own token, so they share a poller only with themselves.
-        const key = `${caller.atlasBearerToken ? `${caller.id}|` : ''}${projectId}/${clusterName}/${jobId}`;
-        return jobs.pollers.watch(key, () => service.getJob(ref, jobId));
+        return watchJob(jobs, { ...ref, jobId, callerId: caller.id, bearerToken: caller.atlasBearerToken });
       },
       resolve: (job: RestoreJobSource) => job,
     },
@@ -242,12 +233,11 @@ export const resolvers: Resolvers = {
 
 function jobDeps(ctx: GatewayContext): JobRequestDeps {
   return {
-    // Not the loaders' service: its calls stop when the request ends, and a POST cut short may still
-    // have created the job; finishing it keeps the idempotency key true to what Atlas did.
-    service: createBackupService({
-      atlas: ctx.jobs.atlas,
-      families: ctx.jobs.families,
-      callOptions: ctx.callOptions,
+    // Not the loaders' service, whose calls stop when the request ends (see `backupPolicy`).
+    service: ctx.jobs.backup({
+      use: 'write',
+      requestId: ctx.requestId,
+      bearerToken: ctx.caller.atlasBearerToken,
     }),
     idempotency: ctx.jobs.idempotency,
     clock: ctx.jobs.clock,

@@ -3,13 +3,18 @@ import { maskError } from './errors.js';
 import { operationName } from '../observability/operation-name.js';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { GatewayContext } from './context.js';
+
+/** What the log line reads of a GraphQL context (the gateway's context is one). */
+export interface AccessLogContext {
+  requestId: string;
+  caller?: { id: string } | undefined;
+}
 
 /**
  * One log line per GraphQL operation (request id, operation name, caller, duration, error codes), and
  * the request id answered in `x-request-id` so a client can quote it.
  */
-export function useAccessLog(logger: Logger, requestIds: WeakMap<Request, string>): Plugin<GatewayContext> {
+export function useAccessLog(logger: Logger, requestIds: WeakMap<Request, string>): Plugin<AccessLogContext> {
   return {
     onResponse({ request, response }) {
       const id = requestIds.get(request);

@@ -227,6 +227,14 @@ async function settleWith(
   }
 }
 
+/**
+ * The `requestDownload` mutation: a download job of a COMPLETED snapshot. With `reuseExisting`, a
+ * DOWNLOAD job of the snapshot that still runs, or whose URL stays valid long enough, is answered
+ * (`reused: true`) instead of making another; identical requests in flight share one answer. With an
+ * `idempotencyKey`, a repeat gets the first request's job. Rejects with CONFLICT for a snapshot that
+ * is not COMPLETED, and with `OutcomeUnknownError` when Atlas may have created the job but its answer
+ * was lost and could not be checked. `deps.service` should be a `write` one (see `backupPolicy`).
+ */
 export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, reuseExisting: req.reuseExisting ?? true };
@@ -265,6 +273,11 @@ async function createDownload(
   return { job, reused: false };
 }
 
+/**
+ * The `requestRestore` mutation: a restore of a COMPLETED snapshot into `req.target`, which Atlas
+ * overwrites. Always a new job unless an `idempotencyKey` was used before (then that job, `reused:
+ * true`). Failures as for `requestDownload`; `deps.service` should be a `write` one.
+ */
 export function requestRestore(deps: JobRequestDeps, req: RestoreRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, target: req.target };

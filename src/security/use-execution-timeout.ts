@@ -6,9 +6,10 @@ const deadlines = new WeakMap<Request, AbortController>();
 
 /**
  * A signal that aborts when an operation of this request passes the execution timeout. Give it to
- * the upstream calls of the request (the loaders' `callOptions.signal`) so they stop too, instead of
- * running on after the client got its timeout error. Undefined when no timeout applies to the request
- * (no `useExecutionTimeout`, or its operation has not started): then there is nothing to combine.
+ * the upstream calls of the request (the `signal` of its `read` backup service) so they stop too,
+ * instead of running on after the client got its timeout error. Undefined when no timeout applies to
+ * the request (no `useExecutionTimeout`, or its operation has not started): then there is nothing to
+ * combine.
  */
 export function deadlineSignal(request: Request): AbortSignal | undefined {
   return deadlines.get(request)?.signal;

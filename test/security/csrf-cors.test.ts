@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CSRF_HEADERS } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { firstError, raw, startSecureStack } from './helpers.js';
+import { firstError, raw, startSecureStack } from '../support/security-gateway.js';
 
 const QUERY = `{ project(id: "${SEED.projects.payments.id}") { name } }`;
 const GET_PATH = `/graphql?query=${encodeURIComponent(QUERY)}`;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadlineSignal } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { firstError, post, startSecureStack } from './helpers.js';
+import { firstError, post, startSecureStack } from '../support/security-gateway.js';
 
 const P = SEED.projects.payments.id;
 

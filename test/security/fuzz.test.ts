@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePersistedManifest, sha256Hex } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { post, startSecureStack } from './helpers.js';
+import { post, startSecureStack } from '../support/security-gateway.js';
 
 /**
  * Hostile and broken requests of every kind: every answer must be a 4xx or a GraphQL answer (never a

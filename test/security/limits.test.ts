@@ -9,7 +9,7 @@ import { loadTypeDefs } from '../../src/graphql/type-defs.js';
 import { connectionCostEstimator } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { firstError, post, raw, startSecureStack } from './helpers.js';
+import { firstError, post, raw, startSecureStack } from '../support/security-gateway.js';
 
 const P = SEED.projects.payments.id;
 

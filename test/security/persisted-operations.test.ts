@@ -10,7 +10,7 @@ import {
 } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { firstError, post, startSecureStack } from './helpers.js';
+import { firstError, post, startSecureStack } from '../support/security-gateway.js';
 
 const KNOWN = `query ProjectName($id: ID!) { project(id: $id) { name } }`;
 const HASH = sha256Hex(KNOWN);

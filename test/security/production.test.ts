@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { securityYogaOptions } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { firstError, post, raw, startSecureStack } from './helpers.js';
+import { firstError, post, raw, startSecureStack } from '../support/security-gateway.js';
 
 const C = SEED.flex;
 const TYPO_FIELD = `{ projectz { name } }`;

@@ -3,7 +3,7 @@ import { ALL_RIGHTS, type Caller } from '../../src/callers/caller.js';
 import { rateLimitKey } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
 import type { Stack } from '../support/stack.js';
-import { post, startSecureStack } from './helpers.js';
+import { post, startSecureStack } from '../support/security-gateway.js';
 
 const QUERY = { query: `{ project(id: "${SEED.projects.payments.id}") { name } }` };
 

@@ -2,7 +2,7 @@ import { loadConfig, type GatewayConfig } from '../../src/config/index.js';
 import type { GatewayOptions } from '../../src/gateway.js';
 import { createGatewayFromConfig } from '../../src/gateway-from-config.js';
 import type { SecurityOptions } from '../../src/security/index.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startStack, type Stack } from './stack.js';
 
 /**
  * A stack whose gateway is built as `npm start` builds it (`createGatewayFromConfig`), from the

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAtlasClient, type AtlasClient } from '../../src/atlas/index.js';
+import { backupServices, type BackupServices, type BackupUse } from '../../src/backup/backup-service.js';
+import { FamilyCache } from '../../src/backup/family-cache.js';
+import { JobPollers } from '../../src/jobs/job-pollers.js';
+import { jobWatchKey, watchJob } from '../../src/jobs/watch-job.js';
+import { DEFAULT_SIM_CREDENTIALS, ManualClock } from '../../src/simulator/index.js';
+import { SEED } from '../../src/simulator/seed.js';
+import { startContractSimulator } from '../support/contract.js';
+import { ManualTimers } from '../support/manual-timers.js';
+import { fetchToken } from '../support/sim-http.js';
+
+const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
+const F = SEED.flex;
+const JOB = { projectId: F.groupId, clusterName: F.clusterName, jobId: F.downloadJobId };
+
+let sim: Awaited<ReturnType<typeof startContractSimulator>>;
+let atlas: AtlasClient;
+
+beforeAll(async () => {
+  const clock = new ManualClock();
+  sim = await startContractSimulator({ clock });
+  atlas = createAtlasClient({
+    baseUrl: sim.url,
+    auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
+    clock,
+    sleep: async () => {},
+  });
+});
+afterAll(async () => {
+  expect(sim.violations).toEqual([]);
+  await atlas.close();
+  await sim.close();
+});
+
+describe('watchJob', () => {
+  it('names one poller per job, and one per caller only for pass-through callers', () => {
+    expect(jobWatchKey({ ...JOB, callerId: 'a' })).toBe(jobWatchKey({ ...JOB, callerId: 'b' }));
+    expect(jobWatchKey({ ...JOB, callerId: 'a', bearerToken: 't' })).not.toBe(
+      jobWatchKey({ ...JOB, callerId: 'b', bearerToken: 't' }),
+    );
+    expect(jobWatchKey({ ...JOB, callerId: 'a', bearerToken: 't' })).not.toBe(
+      jobWatchKey({ ...JOB, callerId: 'a' }),
+    );
+    expect(jobWatchKey({ ...JOB, callerId: 'a' })).not.toBe(
+      jobWatchKey({ ...JOB, jobId: 'x', callerId: 'a' }),
+    );
+  });
+
+  // The job is COMPLETED, so each stream answers it once and ends; `polls` counts the upstream reads.
+  async function watchTwice(callers: { callerId: string; bearerToken?: string }[]) {
+    const uses: BackupUse[] = [];
+    const make = backupServices({ atlas, families: new FamilyCache({ clock: sim.clock }) });
+    const backup: BackupServices = (use) => {
+      uses.push(use);
+      return make(use);
+    };
+    const pollers = new JobPollers({ timers: new ManualTimers() });
+    const streams = callers.map((c) => watchJob({ pollers, backup }, { ...JOB, ...c }));
+    const first = await Promise.all(streams.map((s) => s.next()));
+    for (const s of streams) await s.return?.();
+    return { uses, polls: pollers.stats().polls, ids: first.map((r) => (r.done ? null : r.value.dto.id)) };
+  }
+
+  it('reads with the gateway’s credentials through a poll service, one read for callers sharing it', async () => {
+    const { uses, polls, ids } = await watchTwice([{ callerId: 'a' }, { callerId: 'b' }]);
+    expect(ids).toEqual([F.downloadJobId, F.downloadJobId]);
+    expect(polls).toBe(1);
+    expect(uses.map((u) => [u.use, u.bearerToken])).toEqual([
+      ['poll', undefined],
+      ['poll', undefined],
+    ]);
+  });
+
+  it('gives pass-through callers a poller each, reading with their own token', async () => {
+    const token = String((await fetchToken(sim, OWNER)).body.access_token);
+    const { uses, polls, ids } = await watchTwice([
+      { callerId: 'a', bearerToken: token },
+      { callerId: 'b', bearerToken: token },
+    ]);
+    expect(ids).toEqual([F.downloadJobId, F.downloadJobId]);
+    expect(polls).toBe(2);
+    expect(uses.map((u) => [u.use, u.bearerToken])).toEqual([
+      ['poll', token],
+      ['poll', token],
+    ]);
+  });
+});
