@@ -100,7 +100,7 @@ export async function runOverhead(t: OverheadTargets): Promise<OverheadReport> {
     ours: graphqlPost(t.gateway.url, singleSnapshot(P, F, S)),
     'ours-typename': graphqlPost(t.gateway.url, '{ __typename }'),
   };
-  requests['direct-undici'] = requests.direct;
+  requests['direct-undici'] = requests.direct!;
   if (t.peer) requests.peer = graphqlPost(t.peer.url, peerOps.singleSnapshot(P, F, S));
   if (t.bareYoga) requests['yoga-typename'] = graphqlPost(t.bareYoga.url, '{ __typename }');
   let peerError: string | undefined;

@@ -12,7 +12,6 @@ import {
 } from 'graphql-yoga';
 import { Registry } from 'prom-client';
 import {
-  AtlasApiError,
   createAtlasClient,
   type AtlasClient,
   type AtlasClientConfig,
@@ -43,6 +42,8 @@ import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { createReadinessCheck } from './gateway-readiness.js';
+import { logUpstreamExchange } from './gateway-upstream-log.js';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -140,6 +141,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const registry = new Registry();
   // The metrics need the client they observe, so they subscribe to its exchanges once both exist.
   const exchangeObservers: ((e: AtlasExchange) => void)[] = [];
+  const logExchange = logUpstreamExchange(logger);
   const backoff = new ProjectBackoff(clock, options.redis);
   const atlas = createAtlasClient({
     clock,
@@ -152,18 +154,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       options.atlas.onExchange?.(e);
       for (const observe of exchangeObservers) observe(e);
       backoff.onExchange(e);
-      // Atlas's answer, logged with the request id it was sent with (and Atlas's own when it has one).
-      const line = {
-        requestId: e.requestId,
-        operation: e.operation,
-        status: e.status,
-        ms: Math.round(e.durationMs),
-        // Atlas's own words stay in the logs; clients get only its status and errorCode.
-        ...(e.detail ? { detail: e.detail } : {}),
-      };
-      if (e.errorCode || (e.status ?? 0) >= 500 || e.status === 429)
-        logger.warn({ ...line, error: e.errorCode }, 'atlas call failed');
-      else logger.debug(line, 'atlas call');
+      logExchange(e);
     },
   });
   const families = new FamilyCache({
@@ -197,29 +188,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
   );
   const requestIds = new WeakMap<Request, string>();
-  const readinessMs = options.readinessIntervalMs ?? 5000;
-  const noOwnCredentials = options.atlas.auth.type === 'none';
-  let lastCheck: { at: number; ok: boolean } | undefined;
-  let checking: Promise<boolean> | undefined;
-  const upstreamReady = async (): Promise<boolean> => {
-    // With Redis configured but away, this replica works but its fleet guarantees do not hold.
-    if (options.redis && !options.redis.ready()) return false;
-    if (lastCheck && clock.now() - lastCheck.at < readinessMs) return lastCheck.ok;
-    // Single flight: a burst of probes makes one upstream call.
-    checking ??= atlas.projects
-      .listGroups({ itemsPerPage: 1, includeCount: false })
-      .then(
-        () => true,
-        // Holding no credentials (pass-through only), Atlas answering at all is as ready as it gets.
-        (err: unknown) => noOwnCredentials && err instanceof AtlasApiError && err.status === 401,
-      )
-      .then((ok) => {
-        lastCheck = { at: clock.now(), ok };
-        checking = undefined;
-        return ok;
-      });
-    return checking;
-  };
+  const upstreamReady = createReadinessCheck({
+    atlas,
+    clock,
+    redis: options.redis,
+    ...(options.readinessIntervalMs !== undefined ? { intervalMs: options.readinessIntervalMs } : {}),
+    passThroughOnly: options.atlas.auth.type === 'none',
+  });
 
   const yoga = createYoga<Record<string, never>, GatewayContext>({
     schema,

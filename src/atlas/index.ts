@@ -142,9 +142,9 @@ export function createAtlasClient(config: AtlasClientConfig): AtlasClient {
     config.dispatcher ??
     createAtlasDispatcher({
       ...config.pool,
-      connectTimeoutMs: timeouts.connectMs,
-      headersTimeoutMs: timeouts.headersMs,
-      bodyTimeoutMs: timeouts.bodyMs,
+      ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
+      ...(timeouts.headersMs !== undefined ? { headersTimeoutMs: timeouts.headersMs } : {}),
+      ...(timeouts.bodyMs !== undefined ? { bodyTimeoutMs: timeouts.bodyMs } : {}),
     });
   const stats = new AtlasStats();
   const clock = config.clock ?? systemClock;

@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLErrorOptions } from 'graphql';
 import { AtlasApiError, AtlasAuthError, AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import { GatewayError, httpStatusOf, type GatewayErrorCode, type HttpStatusOf } from '../errors/index.js';
 
@@ -67,8 +67,8 @@ function fromAtlasApi(err: AtlasApiError): { code: GatewayErrorCode; message: st
  * undefined and is masked.
  */
 export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError | undefined {
-  const opts = (extensions: Record<string, unknown>, original: Error) => ({
-    ...(base ? { nodes: base.nodes, source: base.source, positions: base.positions, path: base.path } : {}),
+  const opts = (extensions: Record<string, unknown>, original: Error): GraphQLErrorOptions => ({
+    ...locationOf(base),
     originalError: original,
     extensions,
   });
@@ -160,9 +160,18 @@ export function maskError(error: unknown, message: string): Error {
   const own = asLocated(original);
   if (own && !own.originalError) return own;
   return new GraphQLError(message, {
-    ...(located
-      ? { nodes: located.nodes, source: located.source, positions: located.positions, path: located.path }
-      : {}),
+    ...locationOf(located),
     extensions: { code: 'INTERNAL_SERVER_ERROR' satisfies GatewayErrorCode },
   });
+}
+
+/** Where in the document and the result an error stands, copied from the located error it replaces. */
+function locationOf(located: GraphQLError | undefined): GraphQLErrorOptions {
+  if (!located) return {};
+  return {
+    ...(located.nodes ? { nodes: located.nodes } : {}),
+    ...(located.source ? { source: located.source } : {}),
+    ...(located.positions ? { positions: located.positions } : {}),
+    ...(located.path ? { path: located.path } : {}),
+  };
 }

@@ -190,7 +190,8 @@ async function idempotent(
         // Atlas's list proves the lost POST created nothing: this request does it.
         return settleWith(turn, print, input, create);
       }
-      turn.settle({ ...done, jobId: created.dto.id ?? '', unresolved: undefined });
+      const { unresolved: _settled, ...resolved } = done;
+      turn.settle({ ...resolved, jobId: created.dto.id ?? '' });
       return { job: created, reused: true };
     }
     const job = await deps.service.getJob(done, done.jobId);

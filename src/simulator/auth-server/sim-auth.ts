@@ -83,14 +83,14 @@ export class SimAuth {
     this.#digest = new DigestServer({
       clock: opts.clock,
       passwordOf: (username) => this.#byPublicKey.get(username)?.privateKey,
-      algorithm: opts.digestAlgorithm,
-      nonceTtlMs: opts.nonceTtlMs,
+      ...(opts.digestAlgorithm !== undefined ? { algorithm: opts.digestAlgorithm } : {}),
+      ...(opts.nonceTtlMs !== undefined ? { nonceTtlMs: opts.nonceTtlMs } : {}),
     });
     this.#oauth = new OAuthServer({
       clock: opts.clock,
       clients: opts.credentials,
-      tokenTtlSec: opts.tokenTtlSec,
-      maxTokensPerClient: opts.maxTokensPerClient,
+      ...(opts.tokenTtlSec !== undefined ? { tokenTtlSec: opts.tokenTtlSec } : {}),
+      ...(opts.maxTokensPerClient !== undefined ? { maxTokensPerClient: opts.maxTokensPerClient } : {}),
     });
   }
 
