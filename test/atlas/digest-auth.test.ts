@@ -1,51 +1,17 @@
-import type { Agent } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  AtlasApiError,
-  createAtlasClient,
-  createAtlasDispatcher,
-  type AtlasClient,
-  type AtlasClientConfig,
-} from '../../src/atlas/index.js';
-import {
-  DEFAULT_SIM_CREDENTIALS,
-  ManualClock,
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../src/simulator/index.js';
+import { describe, expect, it } from 'vitest';
+import { AtlasApiError, createAtlasDispatcher, type AtlasClientConfig } from '../../src/atlas/index.js';
+import { DEFAULT_SIM_CREDENTIALS, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { recordingSleep } from '../support/tiny-server.js';
+import { startAtlasClient } from '../support/atlas-client.js';
+import { track } from '../support/disposer.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const G = SEED.projects.payments.id;
 const FLEX = { groupId: SEED.flex.groupId, name: SEED.flex.clusterName };
 
-let sim: Simulator | undefined;
-let client: AtlasClient | undefined;
-let agent: Agent | undefined;
-
-afterEach(async () => {
-  await client?.close();
-  await agent?.close();
-  await sim?.close();
-  client = undefined;
-  agent = undefined;
-  sim = undefined;
-});
-
-async function setup(simOpts: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) {
-  const clock = new ManualClock();
-  sim = await startSimulator({ clock, ...simOpts });
-  client = createAtlasClient({
-    baseUrl: sim.url,
-    auth: { type: 'digest', publicKey: OWNER.publicKey, privateKey: OWNER.privateKey },
-    clock,
-    sleep: recordingSleep().sleep,
-    ...config,
-  });
-  return { sim, client, clock };
-}
+/** Simulator + Digest client (test/support/atlas-client.ts). */
+const setup = (sim: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) =>
+  startAtlasClient({ auth: 'digest', sim, config, sleepMovesClock: false });
 
 /** 401 answers the simulator sent (each one is a challenge round trip). */
 const sim401s = (s: Simulator) => s.stats().requests.filter((r) => r.status === 401).length;
@@ -63,7 +29,7 @@ describe('Digest (API keys) against the simulator', () => {
 
   it('100 concurrent first calls share one challenge (single flight): 101 round trips', async () => {
     // One socket: requests reach the simulator in nc order, which it insists on (see next test).
-    agent = createAtlasDispatcher({ connections: 1 });
+    const agent = track(createAtlasDispatcher({ connections: 1 }), 'dispatcher');
     const { sim, client } = await setup({}, { dispatcher: agent });
     const groups = await Promise.all(
       Array.from({ length: 100 }, () => client.projects.getGroup({ groupId: G })),

@@ -1,52 +1,24 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AtlasApiError,
   AtlasNetworkError,
   AtlasResponseError,
   createAtlasClient,
-  type AtlasClient,
   type AtlasClientConfig,
   type Sleep,
 } from '../../src/atlas/index.js';
-import {
-  DEFAULT_SIM_CREDENTIALS,
-  ManualClock,
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../src/simulator/index.js';
+import { ManualClock, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { recordingSleep } from '../support/tiny-server.js';
+import { ownerAuth, startAtlasClient } from '../support/atlas-client.js';
+import { startContractSimulator } from '../support/contract.js';
+import { track } from '../support/disposer.js';
 
-const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const G = SEED.projects.payments.id;
 const FLEX = { groupId: SEED.flex.groupId, name: SEED.flex.clusterName };
 
-let sim: Simulator | undefined;
-let client: AtlasClient | undefined;
-
-afterEach(async () => {
-  await client?.close();
-  await sim?.close();
-  client = undefined;
-  sim = undefined;
-});
-
-/** Simulator + OAuth client; the sleep records delays and moves the shared manual clock. */
-async function setup(simOpts: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) {
-  const clock = new ManualClock();
-  sim = await startSimulator({ clock, ...simOpts });
-  const { sleep, delays } = recordingSleep(clock);
-  client = createAtlasClient({
-    baseUrl: sim.url,
-    auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
-    clock,
-    sleep,
-    random: () => 0.5,
-    ...config,
-  });
-  return { sim, client, clock, delays };
-}
+/** Simulator + OAuth client (test/support/atlas-client.ts); backoff jitter pinned at its middle. */
+const setup = (sim: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) =>
+  startAtlasClient({ sim, config: { random: () => 0.5, ...config } });
 
 const count = (s: Simulator, op: string) => s.stats().byOperation[op] ?? 0;
 const fail = (p: Promise<unknown>) =>
@@ -148,7 +120,7 @@ describe('retries (simulator faults)', () => {
 
   it('a 429 for one project does not hold up calls for another', async () => {
     const clock = new ManualClock();
-    sim = await startSimulator({ clock, rateLimit: { capacity: 2, refillPerSecond: 1 } });
+    const sim = await startContractSimulator({ clock, rateLimit: { capacity: 2, refillPerSecond: 1 } });
     const delays: number[] = [];
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -157,12 +129,7 @@ describe('retries (simulator faults)', () => {
       await released;
       clock.advance(ms);
     };
-    client = createAtlasClient({
-      baseUrl: sim.url,
-      auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
-      clock,
-      sleep,
-    });
+    const client = track(createAtlasClient({ baseUrl: sim.url, auth: ownerAuth('oauth'), clock, sleep }));
     const payments = SEED.projects.payments.id;
     const analytics = SEED.projects.analytics.id;
     await client.projects.getGroup({ groupId: payments });

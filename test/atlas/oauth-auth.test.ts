@@ -1,47 +1,16 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  AtlasAuthError,
-  createAtlasClient,
-  type AtlasClient,
-  type AtlasClientConfig,
-} from '../../src/atlas/index.js';
-import {
-  DEFAULT_SIM_CREDENTIALS,
-  ManualClock,
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../src/simulator/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { AtlasAuthError, type AtlasClientConfig } from '../../src/atlas/index.js';
+import { DEFAULT_SIM_CREDENTIALS, ManualClock, type SimulatorOptions } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { recordingSleep } from '../support/tiny-server.js';
+import { startAtlasClient } from '../support/atlas-client.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const READ_ONLY = DEFAULT_SIM_CREDENTIALS[1]!;
 const G = SEED.projects.payments.id;
 
-let sim: Simulator | undefined;
-let clients: AtlasClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await sim?.close();
-  clients = [];
-  sim = undefined;
-});
-
-async function setup(simOpts: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) {
-  const clock = new ManualClock();
-  sim = await startSimulator({ clock, ...simOpts });
-  const client = createAtlasClient({
-    baseUrl: sim.url,
-    auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
-    clock,
-    sleep: recordingSleep().sleep,
-    ...config,
-  });
-  clients.push(client);
-  return { sim, client, clock };
-}
+/** Simulator + OAuth client (test/support/atlas-client.ts). */
+const setup = (sim: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) =>
+  startAtlasClient({ auth: 'oauth', sim, config, sleepMovesClock: false });
 
 describe('OAuth client credentials against the simulator', () => {
   it('first call: token + call (2 round trips); then 1 round trip per call', async () => {

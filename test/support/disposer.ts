@@ -21,9 +21,11 @@ const fileScoped: Entry[] = [];
  */
 export function track<T extends Closable>(resource: T, name = resource.constructor?.name ?? 'resource'): T {
   let closing: Promise<void> | undefined;
-  const original = resource.close.bind(resource);
+  const original = resource.close.bind(resource) as (...args: unknown[]) => unknown;
   const close = () => (closing ??= Promise.resolve(original()).then(() => undefined));
-  resource.close = close as T['close'];
+  // A call with arguments is the resource's own callback form (undici's promise form calls
+  // `this.close(callback)`): it goes straight through.
+  resource.close = ((...args: unknown[]) => (args.length > 0 ? original(...args) : close())) as T['close'];
   const entry: Entry = { name, close };
   try {
     onTestFinished(() => close());
