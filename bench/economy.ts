@@ -13,6 +13,7 @@ import {
 import type { SeedInfo, SimulatorProcess } from './simulator-process.js';
 import { subscribeSse } from './sse-client.js';
 import { OWNER } from './upstream.js';
+import { openAccess } from '../src/callers/caller.js';
 
 /** One operation's upstream calls: the minimum, and what each implementation made. */
 export interface EconomyRow {
@@ -222,6 +223,8 @@ export async function runEconomy(t: EconomyTargets): Promise<EconomyRow[]> {
   for (const op of operations(t, seed)) {
     // A gateway per operation: "cold" is its first request, before any cluster family is learned.
     const gateway = createGateway({
+      // Open on purpose: the bench measures the gateway, not caller checks.
+      authenticate: openAccess,
       atlas: {
         baseUrl: t.sim.url,
         auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },

@@ -1,5 +1,6 @@
 import { createGateway } from '../src/gateway.js';
 import type { ChildConfig, ChildMemory, FromChild, ToChild } from './gateway-process.js';
+import { openAccess } from '../src/callers/caller.js';
 
 // The gateway alone in a process, started by gateway-process.ts: its RSS is the gateway's, not the
 // load generator's or the simulator's.
@@ -7,6 +8,8 @@ const send = (m: FromChild) => process.send?.(m);
 const config = JSON.parse(process.env.BENCH_GATEWAY ?? '{}') as ChildConfig;
 
 const gateway = createGateway({
+  // Open on purpose: the bench measures the gateway, not caller checks.
+  authenticate: openAccess,
   atlas: {
     baseUrl: config.baseUrl,
     auth: { type: 'oauth', clientId: config.clientId, clientSecret: config.clientSecret },

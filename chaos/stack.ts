@@ -4,6 +4,7 @@ import type { ChaosConfig } from './config.js';
 import { GATEWAYS, type GatewayName } from './plan.js';
 import { fork } from './prng.js';
 import { recordingDispatcher, type Exchange } from './recorder.js';
+import { openAccess } from '../src/callers/caller.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 
@@ -46,6 +47,8 @@ export async function startChaosStack(config: ChaosConfig, label: string): Promi
       bodyTimeoutMs: config.upstreamTimeoutMs,
     });
     const gateway = createGateway({
+      // Open on purpose: callers are not what this exercises.
+      authenticate: openAccess,
       logging: false,
       pollIntervalMs: config.pollIntervalMs,
       atlas: {

@@ -2,7 +2,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { AtlasClientConfig } from './atlas/index.js';
 import { apiKeyAuth } from './callers/api-keys.js';
 import { authenticateWith } from './callers/authenticate-with.js';
-import { OPEN_CALLER, type Authenticate } from './callers/caller.js';
+import { openAccess, type Authenticate } from './callers/caller.js';
 import type { CredentialMethod } from './callers/credentials.js';
 import { jwtAuth, type JwtKeySource } from './callers/jwt.js';
 import { passThroughAuth } from './callers/pass-through.js';
@@ -129,8 +129,8 @@ export function securityOptions(security: SecurityConfig): SecurityOptions {
 /** How callers are authenticated, and a short summary for the start-up line. */
 export function callerAuthentication(callers: CallersConfig): { authenticate: Authenticate; mode: string } {
   const modes = callers.gatewayAuth;
-  if (modes === 'unset') return { authenticate: async () => OPEN_CALLER, mode: 'none (demo)' };
-  if (modes === 'none') return { authenticate: async () => OPEN_CALLER, mode: 'none' };
+  if (modes === 'unset') return { authenticate: openAccess, mode: 'none (demo)' };
+  if (modes === 'none') return { authenticate: openAccess, mode: 'none' };
   const methods: CredentialMethod[] = modes.map((mode) => {
     if (mode === 'apikey') return apiKeyAuth({ keys: [...required(callers.apiKeys, 'apiKeys')] });
     if (mode === 'jwt') return jwtFromConfig(required(callers.jwt, 'jwt'));

@@ -18,7 +18,7 @@ import {
   type AtlasExchange,
 } from './atlas/index.js';
 import { systemClock, type Clock } from './time/clock.js';
-import { OPEN_CALLER, type Authenticate } from './callers/caller.js';
+import type { Authenticate } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
 import type { Timers } from './time/timers.js';
@@ -26,7 +26,7 @@ import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
 import type { SharedRedis } from './replicas/redis.js';
-import { deadlineSignal, useBodyLimit } from './security/index.js';
+import { CSRF_HEADERS, deadlineSignal, useBodyLimit } from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import { backupServices } from './backup/backup-service.js';
@@ -63,8 +63,11 @@ export interface GatewayOptions {
   logger?: Logger;
   /** `false` silences the logs (tests). @default true */
   logging?: boolean;
-  /** Who calls: API keys, JWT, pass-through. @default open access (every project, every right) */
-  authenticate?: Authenticate;
+  /**
+   * Who calls: API keys, JWT, pass-through, or `openAccess` said on purpose. Required: a gateway that
+   * forgot its caller check would let anyone act with its Atlas credentials.
+   */
+  authenticate: Authenticate;
   /** More yoga/envelop plugins (limits, security), run after the gateway's own. @default [] */
   plugins?: Plugin[];
   /** yoga's CORS option. @default yoga's (reflects the request origin) */
@@ -165,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const loaderStats = new LoaderStats();
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
 
-  const authenticate = options.authenticate ?? (async () => OPEN_CALLER);
+  const { authenticate } = options;
   const pollers = new JobPollers({
     ...(options.redis
       ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
@@ -204,7 +207,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     graphiql:
       options.graphiql === false
         ? false
-        : { title: 'Atlas Backup GraphQL Gateway', defaultQuery: EXAMPLE_QUERY },
+        : {
+            title: 'Atlas Backup GraphQL Gateway',
+            defaultQuery: EXAMPLE_QUERY,
+            // Subscriptions leave GraphiQL as GET requests, which CSRF prevention refuses without one of
+            // its headers; GraphiQL is a same-origin page, so it may send one (a cross-site page cannot
+            // without a CORS preflight, which is the protection).
+            additionalHeaders: { [CSRF_HEADERS[0]!]: '1' },
+          },
     renderGraphiQL,
     maskedErrors: { maskError },
     ...(options.cors !== undefined ? { cors: options.cors } : {}),

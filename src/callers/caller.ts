@@ -19,6 +19,12 @@ export interface Caller {
 export const OPEN_CALLER: Caller = { id: 'anonymous', kind: 'open', projects: 'all', rights: ALL_RIGHTS };
 
 /**
+ * Everyone is the open caller: demo mode, or `GATEWAY_AUTH=none` said on purpose. Never a default:
+ * whoever builds a gateway names it.
+ */
+export const openAccess: Authenticate = async () => OPEN_CALLER;
+
+/**
  * Identifies the caller of one HTTP request, or throws a `GatewayError('UNAUTHENTICATED')`.
  * The gateway calls it once per request, before anything else runs.
  */

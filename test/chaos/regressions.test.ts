@@ -4,6 +4,7 @@ import { SEED } from '../../src/simulator/seed.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { subscribeSse } from '../support/sse.js';
 import { OWNER, startStack, type Stack } from '../support/stack.js';
+import { openAccess } from '../../src/callers/caller.js';
 
 // Bugs the chaos suite (test/chaos/chaos.test.ts, `npm run chaos`) found in src/, each reduced to a
 // deterministic failure and named after it (the name says what went wrong). Fixed ones are plain `it`
@@ -40,6 +41,8 @@ async function stack(pollIntervalMs?: number): Promise<Stack> {
 async function digestStack(nonceTtlMs: number): Promise<{ sim: Simulator; gateway: Gateway; url: string }> {
   const sim = await startSimulator({ port: 0, nonceTtlMs });
   const gateway = createGateway({
+    // Open on purpose: callers are not what this exercises.
+    authenticate: openAccess,
     logging: false,
     pollIntervalMs: 50,
     atlas: {

@@ -13,6 +13,7 @@ import { maskError, requestErrorExtensions, toGraphQLError } from '../../src/gra
 import { SEED } from '../../src/simulator/seed.js';
 import { startTinyServer, type TinyServer } from '../support/tiny-server.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { openAccess } from '../../src/callers/caller.js';
 
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
@@ -195,6 +196,8 @@ describe('a proxy’s HTML error page in front of Atlas', () => {
   it('reaches the exchange observers (the logs), not the client', async () => {
     const exchanges: AtlasExchange[] = [];
     const gateway = createGateway({
+      // Open on purpose: callers are not what this exercises.
+      authenticate: openAccess,
       logging: false,
       atlas: {
         baseUrl: tiny.url,

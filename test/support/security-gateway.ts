@@ -1,6 +1,5 @@
 import { loadConfig, type GatewayConfig } from '../../src/config/index.js';
-import type { GatewayOptions } from '../../src/gateway.js';
-import { createGatewayFromConfig } from '../../src/gateway-from-config.js';
+import type { GatewayOverrides } from '../../src/gateway-from-config.js';
 import type { SecurityOptions } from '../../src/security/index.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -8,13 +7,10 @@ import { startStack, type Stack } from './stack.js';
  * A stack whose gateway is built as `npm start` builds it (`createGatewayFromConfig`), from the
  * defaults of an empty environment with the security options `options` on top.
  */
-export function startSecureStack(
-  options: SecurityOptions,
-  gateway: Partial<GatewayOptions> = {},
-): Promise<Stack> {
+export function startSecureStack(options: SecurityOptions, gateway: GatewayOverrides = {}): Promise<Stack> {
   const base = loadConfig({});
   const config: GatewayConfig = { ...base, security: { ...base.security, ...options } };
-  return startStack({ gateway, build: (built) => createGatewayFromConfig(config, built).gateway });
+  return startStack({ config, gateway });
 }
 
 export interface RawAnswer {

@@ -1,5 +1,7 @@
 import { DEFAULT_SIM_CREDENTIALS, ManualClock, type SimulatorOptions } from '../../src/simulator/index.js';
-import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
+import type { Gateway } from '../../src/gateway.js';
+import { createGatewayFromConfig, type GatewayOverrides } from '../../src/gateway-from-config.js';
+import { loadConfig, type Env, type GatewayConfig } from '../../src/config/index.js';
 import type { AtlasAuthConfig } from '../../src/atlas/index.js';
 import { startContractSimulator } from './contract.js';
 import { track } from './disposer.js';
@@ -33,18 +35,32 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * A spec-checked simulator and a gateway built the way `npm start` builds it
+ * (`createGatewayFromConfig`): caller checks, rights, limits and every security plugin that ships are
+ * on unless the test's configuration says otherwise. Only what a test cannot configure through the
+ * environment is injected: the simulator's URL and credentials, the manual clock, a no-wait sleep,
+ * silent logs.
+ */
 export async function startStack(
   opts: {
     sim?: SimulatorOptions;
+    /** The gateway's own Atlas credentials. @default the simulator owner's service account */
     auth?: AtlasAuthConfig;
-    gateway?: Partial<GatewayOptions>;
-    /** Builds the gateway from the options below. @default createGateway */
-    build?: (options: GatewayOptions) => Gateway;
+    /**
+     * The environment the gateway is configured from, as `src/index.ts` reads it.
+     * @default {} (demo mode: open callers, every limit at its default)
+     */
+    env?: Env;
+    /** An already validated configuration, instead of `env`. @default loadConfig(env) */
+    config?: GatewayConfig;
+    /** Injected or overridden `createGateway` options, applied last (a logger, timers, …). @default {} */
+    gateway?: GatewayOverrides;
   } = {},
 ): Promise<Stack> {
   const clock = new ManualClock();
   const sim = await startContractSimulator({ clock, ...opts.sim });
-  const gateway = (opts.build ?? createGateway)({
+  const configured = createGatewayFromConfig(opts.config ?? loadConfig(opts.env ?? {}), {
     clock,
     logging: false,
     ...opts.gateway,
@@ -57,6 +73,7 @@ export async function startStack(
       ...opts.gateway?.atlas,
     },
   });
+  const { gateway } = configured;
   const query = async <T>(q: string, variables?: Record<string, unknown>): Promise<GraphQLAnswer<T>> => {
     const res = await gateway.yoga.fetch('http://gateway.test/graphql', {
       method: 'POST',
