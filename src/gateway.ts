@@ -191,6 +191,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
   );
   const requestIds = new WeakMap<Request, string>();
+  // Set when close() starts: /readyz answers 503 from then on.
+  let draining = false;
   const upstreamReady = createReadinessCheck({
     atlas,
     clock,
@@ -252,7 +254,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     plugins: [
       useBodyLimit(options.maxBodyBytes ?? 25_000_000),
-      useReadinessCheck({ endpoint: '/readyz', check: upstreamReady }),
+      useReadinessCheck({ endpoint: '/readyz', check: async () => !draining && (await upstreamReady()) }),
       usePrometheus({
         endpoint: '/metrics',
         registry,
@@ -272,7 +274,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const server = createServer(yoga);
-  const closeWs = attachGraphQLWs(server, yoga);
+  const ws = attachGraphQLWs(server, yoga);
   return {
     yoga,
     server,
@@ -290,9 +292,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     logger,
     close: async ({ graceMs = 10_000 } = {}) => {
-      // Subscriptions end first: their streams complete, so their connections can close cleanly.
+      // Not ready any more first, so a load balancer stops sending new work; then every subscription
+      // gets its last event (SHUTTING_DOWN) and completes, so its connection can close cleanly.
+      draining = true;
       pollers.close();
-      await closeWs();
+      await ws.close({ graceMs });
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
         const cut = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -19,6 +19,7 @@ export const GATEWAY_ERROR_CODES = [
   'RATE_LIMITED',
   'INTERNAL_SERVER_ERROR',
   'UPSTREAM_UNAVAILABLE',
+  'SHUTTING_DOWN',
 ] as const;
 
 /** One of {@link GATEWAY_ERROR_CODES}. */
@@ -48,6 +49,7 @@ export const HTTP_STATUSES = {
   RATE_LIMITED: [429],
   INTERNAL_SERVER_ERROR: [500],
   UPSTREAM_UNAVAILABLE: [502, 504],
+  SHUTTING_DOWN: [503],
 } as const satisfies { readonly [C in GatewayErrorCode]: readonly [number, ...number[]] };
 
 /** An HTTP status the table allows for `C`. */

@@ -16,6 +16,8 @@ import { checkClusterName, checkId } from './validate.js';
 import { requireAccess } from './access.js';
 import { requestDownload, requestRestore, type JobRequestDeps } from '../jobs/job-requests.js';
 import { watchJob } from '../jobs/watch-job.js';
+import { isShuttingDown, type JobEvent } from '../jobs/job-pollers.js';
+import { GatewayError } from '../errors/index.js';
 
 const refOf = (c: ClusterSource): ClusterRef => ({ projectId: c.projectId, clusterName: c.dto.name ?? '' });
 
@@ -142,7 +144,16 @@ export const resolvers: Resolvers = {
         requireAccess(caller, projectId, 'read');
         return watchJob(jobs, { ...ref, jobId, callerId: caller.id, bearerToken: caller.atlasBearerToken });
       },
-      resolve: (job: RestoreJobSource) => job,
+      resolve: (event: JobEvent) => {
+        if (isShuttingDown(event)) {
+          throw new GatewayError(
+            'SHUTTING_DOWN',
+            'The gateway is shutting down; subscribe again to keep following the job (it goes on in Atlas).',
+            { extensions: { retryable: true } },
+          );
+        }
+        return event;
+      },
     },
   },
 

@@ -42,7 +42,18 @@ interface Subscriber {
   push(job: RestoreJobSource): void;
   fail(err: unknown): void;
   end(): void;
+  /** The gateway is going away: one last event that says so, then the stream ends. */
+  shutDown(): void;
 }
+
+/**
+ * The last event of every stream when the gateway shuts down, so that a client never takes the end
+ * of a stream for the end of its job (the job may still be QUEUED); the subscription resolver turns
+ * it into a `SHUTTING_DOWN` error.
+ */
+export const SHUTTING_DOWN = { shuttingDown: true } as const;
+export type JobEvent = RestoreJobSource | typeof SHUTTING_DOWN;
+export const isShuttingDown = (event: JobEvent): event is typeof SHUTTING_DOWN => event === SHUTTING_DOWN;
 
 /** This replica's watch of one job: its subscribers, and (when it holds the lease) the polling. */
 class Poller {
@@ -191,8 +202,8 @@ export class JobPollers {
    * throws the upstream error when the job cannot be read any more. `key` names the job (and, for
    * pass-through callers, whose token reads it).
    */
-  watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<RestoreJobSource> {
-    return new Repeater<RestoreJobSource>(async (push, stop) => {
+  watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<JobEvent> {
+    return new Repeater<JobEvent>(async (push, stop) => {
       let poller = this.#pollers.get(key);
       const fresh = !poller;
       if (!poller) {
@@ -203,6 +214,11 @@ export class JobPollers {
         push: (job) => void push(job),
         fail: (err) => stop(err),
         end: () => stop(),
+        shutDown: () => {
+          // Values pushed before stop are still delivered, then the stream completes.
+          void push(SHUTTING_DOWN);
+          stop();
+        },
       };
       poller.subscribers.add(subscriber);
       if (poller.last) {
@@ -227,10 +243,10 @@ export class JobPollers {
     return { pollers: this.#pollers.size, subscribers, polls: this.polls };
   }
 
-  /** Ends every subscription (shutdown); their streams complete. */
+  /** Ends every subscription (shutdown): each gets `SHUTTING_DOWN` as its last event, then completes. */
   close(): void {
     for (const p of [...this.#pollers.values()]) {
-      for (const s of [...p.subscribers]) s.end();
+      for (const s of [...p.subscribers]) s.shutDown();
       p.stop();
     }
   }

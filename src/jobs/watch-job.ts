@@ -1,6 +1,6 @@
 import type { BackupServices } from '../backup/backup-service.js';
-import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
-import type { JobPollers } from './job-pollers.js';
+import type { ClusterRef } from '../backup/model.js';
+import type { JobEvent, JobPollers } from './job-pollers.js';
 
 export interface WatchJobDeps {
   pollers: JobPollers;
@@ -28,7 +28,7 @@ export function jobWatchKey(req: WatchJobRequest): string {
  * A job's states for a subscription: the current one first, then each change, ending after COMPLETED
  * or FAILED (see `JobPollers.watch`). Arguments are assumed checked and access granted by the caller.
  */
-export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterableIterator<RestoreJobSource> {
+export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterableIterator<JobEvent> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   // Not the request's service: the poller outlives the request that started it.
   const service = deps.backup({ use: 'poll', bearerToken: req.bearerToken });

@@ -31,6 +31,7 @@ describe('the error codes', () => {
       RATE_LIMITED: [429],
       INTERNAL_SERVER_ERROR: [500],
       UPSTREAM_UNAVAILABLE: [502, 504],
+      SHUTTING_DOWN: [503],
     });
   });
 

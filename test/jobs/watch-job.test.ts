@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAtlasClient, type AtlasClient } from '../../src/atlas/index.js';
 import { backupServices, type BackupServices, type BackupUse } from '../../src/backup/backup-service.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
-import { JobPollers } from '../../src/jobs/job-pollers.js';
+import { isShuttingDown, JobPollers } from '../../src/jobs/job-pollers.js';
 import { jobWatchKey, watchJob } from '../../src/jobs/watch-job.js';
 import { DEFAULT_SIM_CREDENTIALS, ManualClock } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
@@ -59,7 +59,11 @@ describe('watchJob', () => {
     const streams = callers.map((c) => watchJob({ pollers, backup }, { ...JOB, ...c }));
     const first = await Promise.all(streams.map((s) => s.next()));
     for (const s of streams) await s.return?.();
-    return { uses, polls: pollers.stats().polls, ids: first.map((r) => (r.done ? null : r.value.dto.id)) };
+    return {
+      uses,
+      polls: pollers.stats().polls,
+      ids: first.map((r) => (r.done || isShuttingDown(r.value) ? null : r.value.dto.id)),
+    };
   }
 
   it('reads with the gateway’s credentials through a poll service, one read for callers sharing it', async () => {

@@ -31,7 +31,7 @@ async function startGateway(env: Record<string, string>) {
   return { url, sim, logs, proc: child };
 }
 
-it('on SIGTERM ends subscriptions with their final event, lets in-flight requests finish, revokes the token and exits 0', async () => {
+it('on SIGTERM ends subscriptions with SHUTTING_DOWN then complete, lets in-flight requests finish, revokes the token and exits 0', async () => {
   const { url, sim, logs, proc } = await startGateway({
     ATLAS_SIM_JOB_MS: '600000',
     ATLAS_SIM_ADMIN: 'true',
@@ -67,6 +67,11 @@ it('on SIGTERM ends subscriptions with their final event, lets in-flight request
   await new Promise((r) => setTimeout(r, 200));
 
   proc.kill('SIGTERM');
+  // The job is still QUEUED: the stream says why it ends before it completes.
+  expect((await sub.next())?.data).toMatchObject({
+    data: null,
+    errors: [{ extensions: { code: 'SHUTTING_DOWN', retryable: true } }],
+  });
   expect((await sub.next())?.event).toBe('complete');
   expect((await inFlight).data).toEqual({ project: { name: 'Payments' } });
   const [code] = (await once(proc, 'exit')) as [number];
