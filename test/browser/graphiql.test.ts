@@ -9,7 +9,7 @@
  * `UPDATE_SCREENSHOTS=1 npx vitest run test/browser` rewrites `docs/graphiql.png`.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,8 @@ describe.skipIf(!HAVE_CHROMIUM)('GraphiQL in headless Chromium, offline', () => 
   /** Every request the page made. */
   const requests: string[] = [];
   const pageErrors: string[] = [];
+  /** The simulator's origin, once the page downloaded a snapshot from it (the link GraphiQL shows). */
+  const simDownloads: string[] = [];
 
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
@@ -65,7 +67,10 @@ describe.skipIf(!HAVE_CHROMIUM)('GraphiQL in headless Chromium, offline', () => 
     shotDir = await mkdtemp(join(tmpdir(), 'graphiql-shot-'));
     // playwright launches with a fresh, empty profile (its own temporary --user-data-dir) and --headless.
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 800 },
+      acceptDownloads: true,
+    });
     await context.route('**/*', async (route) => {
       const target = route.request().url();
       if (new URL(target).hostname === '127.0.0.1') return route.continue();
@@ -119,7 +124,7 @@ describe.skipIf(!HAVE_CHROMIUM)('GraphiQL in headless Chromium, offline', () => 
     expect((await stat(shot)).size).toBeGreaterThan(10_000);
   }, 60_000);
 
-  it('follows restoreJobStatus to COMPLETED as the clock moves, pasted into the editor and run with Ctrl+Enter', async () => {
+  it('follows restoreJobStatus to COMPLETED with the default (secure) configuration, run with Ctrl+Enter, and downloads the snapshot from the link it shows', async () => {
     const res = await stack.query<{ requestDownload: { job: { id: string; status: string } } }>(
       `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id status } } }`,
       {
@@ -185,6 +190,26 @@ describe.skipIf(!HAVE_CHROMIUM)('GraphiQL in headless Chromium, offline', () => 
     expect(await resultText()).toMatch(/"snapshotUrl": "http:\/\/127\.0\.0\.1:\d+\/backup\//);
     expect(await resultText()).toMatch(/"expirationDate": "\d{4}-/);
 
+    // The person follows the link GraphiQL shows: the browser downloads the simulator's real .tgz.
+    const link = await stack.query<{ restoreJob: { snapshotUrl: string } }>(
+      `{ restoreJob(projectId: "${P}", clusterName: "${F.clusterName}", id: "${jobId}") { snapshotUrl } }`,
+    );
+    const snapshotUrl = link.data!.restoreJob.snapshotUrl;
+    expect((await resultText()).replace(/\s+/g, '')).toContain(`"snapshotUrl":"${snapshotUrl}"`);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.evaluate((href) => {
+        const a = Object.assign(document.createElement('a'), { href, download: '' });
+        document.body.append(a);
+        a.click();
+        a.remove();
+      }, snapshotUrl),
+    ]);
+    const saved = await readFile((await download.path())!);
+    expect([...saved.subarray(0, 2)]).toEqual([0x1f, 0x8b]); // gzip
+    expect(saved.length).toBeGreaterThan(100);
+    simDownloads.push(new URL(snapshotUrl).origin);
+
     // The stream completed by itself: GraphiQL is back to "Execute", and the gateway's poller is gone.
     await expect
       .poll(async () => executeButton().getAttribute('aria-label'), { timeout: 10_000 })
@@ -198,7 +223,11 @@ describe.skipIf(!HAVE_CHROMIUM)('GraphiQL in headless Chromium, offline', () => 
     expect(pageErrors).toEqual([]);
     const origin = new URL(url).origin;
     const elsewhere = requests.filter(
-      (r) => !r.startsWith('blob:') && !r.startsWith('data:') && !r.startsWith(origin),
+      (r) =>
+        !r.startsWith('blob:') &&
+        !r.startsWith('data:') &&
+        !r.startsWith(origin) &&
+        !simDownloads.some((o) => r.startsWith(`${o}/backup/`)),
     );
     expect(elsewhere).toEqual([]);
     expect(requests.filter((r) => r.startsWith(`${origin}/graphql`)).length).toBeGreaterThanOrEqual(3);
