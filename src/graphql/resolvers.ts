@@ -121,8 +121,7 @@ export const resolvers: Resolvers = {
           : projectId,
         clusterName: checkClusterName('input.targetClusterName', input.targetClusterName),
       };
-      requireAccess(ctx.caller, projectId, 'restore');
-      requireAccess(ctx.caller, target.projectId, 'restore');
+      requireAccess(ctx.caller, [projectId, target.projectId], 'restore');
       return requestRestore(jobDeps(ctx), {
         projectId,
         clusterName,

@@ -92,8 +92,10 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return {
       state: 'new',
       settle: (result) => {
-        // A failed first request frees the key: nothing was created, so a retry may try again.
-        if (result) this.#entries.set(key, { fingerprint, expiresAt: now + this.#ttlMs, result });
+        // A failed first request frees the key: nothing was created, so a retry may try again. The
+        // result is remembered for the TTL from now, as the Redis store does, however long it took.
+        if (result)
+          this.#entries.set(key, { fingerprint, expiresAt: this.#clock.now() + this.#ttlMs, result });
         else this.#entries.delete(key);
         settle(result);
       },

@@ -67,6 +67,8 @@ export interface RequestRecord {
   target: string;
   /** The `x-request-id` the client sent, if any. */
   requestId: string | undefined;
+  /** The `Authorization` header as received: whose credentials reached Atlas (tests check it). */
+  authorization: string | undefined;
   /** When the simulator answered, by its clock. */
   at: number;
   status: number;
@@ -169,6 +171,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       path: req.path,
       target: req.target,
       requestId: typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined,
+      authorization: req.headers.authorization,
       at: clock.now(),
       status,
       groupId: routed.params.groupId,

@@ -7,6 +7,9 @@ import {
   type IdempotentResult,
 } from '../../src/jobs/idempotency-store.js';
 import { RedisIdempotencyStore } from '../../src/jobs/redis-idempotency-store.js';
+import { requestDownload, type JobRequestDeps } from '../../src/jobs/job-requests.js';
+import type { BackupService } from '../../src/backup/backup-service.js';
+import type { RestoreJobSource, SnapshotSource } from '../../src/backup/model.js';
 import { connectRedis, type SharedRedis } from '../../src/replicas/redis.js';
 import { ManualClock } from '../../src/simulator/index.js';
 
@@ -88,5 +91,182 @@ describe.each(stores)('%s idempotency store: retaking an unresolved key', (_name
     if (second.state !== 'new') throw new Error('expected the turn again');
     second.settle(undefined);
     expect((await store.claim(key, 'fp')).state).toBe('new');
+  });
+});
+
+/**
+ * A backup service that knows one COMPLETED snapshot per id and makes numbered DOWNLOAD jobs: enough
+ * for `requestDownload`, and it counts the POSTs.
+ */
+function fakeService() {
+  const jobs = new Map<string, RestoreJobSource>();
+  const unused = (): never => {
+    throw new Error('not used by requestDownload');
+  };
+  const counts = { posts: 0 };
+  const service: BackupService = {
+    listProjects: unused,
+    getProject: unused,
+    listClusters: unused,
+    getCluster: unused,
+    listSnapshotPage: unused,
+    listAllSnapshots: unused,
+    getSnapshot: async (ref, id): Promise<SnapshotSource> => ({
+      ...ref,
+      family: 'FLEX',
+      dto: { id, status: 'COMPLETED' } as SnapshotSource['dto'],
+    }),
+    findSnapshot: unused,
+    listJobPage: unused,
+    listAllJobs: async (ref) =>
+      [...jobs.values()].filter((j) => j.projectId === ref.projectId && j.clusterName === ref.clusterName),
+    getJob: async (_ref, id) => {
+      const job = jobs.get(id);
+      if (!job) throw new Error(`no job ${id}`);
+      return job;
+    },
+    findJob: unused,
+    download: async (ref, snapshotId) => {
+      counts.posts += 1;
+      const job: RestoreJobSource = {
+        ...ref,
+        family: 'FLEX',
+        dto: {
+          id: `job-${counts.posts}`,
+          snapshotId,
+          deliveryType: 'DOWNLOAD',
+          status: 'QUEUED',
+        } as RestoreJobSource['dto'],
+      };
+      jobs.set(`job-${counts.posts}`, job);
+      return job;
+    },
+    restore: unused,
+  };
+  return { service, counts };
+}
+
+describe.each(stores)('%s idempotency store: keys are scoped to the caller', (_name, make) => {
+  it("does not answer caller B's key with caller A's job, nor refuse B's other input as A's", async () => {
+    const store = make();
+    const { service, counts } = fakeService();
+    const clock = new ManualClock();
+    const deps = (callerId: string): JobRequestDeps => ({ service, idempotency: store, clock, callerId });
+    // One key for the whole test run, as two callers might well pick the same one ("nightly-1").
+    const key = `shared-${randomUUID()}`;
+    const req = {
+      projectId: 'p',
+      clusterName: 'c',
+      snapshotId: 's1',
+      idempotencyKey: key,
+      reuseExisting: false,
+    };
+
+    const a = await requestDownload(deps('apikey:a'), req);
+    expect([a.job.dto.id, a.reused]).toEqual(['job-1', false]);
+    const b = await requestDownload(deps('apikey:b'), req);
+    expect([b.job.dto.id, b.reused]).toEqual(['job-2', false]);
+    // Each caller's repeat gets its own job back, with no POST.
+    expect(await requestDownload(deps('apikey:a'), req)).toMatchObject({
+      reused: true,
+      job: { dto: { id: 'job-1' } },
+    });
+    expect(await requestDownload(deps('apikey:b'), req)).toMatchObject({
+      reused: true,
+      job: { dto: { id: 'job-2' } },
+    });
+    expect(counts.posts).toBe(2);
+    // A third caller may use the same key for another request: it is not a conflict with A's or B's.
+    const c = await requestDownload(deps('apikey:c'), { ...req, snapshotId: 's2' });
+    expect([c.job.dto.id, c.reused]).toEqual(['job-3', false]);
+    expect(counts.posts).toBe(3);
+  });
+});
+
+const result = (jobId: string): IdempotentResult => ({
+  fingerprint: 'fp',
+  projectId: 'p',
+  clusterName: 'c',
+  jobId,
+});
+
+describe('memory idempotency store: keys expire', () => {
+  it('remembers a result for its TTL from when it was recorded, then forgets it', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryIdempotencyStore({ clock, ttlMs: 60_000 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    first.settle(result('job-1'));
+    clock.advance(59_999);
+    expect(await store.claim(key, 'fp')).toEqual({ state: 'done', result: result('job-1') });
+    clock.advance(1);
+    const later = await store.claim(key, 'fp');
+    expect(later.state).toBe('new');
+  });
+
+  // Regression: the memory store counted the TTL from the claim, the Redis one from the result; a
+  // request that took long left a key remembered for less than its TTL in one store only.
+  it('counts the TTL from when the result was recorded, not from the claim (as Redis does)', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryIdempotencyStore({ clock, ttlMs: 60_000 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    clock.advance(30_000); // the first request takes its time
+    first.settle(result('job-1'));
+    clock.advance(59_999);
+    expect(await store.claim(key, 'fp')).toEqual({ state: 'done', result: result('job-1') });
+    clock.advance(1);
+    expect((await store.claim(key, 'fp')).state).toBe('new');
+  });
+
+  it('forgets an unfinished claim after the TTL too', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryIdempotencyStore({ clock, ttlMs: 60_000 });
+    const key = randomUUID();
+    expect((await store.claim(key, 'fp')).state).toBe('new');
+    clock.advance(59_999);
+    expect((await store.claim(key, 'fp')).state).toBe('inflight');
+    clock.advance(1);
+    expect((await store.claim(key, 'fp')).state).toBe('new');
+  });
+});
+
+describe('Redis idempotency store: keys expire with Redis’s own PX', () => {
+  const HOUR = 3_600_000;
+  const stored = (key: string) => `${redis.prefix}idem:${key}`;
+
+  it('sets the pending TTL on a claim and the result TTL once settled', async () => {
+    const store = new RedisIdempotencyStore(redis, {
+      clock: new ManualClock(),
+      ttlMs: HOUR,
+      pendingTtlMs: 90_000,
+      waitPollMs: 10,
+    });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    const pending = await redis.client.pttl(stored(key));
+    expect(pending).toBeGreaterThan(90_000 - 5_000);
+    expect(pending).toBeLessThanOrEqual(90_000);
+    first.settle(result('job-1'));
+    await expect.poll(async () => (await store.claim(key, 'fp')).state).toBe('done');
+    const settled = await redis.client.pttl(stored(key));
+    expect(settled).toBeGreaterThan(HOUR - 5_000);
+    expect(settled).toBeLessThanOrEqual(HOUR);
+  });
+
+  it('forgets a key once Redis expired it', async () => {
+    const store = new RedisIdempotencyStore(redis, { clock: new ManualClock(), ttlMs: 20, waitPollMs: 10 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    first.settle(result('job-1'));
+    // Redis removes the key by itself when its PX runs out; nothing here measures time.
+    await expect.poll(() => redis.client.exists(stored(key))).toBe(0);
+    const again = await store.claim(key, 'fp');
+    expect(again.state).toBe('new');
+    if (again.state === 'new') again.settle(undefined);
   });
 });
