@@ -10,7 +10,8 @@
 #     -e GATEWAY_AUTH=apikey -e GATEWAY_API_KEYS_FILE=/run/secrets/keys.json atlas-backup-gateway
 #
 # docs/docker.md says more; test/ops/dockerfile.test.ts checks this file and boots the same layout.
-ARG NODE_IMAGE=node:20-slim
+# Node 24, the active LTS line (package.json engines: 22.15+ or 24+).
+ARG NODE_IMAGE=node:24-slim
 
 # All dependencies, for the compiler.
 FROM ${NODE_IMAGE} AS deps

@@ -6,14 +6,27 @@
  *   npx tsx examples/download-snapshot.ts [--project ID --cluster NAME --snapshot ID] [--out DIR]
  *
  * Without ids it picks the newest COMPLETED snapshot of the first cluster it can see.
+ *
+ * Environment:
+ *   GATEWAY_URL      the gateway's base URL (`--gateway` wins)   default http://127.0.0.1:4000
+ *   DOWNLOAD_DIR     the folder the .tgz is saved in (`--out` wins)
+ *                    default <the OS temp dir>/atlas-backup-snapshots, so a demo leaves nothing in the repo
+ *   GATEWAY_API_KEY  sent as `x-api-key` when the gateway checks callers
+ *
+ * It prints the absolute path of the saved file.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+
+/** Where snapshots go when no folder is named: the OS temp dir, never the working copy. */
+export const DEFAULT_DOWNLOAD_DIR = join(tmpdir(), 'atlas-backup-snapshots');
 
 export interface DownloadOptions {
   /** @default 'http://127.0.0.1:4000' */
@@ -21,7 +34,7 @@ export interface DownloadOptions {
   projectId?: string;
   clusterName?: string;
   snapshotId?: string;
-  /** @default '.' */
+  /** The folder the `.tgz` is saved in (made when missing). @default DEFAULT_DOWNLOAD_DIR */
   outDir?: string;
   /** Extra headers for the gateway (an API key, a JWT). @default {} */
   headers?: Record<string, string>;
@@ -98,7 +111,7 @@ async function follow(
   throw new Error('the subscription ended before the job finished');
 }
 
-/** Requests, follows and saves one snapshot; answers the path of the saved `.tgz`. */
+/** Requests, follows and saves one snapshot; answers the absolute path of the saved `.tgz`. */
 export async function downloadSnapshot(options: DownloadOptions = {}): Promise<string> {
   const url = options.gatewayUrl ?? 'http://127.0.0.1:4000';
   const headers = options.headers ?? {};
@@ -162,14 +175,15 @@ export async function downloadSnapshot(options: DownloadOptions = {}): Promise<s
   // Like the Atlas CLI: the URL is pre-signed, fetched without credentials, saved as <snapshotId>.tgz.
   const file = await fetch(job.snapshotUrl);
   if (!file.ok || !file.body) throw new Error(`the snapshot URL answered HTTP ${file.status}`);
-  const outDir = options.outDir ?? '.';
+  const outDir = resolve(options.outDir ?? DEFAULT_DOWNLOAD_DIR);
   await mkdir(outDir, { recursive: true });
   const path = join(outDir, `${snapshotId}.tgz`);
   await pipeline(Readable.fromWeb(file.body as WebReadableStream), createWriteStream(path));
   return path;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a script (not imported by a test): the argument handling below.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
     options: {
       gateway: { type: 'string' },
@@ -179,12 +193,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       out: { type: 'string' },
     },
   });
+  const outDir = values.out ?? process.env.DOWNLOAD_DIR;
   const path = await downloadSnapshot({
     gatewayUrl: values.gateway ?? process.env.GATEWAY_URL ?? 'http://127.0.0.1:4000',
     ...(values.project ? { projectId: values.project } : {}),
     ...(values.cluster ? { clusterName: values.cluster } : {}),
     ...(values.snapshot ? { snapshotId: values.snapshot } : {}),
-    ...(values.out ? { outDir: values.out } : {}),
+    ...(outDir ? { outDir } : {}),
     ...(process.env.GATEWAY_API_KEY ? { headers: { 'x-api-key': process.env.GATEWAY_API_KEY } } : {}),
     onStatus: (s) => console.log(`job: ${s}`),
   });

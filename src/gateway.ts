@@ -37,12 +37,17 @@ import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
-import { registerGatewayMetrics } from './observability/metrics.js';
+import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createReadinessCheck } from './gateway-readiness.js';
+import {
+  createReadinessCheck,
+  draining as drainingReadiness,
+  readinessResponse,
+} from './gateway-readiness.js';
+import { useRootPointer } from './gateway-root.js';
 import { logUpstreamExchange } from './gateway-upstream-log.js';
 
 /** Options of `createGateway`. */
@@ -190,6 +195,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   exchangeObservers.push(
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
   );
+  registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
   // Set when close() starts: /readyz answers 503 from then on.
   let draining = false;
@@ -254,7 +260,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     plugins: [
       useBodyLimit(options.maxBodyBytes ?? 25_000_000),
-      useReadinessCheck({ endpoint: '/readyz', check: async () => !draining && (await upstreamReady()) }),
+      // yoga's readiness plugin sends a Response the check makes as it is: the body names each check.
+      useReadinessCheck({
+        endpoint: '/readyz',
+        check: async ({ fetchAPI }) => {
+          const readiness = await upstreamReady();
+          return readinessResponse(draining ? drainingReadiness(readiness) : readiness, fetchAPI.Response);
+        },
+      }),
+      useRootPointer({ graphiql: options.graphiql !== false }),
       usePrometheus({
         endpoint: '/metrics',
         registry,
@@ -274,7 +288,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const server = createServer(yoga);
-  const ws = attachGraphQLWs(server, yoga);
+  const ws = withoutServerErrors(server, () => attachGraphQLWs(server, yoga));
+  // Once listening, an error of the server itself (accept failing: EMFILE) is logged, not fatal.
+  server.on('error', (err) => {
+    if (server.listening) logger.error({ err }, 'HTTP server error');
+  });
   return {
     yoga,
     server,
@@ -286,6 +304,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
+          server.off('error', reject);
           const a = server.address() as AddressInfo;
           resolve(`http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
         });
@@ -310,6 +329,18 @@ export function createGateway(options: GatewayOptions): Gateway {
       await atlas.close();
     },
   };
+}
+
+// ws forwards the HTTP server's 'error' events to its WebSocket server, where graphql-ws prints any
+// of them as "Internal error emitted on the WebSocket server" with a stack; the only such errors are
+// listen errors, which listen() rejects with for the entry point to explain in one line.
+function withoutServerErrors<T>(server: Server, attach: () => T): T {
+  const before = new Set(server.listeners('error'));
+  const attached = attach();
+  for (const l of server.listeners('error')) {
+    if (!before.has(l)) server.off('error', l as (err: Error) => void);
+  }
+  return attached;
 }
 
 // A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type GatewayConfig } from './config/index.js';
 import { createGatewayFromConfig, type GatewayOverrides } from './gateway-from-config.js';
+import { listenErrorLine, type ListenTarget } from './gateway-listen-error.js';
 import type { Simulator } from './simulator/index.js';
 
 // Reads the environment, builds, listens. Everything else lives in createGatewayFromConfig.
@@ -14,13 +15,30 @@ try {
   throw err;
 }
 
+// A port in use or a host that is not one is the environment's fault, said in one line, exit 2 like a
+// refused configuration (the stack would only point into node:net).
+const listenOr2 = async <T>(listening: Promise<T>, at: ListenTarget): Promise<T> => {
+  try {
+    return await listening;
+  } catch (err) {
+    console.error(listenErrorLine(err, at));
+    process.exit(2);
+  }
+};
+
 let sim: Simulator | undefined;
 let atlas: GatewayOverrides['atlas'];
 if (config.demo) {
   // Loaded only in demo mode: production never carries the simulator (its code, its second server).
   const { startSimulator, simulatorOptionsFromConfig } = await import('./simulator/index.js');
   const options = simulatorOptionsFromConfig(config.simulator);
-  sim = await startSimulator({ ...options, port: 0 });
+  const simPort = config.simulator.port ?? 0;
+  sim = await listenOr2(startSimulator({ ...options, port: simPort }), {
+    portVar: 'ATLAS_SIM_PORT',
+    port: simPort,
+    hostVar: 'the simulator host',
+    host: '127.0.0.1',
+  });
   const [owner] = options.credentials;
   atlas = {
     baseUrl: sim.url,
@@ -31,7 +49,12 @@ if (config.demo) {
 const built = createGatewayFromConfig(config, atlas ? { atlas } : {});
 const { gateway } = built;
 const logger = gateway.logger;
-const url = await gateway.listen(config.server.port, config.server.host);
+const url = await listenOr2(gateway.listen(config.server.port, config.server.host), {
+  portVar: 'PORT',
+  port: config.server.port,
+  hostVar: 'HOST',
+  host: config.server.host,
+});
 const upstream = config.atlas.auth;
 console.log(`Atlas Backup GraphQL Gateway on ${url}/graphql  (GraphiQL: open it in a browser)`);
 console.log(

@@ -105,6 +105,8 @@ export interface RedisConfig {
 
 /** Only what the environment said: undefined = the simulator's own default. */
 export interface SimulatorConfig {
+  /** The simulator's port; undefined: a free one in demo mode, 8080 for `npm run simulator`. */
+  port: number | undefined;
   /** Replaces fields of the demo owner credential. */
   owner: {
     clientId: string | undefined;

@@ -1,10 +1,20 @@
-import { atLeast, boolean, envVar, text } from './env-var.js';
+import { atLeast, boolean, envVar, integer, text } from './env-var.js';
 import type { SimulatorConfig } from './gateway-config.js';
 import type { EnvValues } from './read-env.js';
 
 // Defaults here are documentation only: the simulator applies its own (the config holds what the
 // environment said), and test/config checks the two agree.
 export const simulatorEnv = {
+  ATLAS_SIM_PORT: envVar(
+    {
+      group: 'simulator',
+      description:
+        "Port of demo mode's embedded simulator, for curl or other clients (also `npm run simulator` without `--port`).",
+      example: '8080',
+      defaultText: 'a free port in demo mode; `8080` for `npm run simulator`',
+    },
+    integer(0, 65535),
+  ),
   ATLAS_SIM_CLIENT_ID: envVar(
     {
       group: 'simulator',
@@ -92,6 +102,7 @@ export const simulatorEnv = {
 
 export function simulatorFromEnv(v: EnvValues<typeof simulatorEnv>): SimulatorConfig {
   return {
+    port: v.ATLAS_SIM_PORT,
     owner: {
       clientId: v.ATLAS_SIM_CLIENT_ID,
       clientSecret: v.ATLAS_SIM_CLIENT_SECRET,

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 // Observability sits below every other layer, so it names what it reads as small shapes of its own;
 // the Atlas client, the family cache, the job pollers and the loader counters satisfy them as they are.
@@ -46,6 +46,18 @@ export function registerGatewayMetrics(
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
+  // Counts since start live in the objects that count them; a scrape copies them into counters (a
+  // monotonic source read at scrape time, so `rate()` works), and current values into gauges.
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
@@ -55,41 +67,57 @@ export function registerGatewayMetrics(
         this.set(read());
       },
     });
-  gauge('atlas_upstream_retries', 'Retries of upstream requests since start.', () => s.atlas.stats().retries);
-  gauge('atlas_oauth_token_fetches', 'OAuth tokens fetched since start.', () => s.atlas.stats().tokenFetches);
-  gauge(
-    'atlas_digest_challenges',
+  counter(
+    'atlas_upstream_retries_total',
+    'Retries of upstream requests since start.',
+    () => s.atlas.stats().retries,
+  );
+  counter(
+    'atlas_oauth_token_fetches_total',
+    'OAuth tokens fetched since start.',
+    () => s.atlas.stats().tokenFetches,
+  );
+  counter(
+    'atlas_digest_challenges_total',
     'Digest challenges answered since start.',
     () => s.atlas.stats().digestChallenges,
   );
-  gauge(
-    'gateway_family_cache_hits',
+  counter(
+    'gateway_family_cache_hits_total',
     'Cluster family lookups answered from the cache.',
     () => s.families.hits,
   );
-  gauge(
-    'gateway_family_cache_misses',
+  counter(
+    'gateway_family_cache_misses_total',
     'Cluster family lookups the cache could not answer.',
     () => s.families.misses,
   );
-  gauge(
-    'gateway_loader_list_hits',
+  counter(
+    'gateway_loader_list_hits_total',
     'Items answered from a list read in the same request.',
     () => s.loaderStats.listHits,
   );
-  gauge(
-    'gateway_loader_requests',
+  counter(
+    'gateway_loader_requests_total',
     'GraphQL requests that read Atlas through their DataLoaders (subscriptions and refusals do not).',
     () => s.loaderStats.requests,
   );
-  gauge('gateway_loader_item_loads', 'Items read from Atlas one by one.', () => s.loaderStats.itemLoads);
+  counter(
+    'gateway_loader_item_loads_total',
+    'Items read from Atlas one by one.',
+    () => s.loaderStats.itemLoads,
+  );
+  counter(
+    'gateway_job_polls_total',
+    'Upstream job reads by the pollers since start.',
+    () => s.pollers.stats().polls,
+  );
   gauge(
     'gateway_active_subscriptions',
     'Open restoreJobStatus subscriptions.',
     () => s.pollers.stats().subscribers,
   );
   gauge('gateway_job_pollers', 'Jobs being polled (one poller per job).', () => s.pollers.stats().pollers);
-  gauge('gateway_job_polls', 'Upstream job reads by the pollers since start.', () => s.pollers.stats().polls);
   return {
     onExchange(e) {
       requests.inc({
@@ -99,4 +127,25 @@ export function registerGatewayMetrics(
       duration.observe({ operation: e.operation }, e.durationMs / 1000);
     },
   };
+}
+
+// Node's own metrics describe the process, not a gateway: one collector per process, whatever the
+// number of gateways in it (tests build hundreds). Each collector would otherwise leave behind an
+// event-loop-delay monitor (a libuv timer sampling every 10 ms) and a GC observer, neither of which
+// prom-client can stop.
+let processMetrics: Registry | undefined;
+
+/**
+ * prom-client's default metrics (`process_*`: CPU, memory, file descriptors, start time; `nodejs_*`:
+ * event-loop lag, heap, GC, handles, version) on `registry` too. They are collected when scraped.
+ */
+export function registerProcessMetrics(registry: Registry): void {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  for (const { name } of processMetrics.getMetricsAsArray()) {
+    const metric = processMetrics.getSingleMetric(name);
+    if (metric) registry.registerMetric(metric);
+  }
 }

@@ -2,20 +2,22 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadSimulatorConfig } from '../config/index.js';
 import { startSimulator, simulatorOptionsFromConfig } from './index.js';
 
-// `npm run simulator -- --port N`: the simulator alone, for curl, other clients or the peer gateway.
+// `npm run simulator -- --port N` (or ATLAS_SIM_PORT=N): the simulator alone, for curl, other clients or the peer gateway.
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' } },
+  options: { port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' } },
 });
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`--port: expected an integer in [0, 65535], got "${values.port}"`);
-  process.exit(2);
-}
-let options;
+let config;
 try {
-  options = simulatorOptionsFromConfig(loadSimulatorConfig(process.env));
+  config = loadSimulatorConfig(process.env);
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(2);
+}
+const options = simulatorOptionsFromConfig(config);
+// --port first, then ATLAS_SIM_PORT (the variable demo mode reads too), then the usual 8080.
+const port = values.port !== undefined ? Number(values.port) : (config.port ?? 8080);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`--port: expected an integer in [0, 65535], got "${values.port}"`);
   process.exit(2);
 }
 const sim = await startSimulator({ ...options, port, host: values.host });

@@ -209,6 +209,7 @@ describe('one trimming policy for every variable', () => {
 describe('the simulator group', () => {
   it('holds only what the environment said; the simulator fills in the documented defaults', () => {
     expect(loadSimulatorConfig({})).toEqual({
+      port: undefined,
       owner: { clientId: undefined, clientSecret: undefined, publicKey: undefined, privateKey: undefined },
       jobMs: undefined,
       tenantSunset: undefined,

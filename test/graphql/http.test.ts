@@ -53,6 +53,21 @@ describe('the gateway over a real socket', () => {
     expect(text).toContain('graphql_envelop_request_duration');
   });
 
+  it('points GET / to /graphql: a browser is redirected to GraphiQL, curl gets a JSON pointer', async () => {
+    const browser = await request(`${url}/`, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    await browser.body.dump();
+    expect(browser.statusCode).toBe(302);
+    expect(browser.headers.location).toBe('/graphql');
+    const curl = await request(`${url}/`, { headers: { accept: '*/*' } });
+    expect(curl.statusCode).toBe(200);
+    expect(curl.headers['content-type']).toMatch(/^application\/json/);
+    expect(await curl.body.json()).toMatchObject({ graphql: '/graphql', readiness: '/readyz' });
+    // Only the root: other unknown paths stay 404.
+    const other = await request(`${url}/nope`);
+    await other.body.dump();
+    expect(other.statusCode).toBe(404);
+  });
+
   it('reports not ready while Atlas refuses the gateway', async () => {
     stack.sim.faults.add({ operationId: 'listGroups', status: 503, times: 10 });
     try {

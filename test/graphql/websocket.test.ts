@@ -117,6 +117,10 @@ describe('graceful shutdown: the same last message on every transport', () => {
     const closing = stack.gateway.close({ graceMs: 5_000 });
     const ready = await stack.gateway.yoga.fetch('http://gateway.test/readyz');
     expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({
+      status: 'not ready',
+      checks: { shutdown: { ok: false, reason: 'the gateway is shutting down' } },
+    });
 
     const last = {
       data: null,

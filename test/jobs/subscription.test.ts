@@ -110,7 +110,7 @@ describe('restoreJobStatus over SSE', () => {
     const { stack, url } = await setup();
     const loaderRequests = async () => {
       const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^gateway_loader_requests (\d+)$/m.exec(text)?.[1]);
+      return Number(/^gateway_loader_requests_total (\d+)$/m.exec(text)?.[1]);
     };
     const before = await loaderRequests();
     const sub = await subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: F.downloadJobId });

@@ -123,7 +123,7 @@ const cmd = execForm(ops(runtime, 'CMD')[0] ?? '[]');
 describe('Dockerfile, statically', () => {
   it('is multi-stage: npm ci for the build, production dependencies only in a small runtime', () => {
     expect(stages.map((s) => s.name)).toEqual(['deps', 'build', 'prod-deps', 'runtime']);
-    for (const s of stages) expect(baseImage(s)).toMatch(/^node:20[\w.-]*-(slim|alpine)/);
+    for (const s of stages) expect(baseImage(s)).toMatch(/^node:(22|24)[\w.-]*-(slim|alpine)/);
     expect(ops(stage('deps'), 'RUN').join(' ')).toMatch(/\bnpm ci\b/);
     expect(ops(stage('build'), 'RUN').join(' ')).toMatch(/\btsc\b.*--outDir build/);
     expect(ops(stage('prod-deps'), 'RUN').join(' ')).toMatch(/\bnpm ci\b.*--omit=dev/);

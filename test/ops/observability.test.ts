@@ -119,11 +119,60 @@ describe('metrics', () => {
     expect(text).toMatch(/graphql_envelop_request_duration_bucket\{[^}]*operationName="Dashboard"/);
     expect(text).toMatch(/atlas_upstream_requests_total\{operation="listGroups",outcome="200"\} \d+/);
     expect(text).toMatch(/atlas_upstream_request_duration_seconds_count\{operation="listGroups"\} \d+/);
-    expect(text).toMatch(/^atlas_oauth_token_fetches 1$/m);
-    expect(text).toMatch(/^gateway_family_cache_hits \d+$/m);
-    expect(text).toMatch(/^gateway_loader_item_loads \d+$/m);
+    expect(text).toMatch(/^atlas_oauth_token_fetches_total 1$/m);
+    expect(text).toMatch(/^gateway_family_cache_hits_total \d+$/m);
+    expect(text).toMatch(/^gateway_loader_item_loads_total \d+$/m);
     expect(text).toMatch(/^gateway_active_subscriptions 0$/m);
     expect(text).toMatch(/^gateway_job_pollers 0$/m);
+  });
+
+  it('types counts since start as counters named *_total, current values as gauges', async () => {
+    const text = await (await request(`${url}/metrics`)).body.text();
+    const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    const counters = [
+      'atlas_upstream_requests_total',
+      'atlas_upstream_retries_total',
+      'atlas_oauth_token_fetches_total',
+      'atlas_digest_challenges_total',
+      'gateway_family_cache_hits_total',
+      'gateway_family_cache_misses_total',
+      'gateway_loader_requests_total',
+      'gateway_loader_list_hits_total',
+      'gateway_loader_item_loads_total',
+      'gateway_job_polls_total',
+    ];
+    for (const name of counters) expect(types.get(name), name).toBe('counter');
+    for (const name of ['gateway_active_subscriptions', 'gateway_job_pollers'])
+      expect(types.get(name), name).toBe('gauge');
+    // The convention both ways: every counter of the gateway's own ends in _total, no gauge does.
+    for (const [name, type] of types) {
+      if (!/^(atlas|gateway)_/.test(name)) continue;
+      if (type === 'counter') expect(name).toMatch(/_total$/);
+      if (type === 'gauge') expect(name).not.toMatch(/_total$/);
+    }
+  });
+
+  it('a counter follows its source between scrapes', async () => {
+    const read = async () =>
+      Number(
+        /^gateway_loader_requests_total (\d+)$/m.exec(
+          await (await request(`${url}/metrics`)).body.text(),
+        )?.[1],
+      );
+    const before = await read();
+    await (await post('{ projects { id } }')).body.dump();
+    await (await post('{ projects { id } }')).body.dump();
+    expect(await read()).toBe(before + 2);
+  });
+
+  it('exposes Node’s process metrics (process_*, nodejs_*)', async () => {
+    const text = await (await request(`${url}/metrics`)).body.text();
+    expect(text).toMatch(/^# TYPE process_cpu_seconds_total counter$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(text).toMatch(/^process_start_time_seconds \d+/m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
+    expect(text).toMatch(/^nodejs_version_info\{/m);
   });
 });
 
