@@ -1,5 +1,4 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import type { Plugin, YogaServerOptions } from 'graphql-yoga';
@@ -7,6 +6,7 @@ import type { GatewayErrorCode } from '../errors/index.js';
 import { resolveSecurityOptions, type SecurityOptions } from './security-options.js';
 import { useCostLimit } from './use-cost-limit.js';
 import { useExecutionTimeout } from './use-execution-timeout.js';
+import { useCsrfPrevention } from './use-csrf-prevention.js';
 import { useHideSuggestions } from './use-hide-suggestions.js';
 import { usePersistedManifest } from './use-persisted-manifest.js';
 import { useRateLimit } from './use-rate-limit.js';
@@ -41,7 +41,7 @@ export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
   const o = resolveSecurityOptions(options);
   // The body size is `createGateway({ maxBodyBytes })` (securityYogaOptions): it must run first.
   const plugins: Plugin[] = [useUnreadableRequestAs400()];
-  if (o.csrfPrevention) plugins.push(useCSRFPrevention({ requestHeaders: [...o.csrfHeaders] }));
+  if (o.csrfPrevention) plugins.push(useCsrfPrevention(o.csrfHeaders));
   if (o.persistedOperations !== 'off') {
     plugins.push(usePersistedManifest(o.persistedOperations, o.persistedManifest));
   }

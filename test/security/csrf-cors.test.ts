@@ -22,7 +22,11 @@ describe('CSRF prevention', () => {
     });
     expect(calls).toEqual([]);
     expect(res!.status).toBe(403);
-    expect(firstError(res!)?.message).toBe('Required CSRF header(s) not present');
+    expect(firstError(res!)).toEqual({
+      code: 'FORBIDDEN',
+      message:
+        'Required CSRF header not present: a GET or a form-encoded POST must carry one of x-graphql-csrf, x-graphql-yoga-csrf, apollo-require-preflight (any value).',
+    });
   });
 
   it('refuses a form POST without a CSRF header', async () => {
@@ -33,6 +37,7 @@ describe('CSRF prevention', () => {
       body: new URLSearchParams({ query: QUERY }).toString(),
     });
     expect(res.status).toBe(403);
+    expect(firstError(res)?.code).toBe('FORBIDDEN');
   });
 
   it('answers a GET with any of the CSRF headers, and a JSON POST without one', async () => {
