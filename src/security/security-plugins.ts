@@ -14,7 +14,12 @@ import { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
 
 // graphql-armor's errors carry no code; clients branch on `extensions.code` (docs/api.md).
 const BAD_USER_INPUT = 'BAD_USER_INPUT' satisfies GatewayErrorCode;
-const badUserInput = (error: GraphQLError) => Object.assign(error.extensions, { code: BAD_USER_INPUT });
+// armor words its limits as "Syntax Error: Query depth limit of 10 exceeded…": the document parsed
+// fine, it is a limit, and a client reading "Syntax Error" looks for a typo that is not there.
+const badUserInput = (error: GraphQLError) => {
+  error.message = error.message.replace(/^Syntax Error: /, '');
+  Object.assign(error.extensions, { code: BAD_USER_INPUT });
+};
 // Validation limits report their error as a validation error instead of throwing it out of
 // `validate` (armor's default): a thrown error is not a validation result, and the gateway's
 // Prometheus plugin swallows it, letting the operation run.

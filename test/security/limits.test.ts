@@ -58,7 +58,7 @@ describe('each limit refuses a hostile request before any upstream call', () => 
     expect(res!.status).toBe(400);
     expect(firstError(res!)).toEqual({
       code: 'BAD_USER_INPUT',
-      message: expect.stringMatching(/depth limit of 10 exceeded, found 14/),
+      message: expect.stringMatching(/^Query depth limit of 10 exceeded, found 14/),
     });
   });
 
