@@ -12,6 +12,8 @@ export default tseslint.config(
       'examples/typed-client/gql',
       'bench/results',
       'coverage',
+      'reports',
+      '.stryker-tmp',
     ],
   },
   js.configs.recommended,

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { AtlasApiError, AtlasNetworkError } from '../../src/atlas/errors.js';
+import { familySignal, routeByFamily, type FamilyCalls } from '../../src/backup/backup-router.js';
+import { FamilyCache } from '../../src/backup/family-cache.js';
+import type { Family } from '../../src/backup/model.js';
+import { ManualClock } from '../../src/time/clock.js';
+
+const api = (status: number, errorCode: string) =>
+  new AtlasApiError({ operation: 'op', status, errorCode, reason: 'r', detail: 'd' });
+
+const ref = { projectId: 'p1', clusterName: 'c1' };
+
+/** Calls that answer per family, or throw what the family is given; records the order they ran in. */
+function calls(answers: Record<Family, unknown>) {
+  const tried: Family[] = [];
+  const call = (family: Family) => async () => {
+    tried.push(family);
+    const a = answers[family];
+    if (a instanceof Error) throw a;
+    return a as string;
+  };
+  const familyCalls: FamilyCalls<string> = { TENANT: call('TENANT'), FLEX: call('FLEX') };
+  return { familyCalls, tried };
+}
+
+describe('which family a failed call points to', () => {
+  it('reads a family signal only from the route of the other family', () => {
+    // Each signal names the family that was NOT tried; from the same family it means nothing.
+    expect(familySignal(api(400, 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API'), 'TENANT')).toBeUndefined();
+    expect(familySignal(api(400, 'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API'), 'FLEX')).toBeUndefined();
+  });
+
+  it('takes VERSION_GONE as “now Flex” only with status 410', () => {
+    expect(familySignal(api(404, 'VERSION_GONE'), 'TENANT')).toBeUndefined();
+    expect(familySignal(api(410, 'RESOURCE_GONE'), 'TENANT')).toBeUndefined();
+    expect(familySignal(api(410, 'VERSION_GONE'), 'TENANT')).toBe('FLEX');
+  });
+
+  it('sees no signal in anything but an Atlas error answer', () => {
+    const network = new AtlasNetworkError('down', {
+      operation: 'op',
+      sent: false,
+      code: 'ATLAS_NETWORK_ERROR',
+    });
+    expect(familySignal(network, 'TENANT')).toBeUndefined();
+    expect(familySignal(new Error('CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API'), 'TENANT')).toBeUndefined();
+    // Not even an object that looks like one (a JSON body rethrown by some other layer).
+    expect(familySignal({ status: 410, errorCode: 'VERSION_GONE' }, 'TENANT')).toBeUndefined();
+    expect(
+      familySignal({ status: 400, errorCode: 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API' }, 'FLEX'),
+    ).toBeUndefined();
+  });
+});
+
+describe('routing one call by family', () => {
+  it('tries Flex first for an unknown cluster and remembers Flex when it answers', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const { familyCalls, tried } = calls({ TENANT: 'tenant answer', FLEX: 'flex answer' });
+    expect(await routeByFamily(cache, ref, familyCalls)).toBe('flex answer');
+    expect(tried).toEqual(['FLEX']);
+    expect(cache.get(ref)).toBe('FLEX');
+  });
+
+  it('asks the known family first, and only it', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    cache.set(ref, 'TENANT');
+    const { familyCalls, tried } = calls({ TENANT: 'tenant answer', FLEX: 'flex answer' });
+    expect(await routeByFamily(cache, ref, familyCalls)).toBe('tenant answer');
+    expect(tried).toEqual(['TENANT']);
+  });
+
+  it('switches once on a family signal, and learns the other family', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const { familyCalls, tried } = calls({
+      TENANT: 'tenant answer',
+      FLEX: api(400, 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API'),
+    });
+    expect(await routeByFamily(cache, ref, familyCalls)).toBe('tenant answer');
+    expect(tried).toEqual(['FLEX', 'TENANT']);
+    expect(cache.get(ref)).toBe('TENANT');
+  });
+
+  it('leaves any other error to the caller, learning nothing', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const notFound = api(404, 'CLUSTER_NOT_FOUND');
+    const { familyCalls, tried } = calls({ TENANT: 'tenant answer', FLEX: notFound });
+    await expect(routeByFamily(cache, ref, familyCalls)).rejects.toBe(notFound);
+    expect(tried).toEqual(['FLEX']);
+    expect(cache.get(ref)).toBeUndefined();
+  });
+
+  it('answers the second family’s error when the switch fails too', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const second = api(404, 'CLUSTER_NOT_FOUND');
+    const { familyCalls, tried } = calls({
+      TENANT: second,
+      FLEX: api(400, 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API'),
+    });
+    await expect(routeByFamily(cache, ref, familyCalls)).rejects.toBe(second);
+    expect(tried).toEqual(['FLEX', 'TENANT']);
+    // The signal itself was Atlas's word: the family stays learned.
+    expect(cache.get(ref)).toBe('TENANT');
+  });
+});
