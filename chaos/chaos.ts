@@ -3,6 +3,7 @@ import type { ChaosConfig } from './config.js';
 import { FaultDriver } from './fault-driver.js';
 import {
   AnswersCheck,
+  ContractCheck,
   JobsCheck,
   LeaksCheck,
   MaskedErrorsCheck,
@@ -120,7 +121,10 @@ async function baselineRun(plan: WorkloadPlan, config: ChaosConfig, log: (s: str
     log(
       `fault-free run: ${stats.total} upstream requests, ${outcome.reads.length + outcome.downloads.length} GraphQL requests, ${outcome.subscriptions.length} subscriptions, ${unexpected} unexpected errors, ${outcome.durationMs} ms`,
     );
-    return { requests: stats.total, byOperation: stats.byOperation, unexpectedErrors: unexpected };
+    return {
+      summary: { requests: stats.total, byOperation: stats.byOperation, unexpectedErrors: unexpected },
+      contract: stack.contract,
+    };
   } finally {
     await stack.close();
   }
@@ -147,7 +151,8 @@ export async function runChaos(
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const plan = planWorkload(config);
-  const baseline = config.baseline ? await baselineRun(plan, config, log) : undefined;
+  const faultFree = config.baseline ? await baselineRun(plan, config, log) : undefined;
+  const baseline = faultFree?.summary;
   if (!config.baseline) {
     // Warm-up, so lazily loaded modules and caches are not counted as a leak.
     const warm = await startChaosStack({ ...config, faults: false }, 'warm-up');
@@ -166,9 +171,11 @@ export async function runChaos(
     jobs: new JobsCheck(config.tolerateKnownBugs),
     subscriptions: new SubscriptionsCheck(config.tolerateKnownBugs),
     bound: new RetryBoundCheck(baseline?.requests, config.retryBound),
-    retryAfter: new RetryAfterCheck(config.tolerateKnownBugs),
+    retryAfter: new RetryAfterCheck(config.tolerateKnownBugs, { timed: config.timingChecks }),
     leaks: new LeaksCheck(config.tolerateKnownBugs),
+    contract: new ContractCheck(),
   };
+  if (faultFree) checks.contract.add(faultFree.contract);
   const report: ChaosReport = {
     seed: config.seed,
     replay: replayCommand(config),
@@ -280,6 +287,7 @@ export async function runChaos(
   } finally {
     driver.dispose();
     await stack.close();
+    checks.contract.add(stack.contract);
   }
 
   // Teardown: sockets close asynchronously; give them a moment before comparing.
@@ -293,7 +301,7 @@ export async function runChaos(
     grownResources(before, after),
     before.heapUsedMb,
     after.heapUsedMb,
-    config.heapToleranceMb,
+    config.timingChecks ? config.heapToleranceMb : undefined,
   );
 
   report.checks = [
@@ -304,6 +312,7 @@ export async function runChaos(
     checks.bound.result(),
     checks.retryAfter.result(),
     checks.leaks.result(),
+    checks.contract.result(),
   ];
   report.ok = report.checks.every((c) => c.ok);
   report.durationMs = Math.round(performance.now() - started);

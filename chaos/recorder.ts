@@ -1,5 +1,69 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Dispatcher } from 'undici';
-import { createAtlasDispatcher } from '../src/atlas/index.js';
+import { createAtlasDispatcher, type Sleep } from '../src/atlas/index.js';
+import { realSleep } from '../src/time/sleep.js';
+import { realTimers, type Timers } from '../src/time/timers.js';
+
+/** A wait the gateway asked for (a retry backoff or a job poller's next tick), in event order. */
+export interface Wait {
+  kind: 'sleep' | 'timer';
+  /** The delay asked for, in ms: what the gateway meant, however late the timer fired. */
+  ms: number;
+  /** Its place in the sequence of events (sends, answers, waits) of the run. */
+  seq: number;
+  /** The wait before it in the same async chain (a backoff, then a token fetch's backoff, then a send). */
+  prev: Wait | undefined;
+}
+
+/** What the chain that sent `x` waited in all since event `since`: its waits after it, added up. */
+export function waitedSince(x: { after: Wait | undefined }, since: number): number {
+  let total = 0;
+  for (let w = x.after; w !== undefined && w.seq > since; w = w.prev) total += w.ms;
+  return total;
+}
+
+/**
+ * The gateways' waits, counted instead of timed: every backoff sleep and poller timer is numbered in
+ * one sequence with the exchanges, and each request remembers the waits of the async chain that sent
+ * it. "No retry before Retry-After" is then a fact about events (the retry's chain asked for waits of
+ * at least Retry-After in all after the answer), not about how fast the machine was.
+ */
+export class WaitLog {
+  #seq = 0;
+  readonly #chain = new AsyncLocalStorage<Wait>();
+  /** Waits recorded so far. */
+  count = 0;
+
+  next(): number {
+    return ++this.#seq;
+  }
+
+  /** The last wait of the current async chain. */
+  current(): Wait | undefined {
+    return this.#chain.getStore();
+  }
+
+  #record(kind: Wait['kind'], ms: number): Wait {
+    this.count++;
+    return { kind, ms, seq: this.next(), prev: this.#chain.getStore() };
+  }
+
+  /** The retry backoff: real waiting; the caller's chain continues under this wait. */
+  readonly sleep: Sleep = (ms, signal) => {
+    // enterWith in the synchronous part: the awaiting caller (the retry loop) resumes with it.
+    this.#chain.enterWith(this.#record('sleep', ms));
+    return realSleep(ms, signal);
+  };
+
+  /** The job pollers' timers: real timers whose callbacks run under their wait. */
+  readonly timers: Timers = {
+    setTimeout: (fn, ms) => {
+      const w = this.#record('timer', ms);
+      return realTimers.setTimeout(() => this.#chain.run(w, fn), ms);
+    },
+    clearTimeout: (h) => realTimers.clearTimeout(h),
+  };
+}
 
 /** One upstream round trip as the gateway's socket saw it (client side, monotonic ms). */
 export interface Exchange {
@@ -12,6 +76,12 @@ export interface Exchange {
   requestId: string;
   /** When it was handed to the socket pool. */
   sentAt: number;
+  /** Its place in the event sequence (WaitLog) when it was handed to the socket pool. */
+  sentSeq: number;
+  /** The last wait of the chain that sent it (a retry's backoff, a poller's tick). */
+  after: Wait | undefined;
+  /** Its place in the event sequence when the answer's headers arrived. */
+  answeredSeq: number | undefined;
   /** When the status line and headers arrived; undefined when none did (reset, timeout). */
   headersAt: number | undefined;
   status: number | undefined;
@@ -50,6 +120,7 @@ function headerOf(headers: unknown, name: string): string | undefined {
 export function recordingDispatcher(
   gateway: string,
   sink: Exchange[],
+  waits: WaitLog,
   opts: { connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number },
 ): { dispatcher: Dispatcher; close(): Promise<void> } {
   const agent = createAtlasDispatcher(opts);
@@ -60,6 +131,9 @@ export function recordingDispatcher(
       target: options.path,
       requestId: headerOf(options.headers, 'x-request-id') ?? '',
       sentAt: performance.now(),
+      sentSeq: waits.next(),
+      after: waits.current(),
+      answeredSeq: undefined,
       headersAt: undefined,
       status: undefined,
       retryAfterMs: undefined,
@@ -73,6 +147,7 @@ export function recordingDispatcher(
       onResponseStart: (c, status, headers, msg) => {
         if (status >= 200) {
           rec.headersAt = performance.now();
+          rec.answeredSeq = waits.next();
           rec.status = status;
           rec.retryAfterMs = retryAfterOf(headers['retry-after']);
         }
