@@ -123,7 +123,7 @@ async function baselineRun(plan: WorkloadPlan, config: ChaosConfig, log: (s: str
     );
     return {
       summary: { requests: stats.total, byOperation: stats.byOperation, unexpectedErrors: unexpected },
-      contract: stack.contract,
+      contract: stack.contract(),
     };
   } finally {
     await stack.close();
@@ -220,6 +220,7 @@ export async function runChaos(
       );
       stack.sim.resetStats();
       stack.exchanges.splice(0);
+      stack.waits.waits.splice(0);
       const gwBefore = gatewayTotals(stack);
       driver.hits.splice(0);
 
@@ -232,6 +233,7 @@ export async function runChaos(
         driver.stop();
       }
       const left = await drain(stack, client);
+      checks.contract.add(stack.contract());
 
       const afterJobs = new Map(snapshots.map((s) => [s, stack.sim.store.jobsCreatedFor(s)]));
       const requests = stack.sim.stats().total;
@@ -249,7 +251,7 @@ export async function runChaos(
       );
       checks.subscriptions.add(outcome, terminalOf, stack.exchanges);
       checks.bound.add(round, requests, gwAfter.calls - gwBefore.calls, gwAfter.sends - gwBefore.sends);
-      checks.retryAfter.add(round, stack.exchanges);
+      checks.retryAfter.add(round, stack.exchanges, stack.waits.waits);
       checks.leaks.addRound(round, left);
 
       const hits: Record<number, number> = {};
@@ -276,6 +278,7 @@ export async function runChaos(
       };
       report.rounds.push(summary);
       stack.exchanges.splice(0);
+      stack.waits.waits.splice(0);
       log(
         `round ${round}: ${summary.durationMs} ms, ${summary.graphql} GraphQL requests, ${summary.subscriptions} subscriptions (peak ${summary.peakLive} live), ${summary.requests} upstream requests, ${summary.faultHits} faults hit, ${summary.jobsCreated} jobs created, rss ${summary.rssMb} MB, heap ${summary.heapUsedMb} MB`,
       );
@@ -287,7 +290,7 @@ export async function runChaos(
   } finally {
     driver.dispose();
     await stack.close();
-    checks.contract.add(stack.contract);
+    checks.contract.add(stack.contract()); // what the teardown answered (the token revocation)
   }
 
   // Teardown: sockets close asynchronously; give them a moment before comparing.

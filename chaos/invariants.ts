@@ -1,6 +1,6 @@
 import { DOCUMENTED_CODES, type Answer, type GraphQLErrorShape } from './client.js';
 import type { Violation } from '../src/simulator/index.js';
-import { waitedSince, type Exchange, type Wait } from './recorder.js';
+import type { Exchange, Wait } from './recorder.js';
 import type { DownloadOutcome, RoundOutcome, SubscriptionOutcome } from './workload.js';
 
 /** One invariant's verdict: its counts in one line, and the problems found (the first ones kept). */
@@ -622,7 +622,8 @@ export class RetryAfterCheck {
     this.#timed = opts.timed ?? false;
   }
 
-  add(round: number, exchanges: readonly Exchange[]): void {
+  /** `waits`: the gateways' backoff sleeps and poller timers of the round (recorder.ts WaitLog). */
+  add(round: number, exchanges: readonly Exchange[], waits: readonly Wait[]): void {
     const sorted = [...exchanges].sort((a, b) => a.sentAt - b.sentAt);
     const limited = (e: Exchange) =>
       e.retryAfterMs !== undefined &&
@@ -646,41 +647,58 @@ export class RetryAfterCheck {
       onWindow: () => void,
       onNext: () => void,
     ) => {
+      // The limited answers and the later sends of their key. One GraphQL request (one x-request-id)
+      // may read the same target in two calls: any later send of the key may be the call's own.
+      const owed: { key: string; e: Exchange; later: Exchange[] }[] = [];
       for (const [key, l] of groups) {
-        // Each honouring wait explains one limited answer: one GraphQL request (one x-request-id) may
-        // read the same target in two calls, and only the limited call owes the wait.
-        const used = new Set<Wait>();
         l.forEach((e, i) => {
           if (!limited(e)) return;
           onWindow();
           const later = l.slice(i + 1).filter((x) => x.sentSeq > e.answeredSeq!);
           if (later.length === 0) return;
           onNext();
-          // The send's chain waited at least Retry-After in all after the answer (a backoff, and maybe a
-          // token fetch's backoff or a poller's timer after it).
-          const honouring = later.find(
-            (x) => waitedSince(x, e.answeredSeq!) >= e.retryAfterMs! && !used.has(x.after!),
-          );
-          if (!honouring) {
-            const next = later[0]!;
-            this.#p.add(
-              `round ${round} ${label} ${key}: HTTP ${e.status} with Retry-After ${e.retryAfterMs} ms, next request sent after waits of ${waitedSince(next, e.answeredSeq!)} ms in all, and none of the ${later.length} later one(s) after Retry-After; sends: ${l
-                .map(
-                  (x) =>
-                    `#${x.sentSeq}→${x.status ?? x.error ?? '?'}@${x.answeredSeq ?? '-'}${x.after ? ` after ${x.after.kind} ${x.after.ms} ms #${x.after.seq}` : ''}`,
-                )
-                .join(', ')}`,
-            );
-            return;
-          }
-          used.add(honouring.after!);
-          const gap = honouring.sentAt - e.headersAt!;
-          if (this.#timed && gap < e.retryAfterMs! - SLACK_MS) {
-            this.#p.add(
-              `round ${round} ${label} ${key}: HTTP ${e.status} with Retry-After ${e.retryAfterMs} ms, next request ${Math.round(gap)} ms later`,
-            );
-          }
+          owed.push({ key, e, later });
         });
+      }
+      // Each wait honours one answer at most: a wait of at least Retry-After that began after the
+      // answer and ended before the send. Matched earliest send first, each taking the fitting wait
+      // that began first (the one least likely to fit a later answer), so no answer steals the wait
+      // another one needs.
+      owed.sort((p, q) => p.later[0]!.sentSeq - q.later[0]!.sentSeq);
+      const used = new Set<Wait>();
+      for (const { key, e, later } of owed) {
+        let honouring: { x: Exchange; w: Wait } | undefined;
+        for (const x of later) {
+          const w = waits.find(
+            (w) =>
+              !used.has(w) &&
+              w.seq > e.answeredSeq! &&
+              w.endSeq !== undefined &&
+              w.endSeq < x.sentSeq &&
+              w.ms >= e.retryAfterMs!,
+          );
+          if (w) {
+            honouring = { x, w };
+            break;
+          }
+        }
+        if (!honouring) {
+          const next = later[0]!;
+          const between = waits
+            .filter((w) => w.seq > e.answeredSeq! && w.endSeq !== undefined && w.endSeq < next.sentSeq)
+            .map((w) => `${w.kind} ${w.ms} ms${used.has(w) ? ' (taken)' : ''}`);
+          this.#p.add(
+            `round ${round} ${label} ${key}: HTTP ${e.status} with Retry-After ${e.retryAfterMs} ms, next request sent with no wait of that length between (waits ended in between: ${between.slice(0, 8).join(', ') || 'none'}${between.length > 8 ? ', …' : ''}), nor before any of the ${later.length} later one(s)`,
+          );
+          continue;
+        }
+        used.add(honouring.w);
+        const gap = honouring.x.sentAt - e.headersAt!;
+        if (this.#timed && gap < e.retryAfterMs! - SLACK_MS) {
+          this.#p.add(
+            `round ${round} ${label} ${key}: HTTP ${e.status} with Retry-After ${e.retryAfterMs} ms, next request ${Math.round(gap)} ms later`,
+          );
+        }
       }
     };
     scan(

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Dispatcher } from 'undici';
 import { createAtlasDispatcher, type Sleep } from '../src/atlas/index.js';
 import { realSleep } from '../src/time/sleep.js';
@@ -9,57 +8,51 @@ export interface Wait {
   kind: 'sleep' | 'timer';
   /** The delay asked for, in ms: what the gateway meant, however late the timer fired. */
   ms: number;
-  /** Its place in the sequence of events (sends, answers, waits) of the run. */
+  /** Its place in the sequence of events (sends, answers, waits) of the run, when it began. */
   seq: number;
-  /** The wait before it in the same async chain (a backoff, then a token fetch's backoff, then a send). */
-  prev: Wait | undefined;
-}
-
-/** What the chain that sent `x` waited in all since event `since`: its waits after it, added up. */
-export function waitedSince(x: { after: Wait | undefined }, since: number): number {
-  let total = 0;
-  for (let w = x.after; w !== undefined && w.seq > since; w = w.prev) total += w.ms;
-  return total;
+  /** Its place in the sequence when it ended; undefined while running, or when aborted or cleared. */
+  endSeq: number | undefined;
 }
 
 /**
  * The gateways' waits, counted instead of timed: every backoff sleep and poller timer is numbered in
- * one sequence with the exchanges, and each request remembers the waits of the async chain that sent
- * it. "No retry before Retry-After" is then a fact about events (the retry's chain asked for waits of
- * at least Retry-After in all after the answer), not about how fast the machine was.
+ * one sequence with the exchanges (when it began and when it ended). "No retry before Retry-After" is
+ * then a fact about events: between the limited answer and the next send of that call, a wait of at
+ * least Retry-After began and ended (recorded waits are not tied to a call: no AsyncLocalStorage,
+ * whose promise hooks would slow the gateways and the simulator sharing this process; each wait
+ * explains one limited answer at most, and waits of 1 s and more come only from Retry-After or a
+ * poller's doubled backoff).
  */
 export class WaitLog {
   #seq = 0;
-  readonly #chain = new AsyncLocalStorage<Wait>();
-  /** Waits recorded so far. */
-  count = 0;
+  /** Every wait, in the order they began (cleared by `splice` with the exchanges, per round). */
+  readonly waits: Wait[] = [];
 
   next(): number {
     return ++this.#seq;
   }
 
-  /** The last wait of the current async chain. */
-  current(): Wait | undefined {
-    return this.#chain.getStore();
-  }
-
   #record(kind: Wait['kind'], ms: number): Wait {
-    this.count++;
-    return { kind, ms, seq: this.next(), prev: this.#chain.getStore() };
+    const w: Wait = { kind, ms, seq: this.next(), endSeq: undefined };
+    this.waits.push(w);
+    return w;
   }
 
-  /** The retry backoff: real waiting; the caller's chain continues under this wait. */
-  readonly sleep: Sleep = (ms, signal) => {
-    // enterWith in the synchronous part: the awaiting caller (the retry loop) resumes with it.
-    this.#chain.enterWith(this.#record('sleep', ms));
-    return realSleep(ms, signal);
+  /** The retry backoff: real waiting; an aborted wait never ends (it honours nothing). */
+  readonly sleep: Sleep = async (ms, signal) => {
+    const w = this.#record('sleep', ms);
+    await realSleep(ms, signal);
+    w.endSeq = this.next();
   };
 
-  /** The job pollers' timers: real timers whose callbacks run under their wait. */
+  /** The job pollers' timers: real timers; a cleared one never ends. */
   readonly timers: Timers = {
     setTimeout: (fn, ms) => {
       const w = this.#record('timer', ms);
-      return realTimers.setTimeout(() => this.#chain.run(w, fn), ms);
+      return realTimers.setTimeout(() => {
+        w.endSeq = this.next();
+        fn();
+      }, ms);
     },
     clearTimeout: (h) => realTimers.clearTimeout(h),
   };
@@ -78,8 +71,6 @@ export interface Exchange {
   sentAt: number;
   /** Its place in the event sequence (WaitLog) when it was handed to the socket pool. */
   sentSeq: number;
-  /** The last wait of the chain that sent it (a retry's backoff, a poller's tick). */
-  after: Wait | undefined;
   /** Its place in the event sequence when the answer's headers arrived. */
   answeredSeq: number | undefined;
   /** When the status line and headers arrived; undefined when none did (reset, timeout). */
@@ -132,7 +123,6 @@ export function recordingDispatcher(
       requestId: headerOf(options.headers, 'x-request-id') ?? '',
       sentAt: performance.now(),
       sentSeq: waits.next(),
-      after: waits.current(),
       answeredSeq: undefined,
       headersAt: undefined,
       status: undefined,
