@@ -25,4 +25,25 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  {
+    // Every simulator answer in the suite is checked against the Atlas spec: tests start the
+    // simulator through test/support/contract.ts only (a violation fails the test that caused it).
+    files: ['test/**/*.ts'],
+    ignores: ['test/support/contract.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/src/simulator/index.js', '**/src/simulator/server.js'],
+              importNames: ['startSimulator'],
+              message:
+                'Start simulators with startContractSimulator (test/support/contract.ts): it checks every answer against the Atlas spec.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -3,6 +3,7 @@ import type { ChaosConfig } from './config.js';
 import { FaultDriver } from './fault-driver.js';
 import {
   AnswersCheck,
+  ContractCheck,
   JobsCheck,
   LeaksCheck,
   MaskedErrorsCheck,
@@ -120,7 +121,10 @@ async function baselineRun(plan: WorkloadPlan, config: ChaosConfig, log: (s: str
     log(
       `fault-free run: ${stats.total} upstream requests, ${outcome.reads.length + outcome.downloads.length} GraphQL requests, ${outcome.subscriptions.length} subscriptions, ${unexpected} unexpected errors, ${outcome.durationMs} ms`,
     );
-    return { requests: stats.total, byOperation: stats.byOperation, unexpectedErrors: unexpected };
+    return {
+      summary: { requests: stats.total, byOperation: stats.byOperation, unexpectedErrors: unexpected },
+      contract: stack.contract(),
+    };
   } finally {
     await stack.close();
   }
@@ -147,7 +151,8 @@ export async function runChaos(
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const plan = planWorkload(config);
-  const baseline = config.baseline ? await baselineRun(plan, config, log) : undefined;
+  const faultFree = config.baseline ? await baselineRun(plan, config, log) : undefined;
+  const baseline = faultFree?.summary;
   if (!config.baseline) {
     // Warm-up, so lazily loaded modules and caches are not counted as a leak.
     const warm = await startChaosStack({ ...config, faults: false }, 'warm-up');
@@ -166,9 +171,11 @@ export async function runChaos(
     jobs: new JobsCheck(config.tolerateKnownBugs),
     subscriptions: new SubscriptionsCheck(config.tolerateKnownBugs),
     bound: new RetryBoundCheck(baseline?.requests, config.retryBound),
-    retryAfter: new RetryAfterCheck(config.tolerateKnownBugs),
+    retryAfter: new RetryAfterCheck(config.tolerateKnownBugs, { timed: config.timingChecks }),
     leaks: new LeaksCheck(config.tolerateKnownBugs),
+    contract: new ContractCheck(),
   };
+  if (faultFree) checks.contract.add(faultFree.contract);
   const report: ChaosReport = {
     seed: config.seed,
     replay: replayCommand(config),
@@ -213,6 +220,7 @@ export async function runChaos(
       );
       stack.sim.resetStats();
       stack.exchanges.splice(0);
+      stack.waits.waits.splice(0);
       const gwBefore = gatewayTotals(stack);
       driver.hits.splice(0);
 
@@ -225,6 +233,7 @@ export async function runChaos(
         driver.stop();
       }
       const left = await drain(stack, client);
+      checks.contract.add(stack.contract());
 
       const afterJobs = new Map(snapshots.map((s) => [s, stack.sim.store.jobsCreatedFor(s)]));
       const requests = stack.sim.stats().total;
@@ -242,7 +251,7 @@ export async function runChaos(
       );
       checks.subscriptions.add(outcome, terminalOf, stack.exchanges);
       checks.bound.add(round, requests, gwAfter.calls - gwBefore.calls, gwAfter.sends - gwBefore.sends);
-      checks.retryAfter.add(round, stack.exchanges);
+      checks.retryAfter.add(round, stack.exchanges, stack.waits.waits);
       checks.leaks.addRound(round, left);
 
       const hits: Record<number, number> = {};
@@ -269,6 +278,7 @@ export async function runChaos(
       };
       report.rounds.push(summary);
       stack.exchanges.splice(0);
+      stack.waits.waits.splice(0);
       log(
         `round ${round}: ${summary.durationMs} ms, ${summary.graphql} GraphQL requests, ${summary.subscriptions} subscriptions (peak ${summary.peakLive} live), ${summary.requests} upstream requests, ${summary.faultHits} faults hit, ${summary.jobsCreated} jobs created, rss ${summary.rssMb} MB, heap ${summary.heapUsedMb} MB`,
       );
@@ -280,6 +290,7 @@ export async function runChaos(
   } finally {
     driver.dispose();
     await stack.close();
+    checks.contract.add(stack.contract()); // what the teardown answered (the token revocation)
   }
 
   // Teardown: sockets close asynchronously; give them a moment before comparing.
@@ -293,7 +304,7 @@ export async function runChaos(
     grownResources(before, after),
     before.heapUsedMb,
     after.heapUsedMb,
-    config.heapToleranceMb,
+    config.timingChecks ? config.heapToleranceMb : undefined,
   );
 
   report.checks = [
@@ -304,6 +315,7 @@ export async function runChaos(
     checks.bound.result(),
     checks.retryAfter.result(),
     checks.leaks.result(),
+    checks.contract.result(),
   ];
   report.ok = report.checks.every((c) => c.ok);
   report.durationMs = Math.round(performance.now() - started);

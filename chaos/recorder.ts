@@ -1,5 +1,62 @@
 import type { Dispatcher } from 'undici';
-import { createAtlasDispatcher } from '../src/atlas/index.js';
+import { createAtlasDispatcher, type Sleep } from '../src/atlas/index.js';
+import { realSleep } from '../src/time/sleep.js';
+import { realTimers, type Timers } from '../src/time/timers.js';
+
+/** A wait the gateway asked for (a retry backoff or a job poller's next tick), in event order. */
+export interface Wait {
+  kind: 'sleep' | 'timer';
+  /** The delay asked for, in ms: what the gateway meant, however late the timer fired. */
+  ms: number;
+  /** Its place in the sequence of events (sends, answers, waits) of the run, when it began. */
+  seq: number;
+  /** Its place in the sequence when it ended; undefined while running, or when aborted or cleared. */
+  endSeq: number | undefined;
+}
+
+/**
+ * The gateways' waits, counted instead of timed: every backoff sleep and poller timer is numbered in
+ * one sequence with the exchanges (when it began and when it ended). "No retry before Retry-After" is
+ * then a fact about events: between the limited answer and the next send of that call, a wait of at
+ * least Retry-After began and ended (recorded waits are not tied to a call: no AsyncLocalStorage,
+ * whose promise hooks would slow the gateways and the simulator sharing this process; each wait
+ * explains one limited answer at most, and waits of 1 s and more come only from Retry-After or a
+ * poller's doubled backoff).
+ */
+export class WaitLog {
+  #seq = 0;
+  /** Every wait, in the order they began (cleared by `splice` with the exchanges, per round). */
+  readonly waits: Wait[] = [];
+
+  next(): number {
+    return ++this.#seq;
+  }
+
+  #record(kind: Wait['kind'], ms: number): Wait {
+    const w: Wait = { kind, ms, seq: this.next(), endSeq: undefined };
+    this.waits.push(w);
+    return w;
+  }
+
+  /** The retry backoff: real waiting; an aborted wait never ends (it honours nothing). */
+  readonly sleep: Sleep = async (ms, signal) => {
+    const w = this.#record('sleep', ms);
+    await realSleep(ms, signal);
+    w.endSeq = this.next();
+  };
+
+  /** The job pollers' timers: real timers; a cleared one never ends. */
+  readonly timers: Timers = {
+    setTimeout: (fn, ms) => {
+      const w = this.#record('timer', ms);
+      return realTimers.setTimeout(() => {
+        w.endSeq = this.next();
+        fn();
+      }, ms);
+    },
+    clearTimeout: (h) => realTimers.clearTimeout(h),
+  };
+}
 
 /** One upstream round trip as the gateway's socket saw it (client side, monotonic ms). */
 export interface Exchange {
@@ -12,6 +69,10 @@ export interface Exchange {
   requestId: string;
   /** When it was handed to the socket pool. */
   sentAt: number;
+  /** Its place in the event sequence (WaitLog) when it was handed to the socket pool. */
+  sentSeq: number;
+  /** Its place in the event sequence when the answer's headers arrived. */
+  answeredSeq: number | undefined;
   /** When the status line and headers arrived; undefined when none did (reset, timeout). */
   headersAt: number | undefined;
   status: number | undefined;
@@ -50,6 +111,7 @@ function headerOf(headers: unknown, name: string): string | undefined {
 export function recordingDispatcher(
   gateway: string,
   sink: Exchange[],
+  waits: WaitLog,
   opts: { connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number },
 ): { dispatcher: Dispatcher; close(): Promise<void> } {
   const agent = createAtlasDispatcher(opts);
@@ -60,6 +122,8 @@ export function recordingDispatcher(
       target: options.path,
       requestId: headerOf(options.headers, 'x-request-id') ?? '',
       sentAt: performance.now(),
+      sentSeq: waits.next(),
+      answeredSeq: undefined,
       headersAt: undefined,
       status: undefined,
       retryAfterMs: undefined,
@@ -73,6 +137,7 @@ export function recordingDispatcher(
       onResponseStart: (c, status, headers, msg) => {
         if (status >= 200) {
           rec.headersAt = performance.now();
+          rec.answeredSeq = waits.next();
           rec.status = status;
           rec.retryAfterMs = retryAfterOf(headers['retry-after']);
         }

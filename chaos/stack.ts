@@ -1,9 +1,16 @@
 import { createGateway, type Gateway } from '../src/gateway.js';
-import { DEFAULT_SIM_CREDENTIALS, startSimulator, type Simulator } from '../src/simulator/index.js';
+import {
+  checkAgainstSpec,
+  DEFAULT_SIM_CREDENTIALS,
+  startSimulator,
+  type ResponseInfo,
+  type Simulator,
+  type Violation,
+} from '../src/simulator/index.js';
 import type { ChaosConfig } from './config.js';
 import { GATEWAYS, type GatewayName } from './plan.js';
 import { fork } from './prng.js';
-import { recordingDispatcher, type Exchange } from './recorder.js';
+import { recordingDispatcher, WaitLog, type Exchange } from './recorder.js';
 import { openAccess } from '../src/callers/caller.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
@@ -21,13 +28,34 @@ export interface ChaosStack {
   gateways: Record<GatewayName, ChaosGateway>;
   /** Upstream exchanges of both gateways, appended as they happen. */
   exchanges: Exchange[];
+  /** The gateways' backoff sleeps and poller timers, in one event sequence with the exchanges. */
+  waits: WaitLog;
+  /**
+   * Every simulator answer since the last call checked against the Atlas spec (src/simulator/spec-check.ts): the
+   * answers checked, the violations an injected wire fault explains (a truncated or malformed body:
+   * the chaos is meant to send those), and every other violation (the simulator broke the spec). The
+   * answers are only collected while the chaos runs and checked here, so checking costs the
+   * simulator no time under load (nonces and tokens expire in real time).
+   */
+  contract(): { checked: number; injected: Violation[]; violations: Violation[] };
   close(): Promise<void>;
 }
 
 export async function startChaosStack(config: ChaosConfig, label: string): Promise<ChaosStack> {
   const chaos = config.faults;
+  const answers: ResponseInfo[] = [];
+  const contract = () => {
+    const out: ReturnType<ChaosStack['contract']> = { checked: 0, injected: [], violations: [] };
+    for (const info of answers.splice(0)) {
+      out.checked += 1;
+      const found = checkAgainstSpec(info);
+      (info.wire === 'truncated' || info.wire === 'malformed' ? out.injected : out.violations).push(...found);
+    }
+    return out;
+  };
   const sim = await startSimulator({
     port: 0,
+    onResponse: (info) => answers.push(info),
     jobMs: config.jobMs,
     random: fork(config.seed, `${label}:sim-random`).next,
     ...(chaos
@@ -39,9 +67,10 @@ export async function startChaosStack(config: ChaosConfig, label: string): Promi
       : {}),
   });
   const exchanges: Exchange[] = [];
+  const waits = new WaitLog();
   const gateways = {} as Record<GatewayName, ChaosGateway>;
   for (const name of GATEWAYS) {
-    const rec = recordingDispatcher(name, exchanges, {
+    const rec = recordingDispatcher(name, exchanges, waits, {
       connectTimeoutMs: config.upstreamTimeoutMs,
       headersTimeoutMs: config.upstreamTimeoutMs,
       bodyTimeoutMs: config.upstreamTimeoutMs,
@@ -51,6 +80,7 @@ export async function startChaosStack(config: ChaosConfig, label: string): Promi
       authenticate: openAccess,
       logging: false,
       pollIntervalMs: config.pollIntervalMs,
+      timers: waits.timers,
       atlas: {
         baseUrl: sim.url,
         auth:
@@ -64,6 +94,7 @@ export async function startChaosStack(config: ChaosConfig, label: string): Promi
               }
             : { type: 'digest', publicKey: OWNER.publicKey, privateKey: OWNER.privateKey },
         dispatcher: rec.dispatcher,
+        sleep: waits.sleep,
         random: fork(config.seed, `${label}:${name}:jitter`).next,
         timeouts: {
           connectMs: config.upstreamTimeoutMs,
@@ -79,6 +110,8 @@ export async function startChaosStack(config: ChaosConfig, label: string): Promi
     sim,
     gateways,
     exchanges,
+    waits,
+    contract,
     async close() {
       for (const g of Object.values(gateways)) {
         await g.gateway.close({ graceMs: 2000 });

@@ -1,6 +1,7 @@
 import type { ExecutionArgs, GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { requestErrorExtensions } from '../graphql/errors.js';
+import { realTimers, type Timers } from '../time/timers.js';
 
 const deadlines = new WeakMap<Request, AbortController>();
 
@@ -31,13 +32,14 @@ export function executionTimeoutError(timeoutMs: number): GraphQLError {
 }
 
 /**
- * Stops an operation still running `timeoutMs` after it started.
+ * Stops an operation still running `timeoutMs` after it started. `timers` are injected so tests
+ * fire the deadline themselves instead of racing it.
  *
  * Hand-written because neither yoga nor envelop has an execution deadline; yoga's executor
  * (`@graphql-tools/executor`) does honour an `AbortSignal` in its arguments: it stops resolving and
  * rejects with the signal's reason, which is the GraphQL error the client sees.
  */
-export function useExecutionTimeout(timeoutMs: number): Plugin {
+export function useExecutionTimeout(timeoutMs: number, timers: Timers = realTimers): Plugin {
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       const request = (args.contextValue as { request?: Request }).request;
@@ -45,7 +47,7 @@ export function useExecutionTimeout(timeoutMs: number): Plugin {
       if (request && !deadlines.has(request)) deadlines.set(request, new AbortController());
       setExecuteFn((execArgs: ExecutionArgs) => {
         const controller = new AbortController();
-        const timer = setTimeout(() => {
+        const timer = timers.setTimeout(() => {
           const reason = executionTimeoutError(timeoutMs);
           controller.abort(reason);
           if (request) deadlines.get(request)?.abort(reason);
@@ -54,7 +56,7 @@ export function useExecutionTimeout(timeoutMs: number): Plugin {
         const outer = (execArgs as { signal?: AbortSignal }).signal;
         const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
         return Promise.resolve(executeFn(Object.assign({}, execArgs, { signal }))).finally(() =>
-          clearTimeout(timer),
+          timers.clearTimeout(timer),
         );
       });
     },

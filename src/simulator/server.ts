@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock, type Clock } from '../time/clock.js';
 import { FaultInjector, parseFaultRule } from './faults.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
@@ -43,6 +43,11 @@ export interface SimulatorOptions {
   random?: () => number;
   /** Called with every API answer: the contract tests validate each against the spec. */
   onResponse?: (info: ResponseInfo) => void;
+  /**
+   * Waits of the latency and slow-body faults. Injected so tests count the waits (and decide when
+   * they end) instead of timing the answer. @default node:timers/promises setTimeout
+   */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** What `onResponse` sees of one answer. */
@@ -56,6 +61,11 @@ export interface ResponseInfo {
   body: unknown;
   /** `envelope=true` reshapes bodies beyond the spec's schemas. */
   enveloped: boolean;
+  /**
+   * An injected fault that changes what goes on the wire after `body`: `truncated` (half the body,
+   * then the socket closes), `malformed` (not JSON), `reset` (the socket closes, no answer at all).
+   */
+  wire: 'truncated' | 'malformed' | 'reset' | undefined;
 }
 
 /** One request as the simulator logged it (for counting upstream calls in tests). */
@@ -143,6 +153,7 @@ interface Routed {
 /** Starts the simulator on a real socket. Tests start it on port 0 and `close()` it. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const clock = options.clock ?? systemClock;
+  const sleep = options.sleep ?? ((ms: number) => delay(ms));
   const spec = loadSpec();
   const store = new SimStore({
     clock,
@@ -512,6 +523,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         contentType,
         body,
         enveloped,
+        wire: fault?.reset === 'after' ? 'reset' : fault?.body,
       });
     }
 

@@ -1,22 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAtlasClient, type AtlasClient } from '../../src/atlas/index.js';
-import {
-  DEFAULT_SIM_CREDENTIALS,
-  ManualClock,
-  startSimulator,
-  type Simulator,
-} from '../../src/simulator/index.js';
+import { DEFAULT_SIM_CREDENTIALS, ManualClock } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { startContractSimulator, type ContractSimulator } from '../support/contract.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const TENANT = { groupId: SEED.tenant.groupId, clusterName: SEED.tenant.clusterName };
 const FLEX = { groupId: SEED.flex.groupId, name: SEED.flex.clusterName };
 
-let sim: Simulator;
+let sim: ContractSimulator;
 let client: AtlasClient;
 
 beforeAll(async () => {
-  sim = await startSimulator({ clock: new ManualClock() });
+  sim = await startContractSimulator({ clock: new ManualClock() });
   client = createAtlasClient({
     baseUrl: sim.url,
     auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },

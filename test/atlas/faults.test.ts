@@ -20,6 +20,19 @@ const FLEX = { groupId: SEED.flex.groupId, name: SEED.flex.clusterName };
 const setup = (sim: SimulatorOptions = {}, config: Partial<AtlasClientConfig> = {}) =>
   startAtlasClient({ sim, config: { random: () => 0.5, ...config } });
 
+/**
+ * The simulator's fault waits (latency, slow body), recorded and never ending: the held answer can
+ * only end by the client giving up, so timeouts and aborts are decided by events, not by a race.
+ */
+const holding = () => {
+  const held: number[] = [];
+  const sleep = (ms: number) => {
+    held.push(ms);
+    return new Promise<void>(() => {});
+  };
+  return { held, sleep };
+};
+
 const count = (s: Simulator, op: string) => s.stats().byOperation[op] ?? 0;
 const fail = (p: Promise<unknown>) =>
   p.then(
@@ -113,6 +126,7 @@ describe('retries (simulator faults)', () => {
     const { sim, client } = await setup();
     sim.faults.add({ operationId: 'getGroup', reset: 'before', times: 1 });
     sim.faults.add({ operationId: 'listGroups', body: 'truncated', times: 1 });
+    sim.expectViolations({ operationId: 'listGroups', status: 200, problem: 'truncated' });
     await expect(client.projects.getGroup({ groupId: G })).resolves.toMatchObject({ id: G });
     await expect(client.projects.listGroups()).resolves.toMatchObject({ totalCount: 3 });
     expect(client.stats().retries).toBe(2);
@@ -136,7 +150,7 @@ describe('retries (simulator faults)', () => {
     await client.projects.getGroup({ groupId: payments });
     const limited = client.projects.getGroup({ groupId: payments }); // bucket empty: 429, then waits
     await expect.poll(() => delays.length).toBe(1);
-    expect(delays[0]).toBeGreaterThanOrEqual(1000);
+    expect(delays).toEqual([1000]); // Retry-After 1 s (one token a second) outweighs the jitter (< 200 ms)
     // Meanwhile another project goes straight through.
     await expect(client.projects.getGroup({ groupId: analytics })).resolves.toMatchObject({ id: analytics });
     await expect(client.projects.getGroup({ groupId: analytics })).resolves.toMatchObject({ id: analytics });
@@ -155,6 +169,7 @@ describe('errors (simulator faults and answers)', () => {
   it('malformed JSON → AtlasResponseError, not retried', async () => {
     const { sim, client } = await setup();
     sim.faults.add({ operationId: 'getGroup', body: 'malformed' });
+    sim.expectViolations({ operationId: 'getGroup', status: 200, problem: 'not JSON' });
     const err = await fail(client.projects.getGroup({ groupId: G }));
     expect(err).toBeInstanceOf(AtlasResponseError);
     expect(err).toMatchObject({ code: 'ATLAS_BAD_RESPONSE', status: 200, operation: 'getGroup' });
@@ -162,35 +177,45 @@ describe('errors (simulator faults and answers)', () => {
   });
 
   it('slow headers → ATLAS_TIMEOUT', async () => {
-    const { sim, client } = await setup({}, { timeouts: { headersMs: 300 }, retry: { maxAttempts: 1 } });
+    const { held, sleep } = holding();
+    const { sim, client } = await setup(
+      { sleep },
+      { timeouts: { headersMs: 300 }, retry: { maxAttempts: 1 } },
+    );
     await client.projects.listGroups(); // token fetched outside the fault
     sim.faults.add({ operationId: 'getGroup', latencyMs: 2_500 });
     const err = await fail(client.projects.getGroup({ groupId: G }));
     expect(err).toBeInstanceOf(AtlasNetworkError);
     expect(err).toMatchObject({ code: 'ATLAS_TIMEOUT', sent: true });
+    expect(held).toEqual([2_500]); // the simulator still holds the answer
   });
 
   it('a stalled body → ATLAS_TIMEOUT', async () => {
-    const { sim, client } = await setup({}, { timeouts: { bodyMs: 300 }, retry: { maxAttempts: 1 } });
+    const { held, sleep } = holding();
+    const { sim, client } = await setup({ sleep }, { timeouts: { bodyMs: 300 }, retry: { maxAttempts: 1 } });
     await client.projects.listGroups();
     sim.faults.add({ operationId: 'getGroup', slowBodyMs: 20_000, times: 1 });
     await expect(client.projects.getGroup({ groupId: G })).rejects.toMatchObject({
       code: 'ATLAS_TIMEOUT',
       sent: true,
     });
+    expect(held).toEqual([2_000]); // the first tenth of the body went out; the rest never does
   });
 
   it("the caller's AbortSignal reaches the socket: ATLAS_ABORTED, or ATLAS_TIMEOUT for a deadline", async () => {
-    const { sim, client } = await setup();
+    const { held, sleep } = holding();
+    const { sim, client } = await setup({ sleep });
     await client.projects.listGroups();
     sim.faults.add({ operationId: 'getGroup', latencyMs: 5_000 });
     const ac = new AbortController();
-    const started = Date.now();
-    setTimeout(() => ac.abort(), 50);
-    const aborted = await fail(client.projects.getGroup({ groupId: G }, { signal: ac.signal }));
+    const pending = fail(client.projects.getGroup({ groupId: G }, { signal: ac.signal }));
+    // Counted, not timed: the abort comes while the simulator holds the request, which never answers,
+    // so the call can only have ended by the abort reaching the socket.
+    await expect.poll(() => held, { timeout: 15_000 }).toEqual([5_000]);
+    ac.abort();
+    const aborted = await pending;
     expect(aborted).toBeInstanceOf(AtlasNetworkError);
     expect(aborted).toMatchObject({ code: 'ATLAS_ABORTED', sent: true });
-    expect(Date.now() - started).toBeLessThan(2_000);
     await expect(
       client.projects.getGroup({ groupId: G }, { signal: AbortSignal.timeout(50) }),
     ).rejects.toMatchObject({ code: 'ATLAS_TIMEOUT' });
@@ -201,6 +226,7 @@ describe('errors (simulator faults and answers)', () => {
       sent: false,
     });
     expect(client.stats().retries).toBe(0);
+    expect(held).toEqual([5_000, 5_000]); // the early abort sent nothing
   });
 
   it('an abort while waiting for the shared token leaves the fetch to the others', async () => {

@@ -1,98 +1,101 @@
 import { track } from './disposer.js';
-import { loadSpec } from '../../src/simulator/openapi.js';
 import {
+  checkAgainstSpec,
   startSimulator,
   type Simulator,
   type SimulatorOptions,
-  type ResponseInfo,
+  type Violation,
 } from '../../src/simulator/index.js';
 
-/** One way an answer of the simulator differs from what the Atlas spec allows. */
-export interface Violation {
-  operationId: string;
-  status: number;
-  problem: string;
-}
+export { checkAgainstSpec, type Violation };
 
 /**
- * Checks one simulator answer against `schema/atlas/openapi.json`: the status is one the operation
- * declares (or an error status Atlas is known to add: 406, 410, 415, 502-504), the content type is the
- * declared versioned type (errors: application/json), and the body validates against the declared schema.
+ * A violation a test provokes on purpose, with a fault the spec does not allow (a truncated or
+ * malformed body, a status the operation does not declare): which operation, which status, and
+ * optionally what the problem says. It must happen exactly `times` times; anything else still fails.
  */
-export function checkAgainstSpec(info: ResponseInfo): Violation[] {
-  const spec = loadSpec();
-  const out: Violation[] = [];
-  const fail = (problem: string) => out.push({ operationId: info.operationId, status: info.status, problem });
-  const mediaType = info.contentType.split(';')[0]!.trim();
-
-  if (info.operationId === 'oauth.token' && info.status === 200) {
-    const b = info.body as Record<string, unknown>;
-    if (typeof b.access_token !== 'string' || b.token_type !== 'Bearer' || typeof b.expires_in !== 'number') {
-      fail(`token answer lacks access_token/token_type/expires_in: ${JSON.stringify(b)}`);
-    }
-    return out;
-  }
-  if (info.operationId.startsWith('oauth.')) return out;
-
-  const isError = info.status >= 400;
-  if (info.enveloped) {
-    // envelope=true is outside the spec's schemas: Atlas answers 200 and wraps the real status and body.
-    if (!/json/.test(mediaType)) fail(`enveloped answer is not JSON: ${mediaType}`);
-    return out;
-  }
-  if (isError) {
-    if (mediaType !== 'application/json') fail(`error answered as ${mediaType}, Atlas uses application/json`);
-    const validate = spec.validator('#/components/schemas/ApiError');
-    if (!validate(info.body)) fail(`ApiError body invalid: ${JSON.stringify(validate.errors)}`);
-    const b = info.body as { error?: number };
-    if (b.error !== info.status) fail(`ApiError.error ${b.error} != HTTP ${info.status}`);
-  }
-  // Legacy v1.0 routes are outside the v2 spec; their bodies are the tenant shapes plus v1-only fields.
-  const op = info.op;
-  if (!op) {
-    if (!isError && mediaType !== 'application/json') fail(`v1.0 answered as ${mediaType}`);
-    return out;
-  }
-  const declared = op.responses[String(info.status)];
-  if (!declared) {
-    // Atlas answers statuses the spec leaves out: 406/415 (versioning), 410 (sunset), gateway 5xx, and
-    // the family-mismatch 400 that the official CLI and Terraform branch on, also from getGroupCluster.
-    const errorCode = (info.body as { errorCode?: string } | undefined)?.errorCode;
-    const familyMismatch = info.status === 400 && errorCode === 'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API';
-    if (![406, 410, 415, 502, 503, 504].includes(info.status) && !familyMismatch) {
-      fail(`status ${info.status} is not declared by ${op.operationId}`);
-    }
-    return out;
-  }
-  if (!(mediaType in declared)) {
-    fail(
-      `content type ${mediaType} not declared for ${info.status} (declared: ${Object.keys(declared).join(', ')})`,
-    );
-    return out;
-  }
-  const ref = declared[mediaType];
-  if (ref) {
-    const validate = spec.validator(ref);
-    if (!validate(info.body)) {
-      fail(`body does not match ${ref}: ${JSON.stringify(validate.errors?.slice(0, 5))}`);
-    }
-  }
-  return out;
+export interface ExpectedViolation {
+  operationId: string;
+  status: number;
+  /** A substring (or pattern) of the problem. @default any problem */
+  problem?: string | RegExp;
+  /** @default 1 */
+  times?: number;
 }
 
-/** A simulator whose every answer is checked against the spec; `violations` must stay empty. */
+/** A simulator whose every answer is checked against the spec (src/simulator/spec-check.ts). */
+export type ContractSimulator = Simulator & {
+  /** Violations nobody declared: must stay empty, and closing the simulator fails the test if not. */
+  violations: Violation[];
+  /** Violations that matched a declared expectation. */
+  expected: Violation[];
+  /** Answers checked so far. */
+  checked: () => number;
+  /** Declares violations the test is about to provoke (see `ExpectedViolation`). */
+  expectViolations(...expected: ExpectedViolation[]): void;
+};
+
+const describeExpected = (e: ExpectedViolation) =>
+  `${e.operationId} ${e.status}${e.problem !== undefined ? ` ${String(e.problem)}` : ''}`;
+
+/**
+ * The one simulator factory of the tests: every answer is validated against
+ * schema/atlas/openapi.json, and the simulator is closed when the test (or file) ends
+ * (test/support/disposer.ts). Closing it fails the test when an answer broke the spec that the test
+ * did not declare with `expect`/`expectViolations`, or when a declared violation did not happen.
+ */
 export async function startContractSimulator(
   options: SimulatorOptions = {},
-): Promise<Simulator & { violations: Violation[]; checked: () => number }> {
+  contract: { expect?: ExpectedViolation[] } = {},
+): Promise<ContractSimulator> {
   const violations: Violation[] = [];
+  const expected: Violation[] = [];
+  const pending: { rule: ExpectedViolation; left: number }[] = [];
   let checked = 0;
+  const expectViolations = (...rules: ExpectedViolation[]) => {
+    for (const rule of rules) pending.push({ rule, left: rule.times ?? 1 });
+  };
+  expectViolations(...(contract.expect ?? []));
+  const matches = (v: Violation, r: ExpectedViolation) =>
+    v.operationId === r.operationId &&
+    v.status === r.status &&
+    (r.problem === undefined ||
+      (typeof r.problem === 'string' ? v.problem.includes(r.problem) : r.problem.test(v.problem)));
+
   const sim = await startSimulator({
     ...options,
     onResponse: (info) => {
       checked += 1;
-      violations.push(...checkAgainstSpec(info));
+      for (const v of checkAgainstSpec(info)) {
+        const slot = pending.find((p) => p.left > 0 && matches(v, p.rule));
+        if (slot) {
+          slot.left -= 1;
+          expected.push(v);
+        } else violations.push(v);
+      }
       options.onResponse?.(info);
     },
   });
-  return track(Object.assign(sim, { violations, checked: () => checked }), 'contract simulator');
+  const close = sim.close;
+  return track(
+    Object.assign(sim, {
+      violations,
+      expected,
+      checked: () => checked,
+      expectViolations,
+      async close() {
+        await close();
+        const unmet = pending.filter((p) => p.left > 0);
+        if (violations.length === 0 && unmet.length === 0) return;
+        throw new Error(
+          [
+            'the simulator answered outside the Atlas spec (schema/atlas/openapi.json):',
+            ...violations.map((v) => `  ${v.operationId} ${v.status}: ${v.problem}`),
+            ...unmet.map((p) => `  declared but not seen ${p.left}×: ${describeExpected(p.rule)}`),
+          ].join('\n'),
+        );
+      },
+    }),
+    'contract simulator',
+  );
 }
