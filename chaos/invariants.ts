@@ -44,7 +44,7 @@ export const KNOWN_BUGS = {
   'digest-stale-resend': {
     fixed: true,
     summary:
-      'Digest: a nonce that went stale on the one re-challenge answered UNAUTHENTICATED, and the job poller took that 401 as permanent',
+      'Digest: a nonce that went stale on the one re-challenge answered UNAUTHENTICATED, and the job poller took that 401 as permanent (fixed twice: three stale resends, then, for a machine slower than the nonce life, a 401 still stale is marked nonceStale, transient for pollers and UPSTREAM_UNAVAILABLE for clients)',
     test: 'restoreJobStatus: a stale Digest nonce ends the stream with UNAUTHENTICATED instead of the job’s terminal state',
   },
   'unreadable-400': {

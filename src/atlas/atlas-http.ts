@@ -166,7 +166,7 @@ export class AtlasHttp {
         attempt = next;
         continue;
       }
-      if (res.status < 200 || res.status >= 300) throw this.#apiError(base, res);
+      if (res.status < 200 || res.status >= 300) throw this.#apiError(base, res, stale);
       return res;
     }
   }
@@ -190,7 +190,7 @@ export class AtlasHttp {
     }
   }
 
-  #apiError(req: WireRequest, res: WireResponse): AtlasApiError {
+  #apiError(req: WireRequest, res: WireResponse, nonceStale = false): AtlasApiError {
     const body = parseJsonObject(res.body);
     const requestId = headerString(res.headers['x-request-id']) ?? req.requestId;
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.#d.clock.now());
@@ -205,6 +205,7 @@ export class AtlasHttp {
         badRequestDetail: parseBadRequestDetail(body.badRequestDetail),
         requestId,
         retryAfterMs,
+        nonceStale,
       });
     }
     // A proxy's HTML 502 or an empty 503: still an AtlasApiError, with a synthetic code.

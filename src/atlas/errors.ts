@@ -51,6 +51,8 @@ export interface AtlasApiErrorInit extends AtlasErrorInit {
   parameters?: unknown[] | undefined;
   badRequestDetail?: { fields: AtlasFieldViolation[] } | undefined;
   retryAfterMs?: number | undefined;
+  /** A 401 whose challenge still said `stale=true` after the resends. @default false */
+  nonceStale?: boolean | undefined;
 }
 
 /** Any non-2xx answer of the Atlas API (body `ApiError`, or a synthetic code when the body is not one). */
@@ -65,6 +67,12 @@ export class AtlasApiError extends AtlasError {
   readonly badRequestDetail: { fields: AtlasFieldViolation[] } | undefined;
   /** From `Retry-After` (429/503), in milliseconds. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * A Digest 401 whose last challenge still said `stale=true`: Atlas accepted the key, only its nonce
+   * kept expiring before the resend arrived (round trips slower than the nonce's life). Asking again
+   * later can succeed, unlike a refused key.
+   */
+  readonly nonceStale: boolean;
 
   constructor(init: AtlasApiErrorInit) {
     super(
@@ -77,6 +85,7 @@ export class AtlasApiError extends AtlasError {
     this.parameters = init.parameters ?? [];
     this.badRequestDetail = init.badRequestDetail;
     this.retryAfterMs = init.retryAfterMs;
+    this.nonceStale = init.nonceStale ?? false;
   }
 }
 

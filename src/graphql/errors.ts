@@ -36,6 +36,14 @@ function fromAtlasApi(err: AtlasApiError): { code: GatewayErrorCode; message: st
         retryable: false,
       };
     case 401:
+      // The key was accepted; only its Digest nonce kept expiring on the way (slow round trips).
+      if (err.nonceStale) {
+        return {
+          code: 'UPSTREAM_UNAVAILABLE',
+          message: 'Atlas kept answering that the Digest nonce had expired; retry.',
+          retryable: true,
+        };
+      }
       return { code: 'UNAUTHENTICATED', message: 'Atlas did not accept the credentials.', retryable: false };
     case 403:
       return {

@@ -18,12 +18,14 @@ export interface JobPollersOptions {
 
 /**
  * Atlas answers that will not change by asking again: the job or the right to read it is gone. An
- * error body we could not read (`HTTP_<status>`) says nothing of the kind, so it is retried.
+ * error body we could not read (`HTTP_<status>`) says nothing of the kind, so it is retried; nor does
+ * a Digest nonce that kept going stale while the resends travelled (the key was accepted).
  */
 const permanent = (err: unknown): err is AtlasApiError =>
   err instanceof AtlasApiError &&
   [400, 401, 403, 404, 410].includes(err.status) &&
-  !err.errorCode.startsWith('HTTP_');
+  !err.errorCode.startsWith('HTTP_') &&
+  !err.nonceStale;
 
 // Only what a watcher can see change; links and ids are left out so they never cause an event.
 const signature = (j: RestoreJobSource) => {
