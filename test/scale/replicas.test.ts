@@ -98,12 +98,12 @@ async function fleet(n: number, redisUrl = 'redis://127.0.0.1:6379') {
   return { prefix, replicas };
 }
 
-/** The replica's own count of upstream job reads by its pollers (`gateway_job_polls`). */
+/** The replica's own count of upstream job reads by its pollers (`gateway_job_polls_total`). */
 const pollsCounted = async (url: string) => {
   const res = await request(`${url}/metrics`);
   const text = await res.body.text();
-  const line = /^gateway_job_polls(?:\{[^}]*\})? (\d+)$/m.exec(text);
-  if (!line) throw new Error(`no gateway_job_polls in /metrics:\n${text.slice(0, 500)}`);
+  const line = /^gateway_job_polls_total(?:\{[^}]*\})? (\d+)$/m.exec(text);
+  if (!line) throw new Error(`no gateway_job_polls_total in /metrics:\n${text.slice(0, 500)}`);
   return Number(line[1]);
 };
 
@@ -159,7 +159,7 @@ describe('three replicas sharing one Redis', { timeout: 90_000 }, () => {
     for (const statuses of ends) expect(statuses.at(-1)).toBe('COMPLETED');
     const polls = pollsOf(jobId);
     // One poller for the fleet, counted: every read of the job the simulator saw is one the replicas'
-    // pollers count (gateway_job_polls), and there are about as many as intervals in the job's life;
+    // pollers count (gateway_job_polls_total), and there are about as many as intervals in the job's life;
     // three replicas polling on their own would make about three times as many.
     const counted = await Promise.all(replicas.map((r) => pollsCounted(r.url)));
     expect(counted.reduce((a, b) => a + b, 0)).toBe(polls.length);
