@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { parsePersistedManifest } from '../security/load-persisted-manifest.js';
+import { loadPersistedManifest } from '../security/load-persisted-manifest.js';
 import { resolveSecurityOptions } from '../security/security-options.js';
 import { boolean, commaList, envVar, integer, invalid, oneOf, text } from './env-var.js';
 import type { SecurityConfig } from './gateway-config.js';
@@ -211,7 +210,7 @@ export function securityFromEnv(v: EnvValues<typeof securityEnv>, reading: EnvRe
       );
     } else {
       try {
-        persistedManifest = readManifest(file);
+        persistedManifest = loadPersistedManifest(file);
       } catch (err) {
         reading.problem(
           'GATEWAY_PERSISTED_OPERATIONS_FILE',
@@ -242,25 +241,4 @@ export function securityFromEnv(v: EnvValues<typeof securityEnv>, reading: EnvRe
     csrfPrevention: v.GATEWAY_CSRF_PREVENTION,
     corsOrigins: v.GATEWAY_CORS_ORIGINS,
   };
-}
-
-/** The manifest file, read and checked here so the config holds its content, not a path to open later. */
-function readManifest(path: string) {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new TypeError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new TypeError(`${path} is not JSON: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    return parsePersistedManifest(json);
-  } catch (err) {
-    throw new TypeError(`${path}: ${(err as Error).message}`, { cause: err });
-  }
 }
