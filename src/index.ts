@@ -59,7 +59,7 @@ const upstream = config.atlas.auth;
 console.log(`Atlas Backup GraphQL Gateway on ${url}/graphql  (GraphiQL: open it in a browser)`);
 console.log(
   sim
-    ? `  demo mode: no Atlas credentials set, so the embedded Atlas simulator at ${sim.url} answers (see README)`
+    ? `  demo mode: no Atlas credentials set, so the embedded Atlas simulator at ${sim.url} answers (docs/simulator.md)`
     : `  upstream: ${config.atlas.baseUrl} with ${
         upstream.type === 'oauth'
           ? 'a service account (OAuth)'
