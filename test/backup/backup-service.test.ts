@@ -1,5 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAtlasClient, type AtlasClient, type AtlasCluster } from '../../src/atlas/index.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type AtlasClient, type AtlasCluster } from '../../src/atlas/index.js';
 import { AtlasApiError, AtlasNetworkError } from '../../src/atlas/errors.js';
 import {
   backupPolicy,
@@ -9,11 +9,11 @@ import {
 } from '../../src/backup/backup-service.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
 import type { ClusterRef } from '../../src/backup/model.js';
-import { DEFAULT_SIM_CREDENTIALS, ManualClock } from '../../src/simulator/index.js';
+import type { ManualClock } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { startContractSimulator } from '../support/contract.js';
+import type { startContractSimulator } from '../support/contract.js';
+import { startAtlasClient } from '../support/atlas-client.js';
 
-const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const P = SEED.projects.payments.id;
 const T = SEED.tenant;
 const F = SEED.flex;
@@ -25,20 +25,8 @@ let atlas: AtlasClient;
 let clock: ManualClock;
 
 beforeAll(async () => {
-  clock = new ManualClock();
-  sim = await startContractSimulator({ clock });
-  atlas = createAtlasClient({
-    baseUrl: sim.url,
-    auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
-    clock,
-    // Retries back off through this: tests never wait for real.
-    sleep: async () => {},
-  });
-});
-afterAll(async () => {
-  expect(sim.violations).toEqual([]);
-  await atlas.close();
-  await sim.close();
+  // The shared helper: spec-checked simulator (a violation fails the file) and client, both closed by it.
+  ({ sim, client: atlas, clock } = await startAtlasClient({ sleepMovesClock: false }));
 });
 afterEach(() => {
   sim.faults.clear();

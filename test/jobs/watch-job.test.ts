@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAtlasClient, type AtlasClient } from '../../src/atlas/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type AtlasClient } from '../../src/atlas/index.js';
 import { backupServices, type BackupServices, type BackupUse } from '../../src/backup/backup-service.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
 import { isShuttingDown, JobPollers } from '../../src/jobs/job-pollers.js';
 import { jobWatchKey, watchJob } from '../../src/jobs/watch-job.js';
-import { DEFAULT_SIM_CREDENTIALS, ManualClock } from '../../src/simulator/index.js';
+import { DEFAULT_SIM_CREDENTIALS } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { startContractSimulator } from '../support/contract.js';
+import type { startContractSimulator } from '../support/contract.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { fetchToken } from '../support/sim-http.js';
+import { startAtlasClient } from '../support/atlas-client.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
 const F = SEED.flex;
@@ -18,19 +19,8 @@ let sim: Awaited<ReturnType<typeof startContractSimulator>>;
 let atlas: AtlasClient;
 
 beforeAll(async () => {
-  const clock = new ManualClock();
-  sim = await startContractSimulator({ clock });
-  atlas = createAtlasClient({
-    baseUrl: sim.url,
-    auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
-    clock,
-    sleep: async () => {},
-  });
-});
-afterAll(async () => {
-  expect(sim.violations).toEqual([]);
-  await atlas.close();
-  await sim.close();
+  // The shared helper: spec-checked simulator (a violation fails the file) and client, both closed by it.
+  ({ sim, client: atlas } = await startAtlasClient({ sleepMovesClock: false }));
 });
 
 describe('watchJob', () => {
