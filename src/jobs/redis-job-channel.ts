@@ -25,6 +25,11 @@ export class RedisJobChannel implements JobChannel {
   readonly #local = new MemoryJobChannel();
   readonly #events: ReturnType<typeof createRedisEventTarget>;
   readonly #replicaId: string;
+  /** The keys this replica listens to on Redis, with how many local listeners each has. */
+  readonly #topics = new Map<
+    string,
+    { name: string; fromRedis: (event: Event) => void; listeners: number }
+  >();
 
   constructor(
     readonly redis: SharedRedis,
@@ -53,12 +58,27 @@ export class RedisJobChannel implements JobChannel {
 
   listen(key: string, onMessage: (message: JobMessage) => void): () => void {
     const stopLocal = this.#local.listen(key, onMessage);
-    const topic = this.#k('events', key);
-    const fromRedis = (event: Event) => this.#local.deliver(key, (event as CustomEvent<JobMessage>).detail);
-    this.#events.addEventListener(topic, fromRedis as never);
+    // One Redis listener per key, not per listen(): it delivers to every local listener of the key,
+    // so a second one would hand each of them every message twice.
+    let topic = this.#topics.get(key);
+    if (!topic) {
+      const fromRedis = (event: Event) => this.#local.deliver(key, (event as CustomEvent<JobMessage>).detail);
+      topic = { name: this.#k('events', key), fromRedis, listeners: 0 };
+      this.#topics.set(key, topic);
+      this.#events.addEventListener(topic.name, fromRedis as never);
+    }
+    topic.listeners += 1;
+    const listening = topic;
+    let stopped = false;
     return () => {
+      // Stopping twice must not count this listener out twice and unsubscribe the others.
+      if (stopped) return;
+      stopped = true;
       stopLocal();
-      this.#events.removeEventListener(topic, fromRedis as never);
+      listening.listeners -= 1;
+      if (listening.listeners > 0) return;
+      this.#topics.delete(key);
+      this.#events.removeEventListener(listening.name, listening.fromRedis as never);
     };
   }
 

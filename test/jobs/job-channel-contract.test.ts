@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { TenantRestoreJob } from '../../src/atlas/tenant-backup.js';
 import type { RestoreJobSource } from '../../src/backup/model.js';
 import { MemoryJobChannel, type JobChannel, type JobMessage } from '../../src/jobs/job-channel.js';
 import { RedisJobChannel } from '../../src/jobs/redis-job-channel.js';
@@ -28,6 +29,9 @@ afterAll(async () => {
 
 async function ready(redis: SharedRedis): Promise<SharedRedis> {
   if (!redis.ready()) await once(redis.client, 'ready');
+  // A SUBSCRIBE sent while the subscriber is still connecting can land before ioredis's ready check
+  // (INFO), which is then refused in subscriber mode and costs a reconnect; wait for it here.
+  if (redis.subscriber.status !== 'ready') await once(redis.subscriber, 'ready');
   return redis;
 }
 
@@ -61,13 +65,14 @@ async function subscribers(channel: string): Promise<number> {
   return Number(count);
 }
 
-const job = (status: string, id = 'job-1'): RestoreJobSource => ({
+type Status = NonNullable<TenantRestoreJob['status']>;
+const job = (status: Status, id = 'job-1'): RestoreJobSource => ({
   family: 'TENANT',
   projectId: 'p1',
   clusterName: 'Cluster0',
   dto: { id, status, deliveryType: 'DOWNLOAD', snapshotId: 'snap-1' },
 });
-const jobMessage = (status: string, id?: string): JobMessage => ({ type: 'job', job: job(status, id) });
+const jobMessage = (status: Status, id?: string): JobMessage => ({ type: 'job', job: job(status, id) });
 const errorMessage: JobMessage = {
   type: 'error',
   status: 404,
@@ -258,8 +263,8 @@ describe.each(fleets)('%s: the JobChannel contract', (name, makeFleet) => {
 
 describe('MemoryJobChannel', () => {
   it('always leads: one process is the whole fleet', async () => {
-    const channel = new MemoryJobChannel();
-    const other = new MemoryJobChannel();
+    const channel: JobChannel = new MemoryJobChannel();
+    const other: JobChannel = new MemoryJobChannel();
     expect(await channel.lead('job-1', 6000)).toBe(true);
     expect(await other.lead('job-1', 6000)).toBe(true);
   });
