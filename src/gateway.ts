@@ -34,6 +34,7 @@ import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
+import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
@@ -171,7 +172,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
   const loaderStats = new LoaderStats();
-  const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
+  // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
+  const schema = enforceRequiredRights(
+    makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers }),
+  );
 
   const { authenticate } = options;
   const pollers = new JobPollers({
