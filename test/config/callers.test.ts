@@ -105,7 +105,11 @@ describe('callers config: methods', () => {
     const { authenticate, mode } = authFromEnv({ GATEWAY_AUTH: 'jwt', ...JWT_ENV }, { demo: false });
     expect(mode).toBe('jwt');
     const caller = await authenticate(requestWith({ authorization: `Bearer ${await hsToken()}` }));
-    expect(caller).toMatchObject({ id: 'jwt:web-user', kind: 'jwt', projects: 'all' });
+    expect(caller).toMatchObject({
+      id: 'jwt:https%3A%2F%2Fidp.test%2F:web-user',
+      kind: 'jwt',
+      projects: 'all',
+    });
   });
 
   it('accepts a PEM public key with literal \\n, as .env files write it', async () => {
