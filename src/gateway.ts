@@ -31,7 +31,7 @@ import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import { backupServices } from './backup/backup-service.js';
 import type { GatewayContext } from './graphql/context.js';
-import { maskError } from './graphql/errors.js';
+import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { enforceRequiredRights } from './graphql/requires-right.js';
@@ -41,6 +41,7 @@ import { createLogger, yogaLogger } from './observability/logger.js';
 import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
+import { useRefusalStatus } from './graphql/use-refusal-status.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
@@ -234,7 +235,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // yoga's own limit pipes every body through a TransformStream (a Node pipeline, and a DOMException
     // when it ends): ~5 % of the CPU of a small query (bench/). useBodyLimit checks Content-Length unread.
     maxRequestBodySize: false,
-    logging: yogaLogger(logger),
+    logging: yogaLogger(logger, expectedErrorLine),
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
@@ -287,6 +288,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
       useOperationSpans(),
       useAccessLog(logger, requestIds),
+      useRefusalStatus(),
       ...(options.plugins ?? []),
     ],
   });
