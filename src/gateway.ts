@@ -31,15 +31,17 @@ import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import { backupServices } from './backup/backup-service.js';
 import type { GatewayContext } from './graphql/context.js';
-import { maskError } from './graphql/errors.js';
+import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
+import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
 import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
+import { useRefusalStatus } from './graphql/use-refusal-status.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
@@ -171,7 +173,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
   const loaderStats = new LoaderStats();
-  const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
+  // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
+  const schema = enforceRequiredRights(
+    makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers }),
+  );
 
   const { authenticate } = options;
   const pollers = new JobPollers({
@@ -230,7 +235,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // yoga's own limit pipes every body through a TransformStream (a Node pipeline, and a DOMException
     // when it ends): ~5 % of the CPU of a small query (bench/). useBodyLimit checks Content-Length unread.
     maxRequestBodySize: false,
-    logging: yogaLogger(logger),
+    logging: yogaLogger(logger, expectedErrorLine),
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
@@ -283,6 +288,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
       useOperationSpans(),
       useAccessLog(logger, requestIds),
+      useRefusalStatus(),
       ...(options.plugins ?? []),
     ],
   });

@@ -146,12 +146,22 @@ function callerOf(payload: JWTPayload, projectsClaim: string, rightsClaim: strin
       `The JWT claim "${rightsClaim}" must be an array of "read", "download", "restore".`,
     );
   }
-  return { id: `jwt:${payload.sub}`, kind: 'jwt', projects, rights };
+  return { id: jwtCallerId(payload.iss ?? '', payload.sub), kind: 'jwt', projects, rights };
+}
+
+/**
+ * `jwt:<issuer, URI-encoded>:<sub>`: a subject is unique only within its issuer (`alice` of two identity
+ * providers are two people), so the id, which keys rate limits, idempotency keys and pollers, names
+ * both. The issuer is encoded so that it holds no `:` and the pair reads back one way only.
+ */
+export function jwtCallerId(issuer: string, subject: string): string {
+  return `jwt:${encodeURIComponent(issuer)}:${subject}`;
 }
 
 /**
  * JWTs for frontends (`Authorization: Bearer <jwt>`): signature, `iss`, `aud`, `exp`/`nbf` checked
- * (`exp` and `sub` are required: a token that never expires is refused; the caller id is `jwt:<sub>`),
+ * (`exp` and `sub` are required: a token that never expires is refused; the caller id is
+ * `jwtCallerId(iss, sub)`),
  * projects and rights read from claims. A bearer token that is not JWT-shaped is passed on (it may be
  * for the next method); a JWT that fails a check is refused.
  */

@@ -16,9 +16,13 @@ export interface PassThroughAuthOptions {
 /** RFC 6750 b64token, bounded: the value goes into an upstream header. */
 const TOKEN = /^[A-Za-z0-9\-._~+/]{1,8192}=*$/;
 
-/** `passthrough:` and 12 hex of the token's SHA-256: stable per token for logs, and reveals nothing. */
+/**
+ * `passthrough:` and the token's whole SHA-256 (64 hex): stable per token, and reveals nothing. Whole,
+ * because the id keys rate limits, idempotency keys and pollers: a shortened hash (48 bits) lets
+ * tokens be found, or made, that share a caller's id.
+ */
 export function passThroughCallerId(token: string): string {
-  return `passthrough:${createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12)}`;
+  return `passthrough:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
 }
 
 /** The caller of a pass-through token: every project and right, since Atlas itself decides. */

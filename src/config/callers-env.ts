@@ -178,6 +178,20 @@ const REFUSE =
 type Values = EnvValues<typeof callersEnv>;
 
 /**
+ * In production mode, demo mode (no Atlas credentials: the embedded simulator answers) starts only when
+ * nothing else is configured either, as `docker run <image>` does, and the start-up line says so. With
+ * `GATEWAY_AUTH` set the operator meant a real gateway, and forgotten or misspelt Atlas credentials
+ * must stop it rather than have it answer made-up backups.
+ */
+export function checkProductionDemo(demo: boolean, production: boolean, reading: EnvReading): void {
+  if (!demo || !production || !reading.isSet('GATEWAY_AUTH') || reading.refused('GATEWAY_AUTH')) return;
+  reading.problem(
+    'GATEWAY_AUTH',
+    `GATEWAY_AUTH: set (${JSON.stringify(reading.raw('GATEWAY_AUTH'))}) in production mode, but no Atlas credentials are (MONGODB_ATLAS_CLIENT_ID/SECRET or MONGODB_ATLAS_PUBLIC_API_KEY/PRIVATE_API_KEY), so the gateway would answer from its embedded simulator (demo mode); set the credentials, GATEWAY_AUTH=passthrough alone (callers bring their Atlas tokens), or GATEWAY_PRODUCTION=false for a demo`,
+  );
+}
+
+/**
  * Secure by default: open access only in demo mode with `GATEWAY_AUTH` unset, or with
  * `GATEWAY_AUTH=none` said explicitly.
  */

@@ -1,6 +1,7 @@
 import { atlasEnv, atlasFromEnv } from './atlas-env.js';
-import { callersEnv, callersFromEnv } from './callers-env.js';
+import { callersEnv, callersFromEnv, checkProductionDemo } from './callers-env.js';
 import type { GatewayConfig, SimulatorConfig } from './gateway-config.js';
+import { checkUpstreamTransport, insecureUpstreamEnv } from './insecure-upstream-env.js';
 import { loggingEnv, loggingFromEnv } from './logging-env.js';
 import { readEnv, type Env } from './read-env.js';
 import { redisEnv, redisFromEnv } from './redis-env.js';
@@ -15,6 +16,7 @@ export const ENV = {
   ...serverEnv,
   ...atlasEnv,
   ...upstreamEnv,
+  ...insecureUpstreamEnv,
   ...callersEnv,
   ...securityEnv,
   ...redisEnv,
@@ -31,14 +33,18 @@ export function loadConfig(env: Env): GatewayConfig {
   return readEnv(env, ENV, (v, reading) => {
     // GATEWAY_AUTH is parsed once; demo mode and caller authentication both follow from that parse.
     const { demo, atlas } = atlasFromEnv(v, v.GATEWAY_AUTH, reading);
+    const security = securityFromEnv(v, reading);
+    const redis = redisFromEnv(v);
+    checkProductionDemo(demo, security.production, reading);
+    checkUpstreamTransport(v, { atlasBaseUrl: atlas.baseUrl, redisUrl: redis?.url }, reading);
     return {
       server: serverFromEnv(v),
       demo,
       atlas,
       upstream: upstreamFromEnv(v),
       callers: callersFromEnv(v, demo, reading),
-      security: securityFromEnv(v, reading),
-      redis: redisFromEnv(v),
+      security,
+      redis,
       simulator: simulatorFromEnv(v),
       tracing: tracingFromEnv(v),
       logging: loggingFromEnv(v),

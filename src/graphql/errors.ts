@@ -1,6 +1,13 @@
 import { GraphQLError, type GraphQLErrorOptions } from 'graphql';
 import { AtlasApiError, AtlasAuthError, AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
-import { GatewayError, httpStatusOf, type GatewayErrorCode, type HttpStatusOf } from '../errors/index.js';
+import {
+  GatewayError,
+  httpStatusOf,
+  isGatewayErrorCode,
+  type GatewayErrorCode,
+  type HttpStatusOf,
+} from '../errors/index.js';
+import type { ExpectedErrorLine } from '../observability/logger.js';
 
 /**
  * `extensions` of an error that fails the whole request: the code, `extra`, and yoga's `http` with
@@ -171,6 +178,24 @@ export function maskError(error: unknown, message: string): Error {
     ...locationOf(located),
     extensions: { code: 'INTERNAL_SERVER_ERROR' satisfies GatewayErrorCode },
   });
+}
+
+/**
+ * How yoga's log line for an error the gateway mapped is written (`yogaLogger`'s `expected`): the
+ * gateway meant that answer, so no stack, and `info` for what the client caused (4xx: a missing
+ * credential, a refused right, a project it may not see, a bad argument) or `warn` for what Atlas or
+ * the shutdown did (5xx, whose upstream exchange is logged on its own). An error the gateway does not
+ * map answers undefined: unexpected, logged at `error` with its stack.
+ */
+export function expectedErrorLine(err: Error): ExpectedErrorLine | undefined {
+  const mapped = toGraphQLError(originalOf(err), asLocated(err));
+  const code = mapped?.extensions.code;
+  if (!mapped || !isGatewayErrorCode(code) || code === 'INTERNAL_SERVER_ERROR') return undefined;
+  return {
+    level: httpStatusOf(code) >= 500 ? 'warn' : 'info',
+    fields: { code, ...(mapped.path ? { path: mapped.path } : {}) },
+    message: mapped.message,
+  };
 }
 
 /** Where in the document and the result an error stands, copied from the located error it replaces. */

@@ -116,9 +116,10 @@ export const resolvers: Resolvers = {
       const clusterName = checkClusterName('input.clusterName', input.clusterName);
       const snapshotId = checkId('input.snapshotId', input.snapshotId);
       const target = {
-        projectId: input.targetProjectId
-          ? checkId('input.targetProjectId', input.targetProjectId)
-          : projectId,
+        // Only an absent (or null) target means the source project: an empty string is a bad id, not a
+        // default, or a typo'd variable would restore over the source cluster.
+        projectId:
+          input.targetProjectId != null ? checkId('input.targetProjectId', input.targetProjectId) : projectId,
         clusterName: checkClusterName('input.targetClusterName', input.targetClusterName),
       };
       requireAccess(ctx.caller, [projectId, target.projectId], 'restore');

@@ -1,4 +1,17 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../time/clock.js';
+
+/**
+ * The store key of one caller's idempotency key for one kind of request, for every store. Joined with
+ * a separator, parts that may hold it are ambiguous (`svc` + `x:download:K` and `svc:download:x` + `K`
+ * gave one key, so one caller got another's job); each part is length-prefixed instead, which reads
+ * back one way only, then hashed: a fixed 64 hex whatever the parts' length, and no caller id or key in
+ * plain text in Redis.
+ */
+export function idempotencyStoreKey(callerId: string, kind: string, key: string): string {
+  const framed = [callerId, kind, key].map((part) => `${part.length}:${part}`).join('');
+  return createHash('sha256').update(framed, 'utf8').digest('hex');
+}
 
 /** What a finished idempotent request left behind: enough to find its job again. */
 export interface IdempotentResult {
@@ -25,6 +38,7 @@ export type Claim =
  * `claim` is atomic: of two concurrent claims of one key, exactly one gets `new`.
  */
 export interface IdempotencyStore {
+  /** `key`: an `idempotencyStoreKey`, so that no two callers' keys meet. */
   claim(key: string, fingerprint: string): Promise<Claim>;
   /**
    * Takes over a key whose result is `unresolved` (the job's creation could not be confirmed), so that

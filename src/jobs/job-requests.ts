@@ -4,7 +4,7 @@ import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
-import type { Claim, IdempotencyStore } from './idempotency-store.js';
+import { idempotencyStoreKey, type Claim, type IdempotencyStore } from './idempotency-store.js';
 
 export interface DownloadRequest extends ClusterRef {
   snapshotId: string;
@@ -157,7 +157,7 @@ async function idempotent(
     );
   }
   const print = fingerprint(input);
-  const storeKey = `${deps.callerId}:${kind}:${key}`;
+  const storeKey = idempotencyStoreKey(deps.callerId, kind, key);
   for (;;) {
     const claim = await deps.idempotency.claim(storeKey, print);
     if (claim.state === 'new') return settleWith(claim, print, input, create);

@@ -38,7 +38,8 @@ describe('API keys and JWTs through the gateway', () => {
           apiKeyAuth({
             keys: [
               { id: 'only-a', hash: hashApiKey(KEY_A), projects: [A], rights: ['read'] },
-              { id: 'all', hash: hashApiKey(KEY_ALL), projects: '*', rights: ['read'] },
+              // `download`: the snapshotUrl below is answered only to callers holding it (finding 1).
+              { id: 'all', hash: hashApiKey(KEY_ALL), projects: '*', rights: ['read', 'download'] },
             ],
           }),
           jwtAuth({ key: { secret: SECRET }, issuer: 'https://idp.test/', audience: 'gateway' }),

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
-import { jwtAuth, type JwtAuthOptions } from '../../src/callers/jwt.js';
+import { jwtAuth, jwtCallerId, type JwtAuthOptions } from '../../src/callers/jwt.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { refusal } from '../support/caller-requests.js';
 
@@ -12,6 +12,8 @@ const B = SEED.projects.analytics.id;
 const ISSUER = 'https://idp.example.test/';
 const AUDIENCE = 'atlas-backup-gateway';
 const SECRET = 'an-hs256-secret-of-at-least-32-bytes!!';
+/** The caller id of `sub: user-1` from ISSUER: the issuer (URI-encoded) and the subject. */
+const USER_1 = 'jwt:https%3A%2F%2Fidp.example.test%2F:user-1';
 
 let rsa: { privateKey: CryptoKey; publicKey: CryptoKey };
 let other: { privateKey: CryptoKey; publicKey: CryptoKey };
@@ -57,7 +59,7 @@ describe('jwtAuth with a PEM public key', () => {
   it('accepts a good token: projects and rights from the claims, id from sub', async () => {
     const caller = await withPem()(new Request('http://g.test/', { headers: bearer(await sign()) }));
     expect(caller).toEqual({
-      id: 'jwt:user-1',
+      id: USER_1,
       kind: 'jwt',
       projects: new Set([A]),
       rights: new Set(['read', 'download']),
@@ -132,7 +134,7 @@ describe('jwtAuth with a PEM public key', () => {
   it('tolerates a little clock skew on exp (30 s by default, configurable)', async () => {
     const justExpired = await sign(CLAIMS, { exp: Math.floor(Date.now() / 1000) - 10 });
     expect((await withPem()(new Request('http://g.test/', { headers: bearer(justExpired) }))).id).toBe(
-      'jwt:user-1',
+      USER_1,
     );
     const strict = await refusal(withPem({ clockToleranceSec: 0 }), bearer(justExpired));
     expect(strict.message).toBe('The JWT has expired (exp).');
@@ -156,6 +158,20 @@ describe('jwtAuth with a PEM public key', () => {
   });
 });
 
+describe('finding 9b: the JWT caller id includes the issuer', () => {
+  it('finding 9b: alice of one issuer and alice of another are two callers', async () => {
+    const SECOND = 'https://second-idp.example.test/';
+    const auth = withPem({ issuer: [ISSUER, SECOND] });
+    const id = async (iss: string, sub: string) =>
+      (await auth(new Request('http://g.test/', { headers: bearer(await sign(CLAIMS, { iss, sub })) }))).id;
+    expect(await id(ISSUER, 'alice')).toBe('jwt:https%3A%2F%2Fidp.example.test%2F:alice');
+    expect(await id(SECOND, 'alice')).toBe('jwt:https%3A%2F%2Fsecond-idp.example.test%2F:alice');
+    // The issuer cannot be confused with the subject: it holds no `:` once encoded.
+    expect(jwtCallerId('a:b', 'c')).not.toBe(jwtCallerId('a', 'b:c'));
+    expect(jwtCallerId('a:b', 'c')).toBe('jwt:a%3Ab:c');
+  });
+});
+
 describe('jwtAuth with a shared secret (HS256)', () => {
   const auth = authenticateWith([
     jwtAuth({ key: { secret: SECRET }, issuer: ISSUER, audience: [AUDIENCE, 'other'] }),
@@ -164,7 +180,7 @@ describe('jwtAuth with a shared secret (HS256)', () => {
 
   it('accepts a token signed with the secret, any of several audiences', async () => {
     expect((await auth(new Request('http://g.test/', { headers: bearer(await hs(SECRET)) }))).id).toBe(
-      'jwt:user-1',
+      USER_1,
     );
   });
 
@@ -223,7 +239,7 @@ describe('jwtAuth with a JWKS over a real socket', () => {
       ],
     });
     const rotated = await sign(CLAIMS, { kid: 'k2', key: other.privateKey });
-    expect((await auth(new Request('http://g.test/', { headers: bearer(rotated) }))).id).toBe('jwt:user-1');
+    expect((await auth(new Request('http://g.test/', { headers: bearer(rotated) }))).id).toBe(USER_1);
     expect(fetches).toBe(2);
   });
 

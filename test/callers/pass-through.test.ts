@@ -8,8 +8,9 @@ import { refusal, requestWith } from '../support/caller-requests.js';
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZGJfc2EifQ.c2lnbmF0dXJl';
 
 describe('pass-through', () => {
-  it('makes a caller with every project and right, the token to send upstream, and a hashed id', () => {
-    const hex = createHash('sha256').update(TOKEN).digest('hex').slice(0, 12);
+  it('finding 9d: makes a caller with every project and right, the token to send upstream, and the full-length hash as id', () => {
+    const hex = createHash('sha256').update(TOKEN).digest('hex');
+    expect(hex).toHaveLength(64);
     expect(passThroughCaller(TOKEN)).toEqual({
       id: `passthrough:${hex}`,
       kind: 'passThrough',

@@ -105,7 +105,11 @@ describe('callers config: methods', () => {
     const { authenticate, mode } = authFromEnv({ GATEWAY_AUTH: 'jwt', ...JWT_ENV }, { demo: false });
     expect(mode).toBe('jwt');
     const caller = await authenticate(requestWith({ authorization: `Bearer ${await hsToken()}` }));
-    expect(caller).toMatchObject({ id: 'jwt:web-user', kind: 'jwt', projects: 'all' });
+    expect(caller).toMatchObject({
+      id: 'jwt:https%3A%2F%2Fidp.test%2F:web-user',
+      kind: 'jwt',
+      projects: 'all',
+    });
   });
 
   it('accepts a PEM public key with literal \\n, as .env files write it', async () => {
@@ -241,5 +245,56 @@ describe('callers config: every bad variable, by name, without secrets', () => {
     ).toEqual([
       'GATEWAY_JWT_PUBLIC_KEY: expected a PEM public key (-----BEGIN PUBLIC KEY-----) or certificate, got 44 characters that do not parse as one',
     ]);
+  });
+});
+
+describe('finding 9g: GATEWAY_AUTH parsed once, case-insensitively; production never silently demo', () => {
+  const PRODUCTION_DEMO = (said: string) =>
+    `GATEWAY_AUTH: set (${JSON.stringify(said)}) in production mode, but no Atlas credentials are (MONGODB_ATLAS_CLIENT_ID/SECRET or MONGODB_ATLAS_PUBLIC_API_KEY/PRIVATE_API_KEY), so the gateway would answer from its embedded simulator (demo mode); set the credentials, GATEWAY_AUTH=passthrough alone (callers bring their Atlas tokens), or GATEWAY_PRODUCTION=false for a demo`;
+
+  it('finding 9g: GATEWAY_AUTH=PASSTHROUGH without credentials in production is pass-through against real Atlas, not demo mode', async () => {
+    const config = loadConfig({ GATEWAY_AUTH: 'PASSTHROUGH', NODE_ENV: 'production' });
+    expect(config).toMatchObject({
+      demo: false,
+      atlas: { baseUrl: 'https://cloud.mongodb.com', auth: { type: 'none' } },
+      callers: { gatewayAuth: ['passthrough'] },
+      security: { production: true },
+    });
+    const { authenticate, mode } = callerAuthentication(config.callers);
+    expect(mode).toBe('passthrough');
+    expect((await refusal(authenticate, {})).code).toBe('UNAUTHENTICATED');
+    expect((await authenticate(requestWith({ authorization: 'Bearer tok' }))).kind).toBe('passThrough');
+  });
+
+  it('finding 9g: a GATEWAY_AUTH value that is not one of the modes is refused, whatever its case', () => {
+    for (const said of ['Pass-Through', 'pass_through', 'PASSTHRU', 'apikeys', 'open']) {
+      expect(problemsOf({ GATEWAY_AUTH: said, NODE_ENV: 'production' }, true)).toEqual([
+        `GATEWAY_AUTH: expected "none" or a comma list of apikey, jwt, passthrough, got ${JSON.stringify(said)}`,
+      ]);
+    }
+  });
+
+  it('finding 9g: in production mode, GATEWAY_AUTH set without Atlas credentials stops the gateway instead of starting demo mode', () => {
+    expect(problemsOf({ GATEWAY_AUTH: 'NONE', NODE_ENV: 'production' }, true)).toEqual([
+      PRODUCTION_DEMO('NONE'),
+    ]);
+    expect(
+      problemsOf(
+        { GATEWAY_AUTH: 'apikey,passthrough', GATEWAY_API_KEYS: KEYS_JSON, GATEWAY_PRODUCTION: 'true' },
+        true,
+      ),
+    ).toEqual([PRODUCTION_DEMO('apikey,passthrough')]);
+    // Demo mode said plainly: nothing configured at all (the container image's demo), or production off.
+    expect(loadConfig({ NODE_ENV: 'production' }).demo).toBe(true);
+    expect(
+      loadConfig({
+        GATEWAY_AUTH: 'apikey',
+        GATEWAY_API_KEYS: KEYS_JSON,
+        NODE_ENV: 'production',
+        GATEWAY_PRODUCTION: 'false',
+      }).demo,
+    ).toBe(true);
+    // With credentials it is a real gateway, in production or not.
+    expect(loadConfig({ ...ATLAS, GATEWAY_AUTH: 'NONE', NODE_ENV: 'production' }).demo).toBe(false);
   });
 });

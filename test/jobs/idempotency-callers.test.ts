@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import type { Authenticate } from '../../src/callers/caller.js';
+import { jwtAuth } from '../../src/callers/jwt.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from '../../src/jobs/idempotency-store.js';
 import { RedisIdempotencyStore } from '../../src/jobs/redis-idempotency-store.js';
 import { connectRedis, type SharedRedis } from '../../src/replicas/redis.js';
@@ -102,5 +105,111 @@ describe.each([
       expect(again?.data?.requestDownload).toEqual({ reused: true, job: { id: job } });
     }
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 2);
+  });
+});
+
+const SECRET = 'an-hs256-secret-of-at-least-32-bytes!!';
+const ISSUER_1 = 'https://idp.example.test/';
+const ISSUER_2 = 'https://second-idp.example.test/';
+const jwtOf = (iss: string, sub: string) =>
+  new SignJWT({ atlas_projects: [P], atlas_rights: ['read', 'download'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(iss)
+    .setAudience('gateway')
+    .setSubject(sub)
+    .setExpirationTime('5m')
+    .sign(new TextEncoder().encode(SECRET));
+
+/**
+ * Two callers each send requestDownload with their own idempotencyKey (the same snapshot, no reuse):
+ * the jobs they get, and the POSTs each request cost.
+ */
+async function twoDownloads(
+  store: IdempotencyStore,
+  authenticate: Authenticate,
+  first: { headers: Record<string, string>; idempotencyKey: string },
+  second: { headers: Record<string, string>; idempotencyKey: string },
+) {
+  const stack = await startStack({ gateway: { idempotency: store, authenticate } });
+  const download = async (c: typeof first) => {
+    let answer: GraphQLAnswer<Payload> | undefined;
+    const calls = await stack.upstreamCalls(async () => {
+      const res = await stack.gateway.yoga.fetch('http://gateway.test/graphql', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json',
+          ...c.headers,
+        },
+        body: JSON.stringify({
+          query: DOWNLOAD,
+          variables: {
+            i: {
+              projectId: P,
+              clusterName: F.clusterName,
+              snapshotId: F.completedSnapshotId,
+              idempotencyKey: c.idempotencyKey,
+              reuseExisting: false,
+            },
+          },
+        }),
+      });
+      answer = { status: res.status, ...((await res.json()) as Omit<GraphQLAnswer<Payload>, 'status'>) };
+    });
+    return { answer, posts: calls.filter((c) => c.method === 'POST').length };
+  };
+  const before = stack.sim.store.jobsCreatedFor(F.completedSnapshotId);
+  const a = await download(first);
+  const b = await download(second);
+  return { a, b, created: stack.sim.store.jobsCreatedFor(F.completedSnapshotId) - before };
+}
+
+describe.each([
+  ['memory', (clock: ManualClock): IdempotencyStore => new MemoryIdempotencyStore({ clock })],
+  [
+    'Redis',
+    (clock: ManualClock): IdempotencyStore => new RedisIdempotencyStore(redis, { clock, waitPollMs: 10 }),
+  ],
+])('idempotency keys of callers whose ids look alike (%s store)', (_name, makeStore) => {
+  it('finding 9c: caller "svc" with key "x:download:K" and caller "svc:download:x" with key "K" get two jobs', async () => {
+    const KEY_SVC = generateApiKey();
+    const KEY_LOOKALIKE = generateApiKey();
+    const { a, b, created } = await twoDownloads(
+      makeStore(new ManualClock()),
+      authenticateWith([
+        apiKeyAuth({
+          keys: [
+            { id: 'svc', hash: hashApiKey(KEY_SVC), projects: [P], rights: ['read', 'download'] },
+            {
+              id: 'svc:download:x',
+              hash: hashApiKey(KEY_LOOKALIKE),
+              projects: [P],
+              rights: ['read', 'download'],
+            },
+          ],
+        }),
+      ]),
+      { headers: { 'x-api-key': KEY_SVC }, idempotencyKey: 'x:download:K' },
+      { headers: { 'x-api-key': KEY_LOOKALIKE }, idempotencyKey: 'K' },
+    );
+    expect(a.answer?.data?.requestDownload.reused).toBe(false);
+    expect(b.answer?.data?.requestDownload.reused).toBe(false);
+    expect(b.answer?.data?.requestDownload.job.id).not.toBe(a.answer?.data?.requestDownload.job.id);
+    expect([a.posts, b.posts, created]).toEqual([1, 1, 2]);
+  });
+
+  it('finding 9b: alice of a second issuer does not get the first alice’s idempotent job', async () => {
+    const { a, b, created } = await twoDownloads(
+      makeStore(new ManualClock()),
+      authenticateWith([
+        jwtAuth({ key: { secret: SECRET }, issuer: [ISSUER_1, ISSUER_2], audience: 'gateway' }),
+      ]),
+      { headers: { authorization: `Bearer ${await jwtOf(ISSUER_1, 'alice')}` }, idempotencyKey: 'nightly' },
+      { headers: { authorization: `Bearer ${await jwtOf(ISSUER_2, 'alice')}` }, idempotencyKey: 'nightly' },
+    );
+    expect(a.answer?.errors).toBeUndefined();
+    expect(b.answer?.data?.requestDownload.reused).toBe(false);
+    expect(b.answer?.data?.requestDownload.job.id).not.toBe(a.answer?.data?.requestDownload.job.id);
+    expect([a.posts, b.posts, created]).toEqual([1, 1, 2]);
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  idempotencyStoreKey,
   MemoryIdempotencyStore,
   type IdempotencyStore,
   type IdempotentResult,
@@ -268,5 +269,16 @@ describe('Redis idempotency store: keys expire with Redis’s own PX', () => {
     const again = await store.claim(key, 'fp');
     expect(again.state).toBe('new');
     if (again.state === 'new') again.settle(undefined);
+  });
+});
+
+describe('idempotencyStoreKey', () => {
+  it('finding 9c: parts that joined with ":" were one key are two keys, of fixed length', () => {
+    const a = idempotencyStoreKey('apikey:svc', 'download', 'x:download:K');
+    const b = idempotencyStoreKey('apikey:svc:download:x', 'download', 'K');
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(idempotencyStoreKey('apikey:svc', 'download', 'x:download:K')).toBe(a);
+    expect(idempotencyStoreKey('c', 'download', 'k')).not.toBe(idempotencyStoreKey('c', 'restore', 'k'));
   });
 });

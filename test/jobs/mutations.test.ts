@@ -259,6 +259,41 @@ describe('requestRestore', () => {
     },
   );
 
+  it('finding 9a: an empty targetProjectId is BAD_USER_INPUT naming the field, not the source project', async () => {
+    const before = stack.sim.store.jobsCreatedFor(F.completedSnapshotId);
+    let res: Awaited<ReturnType<typeof stack.query>> | undefined;
+    const calls = await stack.upstreamCalls(async () => {
+      res = await stack.query(RESTORE, {
+        input: {
+          projectId: P,
+          clusterName: F.clusterName,
+          snapshotId: F.completedSnapshotId,
+          targetClusterName: F.clusterName,
+          targetProjectId: '',
+        },
+      });
+    });
+    expect(res).toEqual({
+      status: 200,
+      data: null,
+      errors: [
+        {
+          message: 'Argument "input.targetProjectId" must be a 24-character lowercase hex id; got "".',
+          locations: [{ line: 2, column: 3 }],
+          path: ['requestRestore'],
+          extensions: {
+            code: 'BAD_USER_INPUT',
+            argumentName: 'input.targetProjectId',
+            expected: 'a 24-character lowercase hex id',
+            received: '',
+          },
+        },
+      ],
+    });
+    expect(calls).toEqual([]);
+    expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before);
+  });
+
   it('answers CONFLICT from Atlas while another restore writes the target', async () => {
     const input = {
       projectId: P,

@@ -310,7 +310,7 @@ export type RestoreJob = {
   snapshotId: Scalars['ID']['output'];
   /**
    * Where to download the `.tgz`, once a DOWNLOAD job is COMPLETED; valid until `expirationDate`.
-   * Anyone with the URL can download: treat it as a secret.
+   * Anyone with the URL can download: treat it as a secret. Only for callers with the `download` right.
    */
   snapshotUrl?: Maybe<Scalars['String']['output']>;
   /** Job status. */
@@ -331,6 +331,15 @@ export type RestoreJobConnection = {
   /** How many jobs match in all; null when unknown. */
   totalCount?: Maybe<Scalars['Int']['output']>;
 };
+
+/** A right a caller holds (its API key entry or its JWT's `atlas_rights` claim), in the projects it may see. */
+export type Right =
+  /** Ask for a download (`requestDownload`) and read a job's `snapshotUrl`, which downloads the data. */
+  | 'DOWNLOAD'
+  /** Read projects, clusters, snapshots and jobs, and follow a job with `restoreJobStatus`. */
+  | 'READ'
+  /** Ask for a restore (`requestRestore`), in the source and the target project. */
+  | 'RESTORE';
 
 /** A backup snapshot of a cluster. */
 export type Snapshot = {
@@ -486,6 +495,7 @@ export type ResolversTypes = {
   RequestRestorePayload: ResolverTypeWrapper<Omit<RequestRestorePayload, 'job'> & { job: ResolversTypes['RestoreJob'] }>;
   RestoreJob: ResolverTypeWrapper<RestoreJobSource>;
   RestoreJobConnection: ResolverTypeWrapper<RestoreJobSlice>;
+  Right: Right;
   Snapshot: ResolverTypeWrapper<SnapshotSource>;
   SnapshotConnection: ResolverTypeWrapper<SnapshotSlice>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -514,6 +524,12 @@ export type ResolversParentTypes = {
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
 };
+
+export type RequiresRightDirectiveArgs = {
+  right: Right;
+};
+
+export type RequiresRightDirectiveResolver<Result, Parent, ContextType = GatewayContext, Args = RequiresRightDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type ClusterResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Cluster'] = ResolversParentTypes['Cluster']> = {
   backingProvider?: Resolver<Maybe<ResolversTypes['CloudProvider']>, ParentType, ContextType>;
@@ -636,3 +652,6 @@ export type Resolvers<ContextType = GatewayContext> = {
   Subscription?: SubscriptionResolvers<ContextType>;
 };
 
+export type DirectiveResolvers<ContextType = GatewayContext> = {
+  requiresRight?: RequiresRightDirectiveResolver<any, any, ContextType>;
+};
