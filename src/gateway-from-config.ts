@@ -96,6 +96,7 @@ export function createGatewayFromConfig(
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
+      connections: config.server.connections,
       plugins: securityPlugins(security),
       batching: yoga.batching,
       graphiql: yoga.graphiql,

@@ -26,7 +26,15 @@ import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
 import type { SharedRedis } from './replicas/redis.js';
-import { CSRF_HEADERS, deadlineSignal, useBodyLimit } from './security/index.js';
+import {
+  CSRF_HEADERS,
+  deadlineSignal,
+  limitConnections,
+  serverTimeouts,
+  useBodyLimit,
+  type ConnectionLimits,
+  type ConnectionStats,
+} from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import { backupServices } from './backup/backup-service.js';
@@ -37,7 +45,11 @@ import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
-import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
+import {
+  registerConnectionMetrics,
+  registerGatewayMetrics,
+  registerProcessMetrics,
+} from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { randomUUID } from 'node:crypto';
@@ -97,6 +109,11 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
+  /**
+   * Timeouts and connection caps of the HTTP server, against slow and piled-up connections.
+   * @default resolveConnectionLimits(): 10 s headers, 30 s request, 5 s keep-alive, 10,000 connections, 128 per address
+   */
+  connections?: ConnectionLimits;
 }
 
 export interface Gateway {
@@ -107,6 +124,8 @@ export interface Gateway {
   families: FamilyCache;
   pollers: JobPollers;
   registry: Registry;
+  /** Open connections and those the caps refused. */
+  connections: ConnectionStats;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -287,7 +306,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     ],
   });
 
-  const server = createServer(yoga);
+  const server = createServer(serverTimeouts(options.connections), yoga);
+  const connections = limitConnections(server, options.connections);
+  registerConnectionMetrics(registry, connections);
   const ws = withoutServerErrors(server, () => attachGraphQLWs(server, yoga));
   // Once listening, an error of the server itself (accept failing: EMFILE) is logged, not fatal.
   server.on('error', (err) => {
@@ -300,6 +321,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     families,
     pollers,
     registry,
+    connections,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -32,7 +32,7 @@ export function loadConfig(env: Env): GatewayConfig {
     // GATEWAY_AUTH is parsed once; demo mode and caller authentication both follow from that parse.
     const { demo, atlas } = atlasFromEnv(v, v.GATEWAY_AUTH, reading);
     return {
-      server: serverFromEnv(v),
+      server: serverFromEnv(v, reading),
       demo,
       atlas,
       upstream: upstreamFromEnv(v),
