@@ -57,7 +57,12 @@ export function createGatewayFromConfig(
   const logger =
     overrides.logger ??
     createLogger({ level: overrides.logging === false ? 'silent' : config.logging.level });
-  const security = securityOptions(config.security);
+  const security: SecurityOptions = {
+    ...securityOptions(config.security),
+    // Demo mode answers pages of this machine (a frontend dev server) unless origins are listed: it
+    // serves the simulator's data, never Atlas's.
+    corsLoopback: config.demo && !config.security.production && config.security.corsOrigins === undefined,
+  };
   const yoga = securityYogaOptions(security);
   const callers = callerAuthentication(config.callers);
 
@@ -101,7 +106,7 @@ export function createGatewayFromConfig(
       batching: yoga.batching,
       graphiql: yoga.graphiql,
       maxBodyBytes: yoga.maxBodyBytes,
-      ...(yoga.cors !== undefined ? { cors: yoga.cors } : {}),
+      corsPolicy: yoga.corsPolicy,
       ...gatewayOverrides,
     });
   } catch (err) {

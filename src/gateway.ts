@@ -28,12 +28,14 @@ import { ProjectBackoff } from './replicas/project-backoff.js';
 import type { SharedRedis } from './replicas/redis.js';
 import {
   CSRF_HEADERS,
+  corsPolicy as makeCorsPolicy,
   deadlineSignal,
   limitConnections,
   serverTimeouts,
   useBodyLimit,
   type ConnectionLimits,
   type ConnectionStats,
+  type CorsPolicy,
 } from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
@@ -87,8 +89,11 @@ export interface GatewayOptions {
   authenticate: Authenticate;
   /** More yoga/envelop plugins (limits, security), run after the gateway's own. @default [] */
   plugins?: Plugin[];
-  /** yoga's CORS option. @default yoga's (reflects the request origin) */
-  cors?: YogaServerOptions<Record<string, never>, GatewayContext>['cors'];
+  /**
+   * Which cross-origin pages may read the answers (also for a WebSocket upgrade's `Origin`).
+   * @default corsPolicy(): none (no CORS headers; yoga's own default would reflect any origin with credentials)
+   */
+  corsPolicy?: CorsPolicy;
   /** Time between two upstream reads of a watched job. @default 4000 */
   pollIntervalMs?: number;
   /** Timers of the job pollers (tests step them). @default real timers */
@@ -126,6 +131,8 @@ export interface Gateway {
   registry: Registry;
   /** Open connections and those the caps refused. */
   connections: ConnectionStats;
+  /** Which cross-origin pages may call (`allowed(origin)`), for checks outside yoga (WebSocket upgrades). */
+  corsPolicy: CorsPolicy;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -216,6 +223,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
+  const corsPolicy = options.corsPolicy ?? makeCorsPolicy();
   // Set when close() starts: /readyz answers 503 from then on.
   let draining = false;
   const upstreamReady = createReadinessCheck({
@@ -244,7 +252,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           },
     renderGraphiQL,
     maskedErrors: { maskError },
-    ...(options.cors !== undefined ? { cors: options.cors } : {}),
+    cors: corsPolicy.yoga,
     batching: options.batching ?? false,
     // yoga's own limit pipes every body through a TransformStream (a Node pipeline, and a DOMException
     // when it ends): ~5 % of the CPU of a small query (bench/). useBodyLimit checks Content-Length unread.
@@ -322,6 +330,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     pollers,
     registry,
     connections,
+    corsPolicy,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

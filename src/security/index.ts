@@ -25,3 +25,10 @@ export {
   type ConnectionStats,
   type ResolvedConnectionLimits,
 } from './connection-limits.js';
+export {
+  corsPolicy,
+  isSameOrigin,
+  normaliseOrigin,
+  type CorsPolicy,
+  type CorsPolicyOptions,
+} from './cors-policy.js';
