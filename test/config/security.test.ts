@@ -30,7 +30,7 @@ describe('security config', () => {
 
   it('keeps every default when nothing is set', () => {
     const options = securityFromEnv({});
-    expect(options).toEqual({ ...resolveSecurityOptions(), csrfHeaders: undefined });
+    expect(options).toEqual({ ...resolveSecurityOptions(), csrfHeaders: undefined, corsLoopback: undefined });
     expect(resolveSecurityOptions(options)).toMatchObject({
       maxDepth: 10,
       maxAliases: 15,
