@@ -9,6 +9,7 @@ import { passThroughAuth } from './callers/pass-through.js';
 import type { CallersConfig, GatewayConfig, JwtConfig, SecurityConfig } from './config/index.js';
 import { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 import { createLogger } from './observability/logger.js';
+import { operationNamesOf } from './observability/operation-name.js';
 import { setupTracing, type TracingSetup } from './observability/tracing.js';
 import { connectRedis, type SharedRedis } from './replicas/redis.js';
 import { securityPlugins, securityYogaOptions, type SecurityOptions } from './security/index.js';
@@ -102,6 +103,10 @@ export function createGatewayFromConfig(
       ...(redis ? { redis } : {}),
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
       connections: config.server.connections,
+      metricsOperationNames:
+        config.security.persistedOperations === 'off'
+          ? { max: config.server.metricsOperationNames }
+          : { known: operationNamesOf(config.security.persistedManifest.values()) },
       plugins: securityPlugins(security),
       batching: yoga.batching,
       graphiql: yoga.graphiql,

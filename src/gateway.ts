@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import {
   createYoga,
@@ -53,6 +52,8 @@ import {
   registerProcessMetrics,
 } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
+import type { OperationNameLabelsOptions } from './observability/operation-name-labels.js';
+import { useBoundedPrometheus } from './observability/use-bounded-prometheus.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -114,6 +115,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
+  /**
+   * Which operation names the GraphQL metrics label with: a manifest's (`known`), or the first `max`
+   * that accepted callers ran; every other name, and every refused operation, is `other`.
+   * @default { max: 50 }
+   */
+  metricsOperationNames?: OperationNameLabelsOptions;
   /**
    * Timeouts and connection caps of the HTTP server, against slow and piled-up connections.
    * @default resolveConnectionLimits(): 10 s headers, 30 s request, 5 s keep-alive, 10,000 connections, 128 per address
@@ -224,6 +231,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
   const corsPolicy = options.corsPolicy ?? makeCorsPolicy();
+  const prometheus = useBoundedPrometheus({
+    registry,
+    endpoint: '/metrics',
+    ...(options.metricsOperationNames ? { operationNames: options.metricsOperationNames } : {}),
+  });
   // Set when close() starts: /readyz answers 503 from then on.
   let draining = false;
   const upstreamReady = createReadinessCheck({
@@ -296,21 +308,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         },
       }),
       useRootPointer({ graphiql: options.graphiql !== false }),
-      usePrometheus({
-        endpoint: '/metrics',
-        registry,
-        metrics: {
-          // Walks every document on every request (~0.1 ms, bench/), and this schema deprecates only an
-          // enum value, which that counter does not see anyway.
-          graphql_envelop_deprecated_field: false,
-          // The same durations as the request_duration histogram, as a summary: its sliding quantiles
-          // cost CPU per request and cannot be summed across replicas; the histogram can.
-          graphql_envelop_request_time_summary: false,
-        },
-      }),
+      prometheus.metrics,
       useOperationSpans(),
       useAccessLog(logger, requestIds),
       ...(options.plugins ?? []),
+      // Last: only what every check above let run is labelled by its operation name.
+      prometheus.admission,
     ],
   });
 
