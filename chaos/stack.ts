@@ -78,6 +78,8 @@ export async function startChaosStack(config: ChaosConfig, label: string): Promi
     const gateway = createGateway({
       // Open on purpose: callers are not what this exercises.
       authenticate: openAccess,
+      // The client is one address holding every subscription; connection caps are not exercised here.
+      connections: { maxConnections: 0, maxConnectionsPerAddress: 0 },
       logging: false,
       pollIntervalMs: config.pollIntervalMs,
       timers: waits.timers,

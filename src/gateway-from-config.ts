@@ -9,6 +9,7 @@ import { passThroughAuth } from './callers/pass-through.js';
 import type { CallersConfig, GatewayConfig, JwtConfig, SecurityConfig } from './config/index.js';
 import { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 import { createLogger } from './observability/logger.js';
+import { operationNamesOf } from './observability/operation-name.js';
 import { setupTracing, type TracingSetup } from './observability/tracing.js';
 import { connectRedis, type SharedRedis } from './replicas/redis.js';
 import { securityPlugins, securityYogaOptions, type SecurityOptions } from './security/index.js';
@@ -57,7 +58,12 @@ export function createGatewayFromConfig(
   const logger =
     overrides.logger ??
     createLogger({ level: overrides.logging === false ? 'silent' : config.logging.level });
-  const security = securityOptions(config.security);
+  const security: SecurityOptions = {
+    ...securityOptions(config.security),
+    // Demo mode answers pages of this machine (a frontend dev server) unless origins are listed: it
+    // serves the simulator's data, never Atlas's.
+    corsLoopback: config.demo && !config.security.production && config.security.corsOrigins === undefined,
+  };
   const yoga = securityYogaOptions(security);
   const callers = callerAuthentication(config.callers);
 
@@ -96,11 +102,16 @@ export function createGatewayFromConfig(
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
+      connections: config.server.connections,
+      metricsOperationNames:
+        config.security.persistedOperations === 'off'
+          ? { max: config.server.metricsOperationNames }
+          : { known: operationNamesOf(config.security.persistedManifest.values()) },
       plugins: securityPlugins(security),
       batching: yoga.batching,
       graphiql: yoga.graphiql,
       maxBodyBytes: yoga.maxBodyBytes,
-      ...(yoga.cors !== undefined ? { cors: yoga.cors } : {}),
+      corsPolicy: yoga.corsPolicy,
       ...gatewayOverrides,
     });
   } catch (err) {

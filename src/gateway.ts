@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import {
   createYoga,
@@ -26,7 +25,17 @@ import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
 import type { SharedRedis } from './replicas/redis.js';
-import { CSRF_HEADERS, deadlineSignal, useBodyLimit } from './security/index.js';
+import {
+  CSRF_HEADERS,
+  corsPolicy as makeCorsPolicy,
+  deadlineSignal,
+  limitConnections,
+  serverTimeouts,
+  useBodyLimit,
+  type ConnectionLimits,
+  type ConnectionStats,
+  type CorsPolicy,
+} from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
 import { backupServices } from './backup/backup-service.js';
@@ -38,8 +47,14 @@ import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
-import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
+import {
+  registerConnectionMetrics,
+  registerGatewayMetrics,
+  registerProcessMetrics,
+} from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
+import type { OperationNameLabelsOptions } from './observability/operation-name-labels.js';
+import { useBoundedPrometheus } from './observability/use-bounded-prometheus.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { useRefusalStatus } from './graphql/use-refusal-status.js';
 import { randomUUID } from 'node:crypto';
@@ -77,8 +92,11 @@ export interface GatewayOptions {
   authenticate: Authenticate;
   /** More yoga/envelop plugins (limits, security), run after the gateway's own. @default [] */
   plugins?: Plugin[];
-  /** yoga's CORS option. @default yoga's (reflects the request origin) */
-  cors?: YogaServerOptions<Record<string, never>, GatewayContext>['cors'];
+  /**
+   * Which cross-origin pages may read the answers (also for a WebSocket upgrade's `Origin`).
+   * @default corsPolicy(): none (no CORS headers; yoga's own default would reflect any origin with credentials)
+   */
+  corsPolicy?: CorsPolicy;
   /** Time between two upstream reads of a watched job. @default 4000 */
   pollIntervalMs?: number;
   /** Timers of the job pollers (tests step them). @default real timers */
@@ -99,6 +117,17 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
+  /**
+   * Which operation names the GraphQL metrics label with: a manifest's (`known`), or the first `max`
+   * that accepted callers ran; every other name, and every refused operation, is `other`.
+   * @default { max: 50 }
+   */
+  metricsOperationNames?: OperationNameLabelsOptions;
+  /**
+   * Timeouts and connection caps of the HTTP server, against slow and piled-up connections.
+   * @default resolveConnectionLimits(): 10 s headers, 30 s request, 5 s keep-alive, 10,000 connections, 128 per address
+   */
+  connections?: ConnectionLimits;
 }
 
 export interface Gateway {
@@ -109,6 +138,10 @@ export interface Gateway {
   families: FamilyCache;
   pollers: JobPollers;
   registry: Registry;
+  /** Open connections and those the caps refused. */
+  connections: ConnectionStats;
+  /** Which cross-origin pages may call (`allowed(origin)`), for checks outside yoga (WebSocket upgrades). */
+  corsPolicy: CorsPolicy;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -202,6 +235,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
+  const corsPolicy = options.corsPolicy ?? makeCorsPolicy();
+  const prometheus = useBoundedPrometheus({
+    registry,
+    endpoint: '/metrics',
+    ...(options.metricsOperationNames ? { operationNames: options.metricsOperationNames } : {}),
+  });
   // Set when close() starts: /readyz answers 503 from then on.
   let draining = false;
   const upstreamReady = createReadinessCheck({
@@ -230,7 +269,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           },
     renderGraphiQL,
     maskedErrors: { maskError },
-    ...(options.cors !== undefined ? { cors: options.cors } : {}),
+    cors: corsPolicy.yoga,
     batching: options.batching ?? false,
     // yoga's own limit pipes every body through a TransformStream (a Node pipeline, and a DOMException
     // when it ends): ~5 % of the CPU of a small query (bench/). useBodyLimit checks Content-Length unread.
@@ -274,26 +313,19 @@ export function createGateway(options: GatewayOptions): Gateway {
         },
       }),
       useRootPointer({ graphiql: options.graphiql !== false }),
-      usePrometheus({
-        endpoint: '/metrics',
-        registry,
-        metrics: {
-          // Walks every document on every request (~0.1 ms, bench/), and this schema deprecates only an
-          // enum value, which that counter does not see anyway.
-          graphql_envelop_deprecated_field: false,
-          // The same durations as the request_duration histogram, as a summary: its sliding quantiles
-          // cost CPU per request and cannot be summed across replicas; the histogram can.
-          graphql_envelop_request_time_summary: false,
-        },
-      }),
+      prometheus.metrics,
       useOperationSpans(),
       useAccessLog(logger, requestIds),
       useRefusalStatus(),
       ...(options.plugins ?? []),
+      // Last: only what every check above let run is labelled by its operation name.
+      prometheus.admission,
     ],
   });
 
-  const server = createServer(yoga);
+  const server = createServer(serverTimeouts(options.connections), yoga);
+  const connections = limitConnections(server, options.connections);
+  registerConnectionMetrics(registry, connections);
   const ws = withoutServerErrors(server, () => attachGraphQLWs(server, yoga));
   // Once listening, an error of the server itself (accept failing: EMFILE) is logged, not fatal.
   server.on('error', (err) => {
@@ -306,6 +338,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     families,
     pollers,
     registry,
+    connections,
+    corsPolicy,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -29,6 +29,18 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   /** Names this replica in the fleet (job leases, logs); undefined = a random UUID. */
   replicaId: string | undefined;
+  /** Timeouts and caps that hold off slow and piled-up connections. */
+  connections: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** 0: no cap. */
+    maxConnections: number;
+    /** 0: no cap. */
+    maxConnectionsPerAddress: number;
+  };
+  /** How many operation names the metrics learn from accepted callers (a manifest's names instead). */
+  metricsOperationNames: number;
 }
 
 /** How the gateway calls Atlas with its own credentials. */

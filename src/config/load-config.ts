@@ -38,7 +38,7 @@ export function loadConfig(env: Env): GatewayConfig {
     checkProductionDemo(demo, security.production, reading);
     checkUpstreamTransport(v, { atlasBaseUrl: atlas.baseUrl, redisUrl: redis?.url }, reading);
     return {
-      server: serverFromEnv(v),
+      server: serverFromEnv(v, reading),
       demo,
       atlas,
       upstream: upstreamFromEnv(v),

@@ -1,3 +1,4 @@
+import { normaliseOrigin } from '../security/cors-policy.js';
 import { loadPersistedManifest } from '../security/load-persisted-manifest.js';
 import { resolveSecurityOptions } from '../security/security-options.js';
 import { boolean, commaList, envVar, integer, invalid, oneOf, text } from './env-var.js';
@@ -8,17 +9,6 @@ import type { EnvReading, EnvValues } from './read-env.js';
 const DEFAULTS = resolveSecurityOptions();
 const DEFAULT_RATE_LIMIT =
   DEFAULTS.rateLimit === false ? { points: 0, windowMs: 60_000 } : DEFAULTS.rateLimit;
-
-/** `scheme://host[:port]` as a browser sends it in `Origin` (a trailing slash is forgiven), or undefined. */
-function toOrigin(value: string): string | undefined {
-  try {
-    const url = new URL(value);
-    const ok = ['http:', 'https:'].includes(url.protocol) && url.origin === value.replace(/\/$/, '');
-    return ok ? url.origin : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export const securityEnv = {
   NODE_ENV: envVar(
@@ -179,17 +169,18 @@ export const securityEnv = {
   GATEWAY_CORS_ORIGINS: envVar(
     {
       group: 'security',
-      description: 'Origins allowed cross-origin (`https://app.example.com`), comma-separated, or `*`.',
+      description:
+        'Origins whose pages may read answers cross-origin, with credentials (`https://app.example.com`), comma-separated; or `*`: any origin, without credentials, refused in production.',
       example: 'https://app.example.com, https://admin.example.com/',
-      defaultText: "yoga's default (reflect the origin); none in production",
+      defaultText: 'none (demo mode: pages on localhost, 127.0.0.1 or [::1], without credentials)',
     },
     (value) => {
       const list = commaList(value);
-      const normalized = list.map((o) => (o === '*' ? o : toOrigin(o)));
+      const normalized = list.map((o) => (o === '*' ? o : normaliseOrigin(o)));
       const bad = list.filter((_, i) => normalized[i] === undefined);
-      if (bad.length > 0 || list.length === 0) {
+      if (bad.length > 0 || list.length === 0 || (list.includes('*') && list.length > 1)) {
         return invalid(
-          'a comma list of origins (https://app.example.com) or "*"',
+          'a comma list of origins (https://app.example.com), or "*" alone',
           bad.length > 0 ? bad.map((b) => JSON.stringify(b)).join(', ') : JSON.stringify(value),
         );
       }
@@ -219,9 +210,16 @@ export function securityFromEnv(v: EnvValues<typeof securityEnv>, reading: EnvRe
       }
     }
   }
+  // GATEWAY_PRODUCTION, when set, wins over NODE_ENV (a staging box may run NODE_ENV=production).
+  const production = v.GATEWAY_PRODUCTION ?? v.NODE_ENV === 'production';
+  if (production && v.GATEWAY_CORS_ORIGINS?.includes('*')) {
+    reading.problem(
+      'GATEWAY_CORS_ORIGINS',
+      'GATEWAY_CORS_ORIGINS: expected the origins of your frontends in production (https://app.example.com, comma-separated), got "*" (any site could read the answers)',
+    );
+  }
   return {
-    // GATEWAY_PRODUCTION, when set, wins over NODE_ENV (a staging box may run NODE_ENV=production).
-    production: v.GATEWAY_PRODUCTION ?? v.NODE_ENV === 'production',
+    production,
     maxDepth: v.GATEWAY_MAX_DEPTH,
     maxAliases: v.GATEWAY_MAX_ALIASES,
     maxTokens: v.GATEWAY_MAX_TOKENS,

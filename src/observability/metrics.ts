@@ -129,6 +129,36 @@ export function registerGatewayMetrics(
   };
 }
 
+/** What the connection caps count (`limitConnections`'s stats are one). */
+export interface ConnectionCounts {
+  open(): number;
+  readonly refusedPerAddress: number;
+  readonly refusedTotal: number;
+}
+
+/** Open connections, and those refused by the per-address and total caps (`reason` is one of two). */
+export function registerConnectionMetrics(registry: Registry, connections: ConnectionCounts): void {
+  new Gauge({
+    name: 'gateway_open_connections',
+    help: 'Client connections open now (HTTP, SSE and WebSocket).',
+    registers: [registry],
+    collect() {
+      this.set(connections.open());
+    },
+  });
+  new Counter({
+    name: 'gateway_connections_refused_total',
+    help: 'Client connections closed on accept: per_address (GATEWAY_MAX_CONNECTIONS_PER_ADDRESS) or total (GATEWAY_MAX_CONNECTIONS).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ reason: 'per_address' }, connections.refusedPerAddress);
+      this.inc({ reason: 'total' }, connections.refusedTotal);
+    },
+  });
+}
+
 // Node's own metrics describe the process, not a gateway: one collector per process, whatever the
 // number of gateways in it (tests build hundreds). Each collector would otherwise leave behind an
 // event-loop-delay monitor (a libuv timer sampling every 10 ms) and a GC observer, neither of which

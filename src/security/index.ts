@@ -16,3 +16,19 @@ export { rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.j
 export { extractPersistedOperationId, usePersistedManifest } from './use-persisted-manifest.js';
 export { stripSuggestions, useHideSuggestions } from './use-hide-suggestions.js';
 export { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
+export {
+  addressKey,
+  limitConnections,
+  resolveConnectionLimits,
+  serverTimeouts,
+  type ConnectionLimits,
+  type ConnectionStats,
+  type ResolvedConnectionLimits,
+} from './connection-limits.js';
+export {
+  corsPolicy,
+  isSameOrigin,
+  normaliseOrigin,
+  type CorsPolicy,
+  type CorsPolicyOptions,
+} from './cors-policy.js';

@@ -76,11 +76,17 @@ export interface SecurityOptions {
    */
   csrfHeaders?: readonly string[];
   /**
-   * Origins allowed to call cross-origin (`https://app.example.com`), or `['*']`. Unset: yoga's default
-   * (reflects the caller's origin) outside production, no cross-origin in production.
+   * Origins allowed to call cross-origin (`https://app.example.com`), with credentials; or `['*']`:
+   * any origin, never with credentials, refused in production. Unset: no cross-origin access.
    * @default undefined
    */
   corsOrigins?: readonly string[];
+  /**
+   * Also allow pages served from this machine (`localhost`, `127.x.x.x`, `[::1]`, any port), never
+   * with credentials. `createGatewayFromConfig` turns it on in demo mode when no origin is listed.
+   * @default false
+   */
+  corsLoopback?: boolean;
 }
 
 /**
@@ -115,6 +121,7 @@ export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedS
     persistedManifest: options.persistedManifest ?? new Map(),
     csrfPrevention: options.csrfPrevention ?? true,
     csrfHeaders: options.csrfHeaders ?? CSRF_HEADERS,
+    corsLoopback: options.corsLoopback ?? false,
     ...(options.corsOrigins !== undefined ? { corsOrigins: options.corsOrigins } : {}),
   };
 }

@@ -3,6 +3,7 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import type { GraphQLError, ValidationContext } from 'graphql';
 import type { Plugin, YogaServerOptions } from 'graphql-yoga';
 import type { GatewayErrorCode } from '../errors/index.js';
+import { corsPolicy, type CorsPolicy } from './cors-policy.js';
 import { resolveSecurityOptions, type SecurityOptions } from './security-options.js';
 import { useCostLimit } from './use-cost-limit.js';
 import { useExecutionTimeout } from './use-execution-timeout.js';
@@ -75,8 +76,11 @@ type YogaOptions = YogaServerOptions<Record<string, never>, Record<string, unkno
 export interface SecurityYogaOptions {
   /** yoga's `batching`: off, or at most `batchLimit` operations per request (more: HTTP 413). */
   batching: NonNullable<YogaOptions['batching']>;
-  /** yoga's `cors`; undefined keeps yoga's default (reflect the caller's origin). */
-  cors: YogaOptions['cors'];
+  /**
+   * Which cross-origin pages may read the answers (`createGateway({ corsPolicy })`): the listed
+   * origins, any without credentials for `*`, loopback pages with `corsLoopback`, else none.
+   */
+  corsPolicy: CorsPolicy;
   /** Whether to serve GraphiQL (`createGateway({ graphiql })`): never in production. */
   graphiql: boolean;
   /** Largest request body (`createGateway({ maxBodyBytes })`). */
@@ -86,16 +90,13 @@ export interface SecurityYogaOptions {
 /** The values to pass to `createGateway` next to `plugins: securityPlugins(options)`. */
 export function securityYogaOptions(options: SecurityOptions = {}): SecurityYogaOptions {
   const o = resolveSecurityOptions(options);
-  let cors: YogaOptions['cors'];
-  if (o.corsOrigins !== undefined && o.corsOrigins.length > 0) {
-    cors = { origin: [...o.corsOrigins] };
-  } else if (o.production) {
-    // No CORS headers at all: browsers refuse cross-origin reads; same-origin pages still work.
-    cors = false;
-  }
   return {
     batching: o.batchLimit > 0 ? { limit: o.batchLimit } : false,
-    cors,
+    corsPolicy: corsPolicy({
+      origins: o.corsOrigins ?? [],
+      loopback: o.corsLoopback,
+      production: o.production,
+    }),
     graphiql: !o.production,
     maxBodyBytes: o.maxBodyBytes,
   };

@@ -30,7 +30,7 @@ describe('security config', () => {
 
   it('keeps every default when nothing is set', () => {
     const options = securityFromEnv({});
-    expect(options).toEqual({ ...resolveSecurityOptions(), csrfHeaders: undefined });
+    expect(options).toEqual({ ...resolveSecurityOptions(), csrfHeaders: undefined, corsLoopback: undefined });
     expect(resolveSecurityOptions(options)).toMatchObject({
       maxDepth: 10,
       maxAliases: 15,
@@ -44,12 +44,10 @@ describe('security config', () => {
       persistedOperations: 'off',
       csrfPrevention: true,
     });
-    expect(securityYogaOptions(options)).toEqual({
-      batching: false,
-      cors: undefined,
-      graphiql: true,
-      maxBodyBytes: 102_400,
-    });
+    const { corsPolicy, ...yoga } = securityYogaOptions(options);
+    expect(yoga).toEqual({ batching: false, graphiql: true, maxBodyBytes: 102_400 });
+    expect(corsPolicy.allowed('https://app.example.com')).toBe(false);
+    expect(corsPolicy.allowed('http://localhost:5173')).toBe(false);
   });
 
   it('reads every variable', () => {
@@ -93,19 +91,21 @@ describe('security config', () => {
       csrfPrevention: false,
       corsOrigins: ['https://app.example.com', 'https://admin.example.com'],
     });
-    expect(securityYogaOptions(options)).toEqual({
-      batching: { limit: 10 },
-      cors: { origin: ['https://app.example.com', 'https://admin.example.com'] },
-      graphiql: false,
-      maxBodyBytes: 65536,
-    });
+    const { corsPolicy, ...yoga } = securityYogaOptions(options);
+    expect(yoga).toEqual({ batching: { limit: 10 }, graphiql: false, maxBodyBytes: 65536 });
+    expect(corsPolicy.allowed('https://admin.example.com')).toBe(true);
+    expect(corsPolicy.allowed('https://evil.example')).toBe(false);
   });
 
   it('takes production from NODE_ENV unless GATEWAY_PRODUCTION says otherwise', () => {
     expect(securityFromEnv({ NODE_ENV: 'production' }).production).toBe(true);
     expect(securityFromEnv({ NODE_ENV: 'production', GATEWAY_PRODUCTION: 'false' }).production).toBe(false);
     expect(securityFromEnv({ NODE_ENV: 'development' }).production).toBe(false);
-    expect(securityYogaOptions(securityFromEnv({ NODE_ENV: 'production' })).cors).toBe(false);
+    expect(
+      securityYogaOptions(securityFromEnv({ NODE_ENV: 'production' })).corsPolicy.allowed(
+        'https://x.example',
+      ),
+    ).toBe(false);
   });
 
   it('turns the rate limit off with 0 and keeps the other default when only one is set', () => {
@@ -136,7 +136,7 @@ describe('security config', () => {
       'GATEWAY_RATE_LIMIT: expected an integer from 0 to 1000000000, got "1.5"',
       'GATEWAY_EXECUTION_TIMEOUT_MS: expected an integer from 0 to 3600000, got "99999999"',
       'GATEWAY_PERSISTED_OPERATIONS: expected "off", "allow" or "enforce", got "strict"',
-      'GATEWAY_CORS_ORIGINS: expected a comma list of origins (https://app.example.com) or "*", got "app.example.com", "https://x.example/path"',
+      'GATEWAY_CORS_ORIGINS: expected a comma list of origins (https://app.example.com), or "*" alone, got "app.example.com", "https://x.example/path"',
     ]);
   });
 
