@@ -152,6 +152,13 @@ class Poller {
       job = await this.fetch();
     } catch (err) {
       if (this.#stopped) return;
+      if (this.last === undefined && spentBudget(err)) {
+        // The read that starts a poller is its subscriber's (watchJob): a subscriber over its share
+        // gets RATE_LIMITED now, with the wait, rather than a subscription that silently waits.
+        for (const s of [...this.subscribers]) s.fail(err);
+        this.stop();
+        return;
+      }
       if (permanent(err)) {
         await this.owner.channel
           .publish(this.key, {
@@ -197,6 +204,10 @@ const failure = (m: Failure) =>
     errorCode: m.errorCode,
     detail: m.detail,
   });
+
+// The gateway's own Atlas budget refused the read unsent (src/replicas/atlas-budget.ts).
+const spentBudget = (err: unknown): err is GatewayError =>
+  err instanceof GatewayError && err.code === 'RATE_LIMITED';
 
 // Atlas's Retry-After, or the wait the gateway's own Atlas budget asks for (RATE_LIMITED).
 function retryAfterOf(err: unknown): number {
