@@ -277,8 +277,8 @@ describe('AtlasBudget', () => {
 });
 
 describe('Atlas budget configuration', () => {
-  it('defaults to 100 requests per project per 10 s, half of it per caller; 0 turns it off', () => {
-    expect(loadConfig({}).upstream.atlasBudget).toEqual({ points: 100, windowMs: 10_000, callerShare: 0.5 });
+  it('defaults to 50 requests per project per 10 s, half of it per caller; 0 turns it off', () => {
+    expect(loadConfig({}).upstream.atlasBudget).toEqual({ points: 50, windowMs: 10_000, callerShare: 0.5 });
     expect(loadConfig({ GATEWAY_ATLAS_BUDGET: '0' }).upstream.atlasBudget).toBe(false);
     expect(
       loadConfig({

@@ -43,7 +43,7 @@ function callersEnv(env: Record<string, string> = {}): Record<string, string> {
 }
 
 /** A made-up (well-formed) job id; `i` makes each one different. */
-const madeUp = (i: number) => i.toString(16).padStart(24, 'e');
+const madeUp = (i: number) => i.toString(16).padStart(24, '0');
 const watchVars = (jobId: string) => ({ p: P, c: F.clusterName, j: jobId });
 const operations = (calls: { operationId: string }[]) => calls.map((c) => c.operationId);
 
@@ -191,7 +191,7 @@ describe('finding 3: subscriptions are metered', () => {
   it('finding 3: 2,000 hostile subscribes on one WebSocket cost 10 upstream calls', async () => {
     // The rate limit is 20 and a subscription to a job that does not exist counts twice: 10 reads.
     const stack = await startStack({
-      env: callersEnv({ GATEWAY_RATE_LIMIT: '20', GATEWAY_ATLAS_BUDGET: '100' }),
+      env: callersEnv({ GATEWAY_RATE_LIMIT: '20', GATEWAY_ATLAS_BUDGET: '50' }),
     });
     const url = await stack.gateway.listen(0);
     const ws = wsClient(url, as('alice'));
