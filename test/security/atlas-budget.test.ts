@@ -4,7 +4,10 @@ import { generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { GatewayError } from '../../src/errors/index.js';
 import { AtlasBudget, POLLERS_SPENDER } from '../../src/replicas/atlas-budget.js';
+import { connectRedis } from '../../src/replicas/redis.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { randomUUID } from 'node:crypto';
+import { track } from '../support/disposer.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { post } from '../support/security-gateway.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -225,6 +228,31 @@ describe('finding 3: a fair share of the Atlas budget', () => {
     expect(pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 });
     expect((await queried(stack, 'alice')).calls).toEqual(['getGroup']);
     await watch.close();
+  });
+});
+
+describe('finding 3: replicas share one Atlas budget', () => {
+  it('finding 3: two replicas on one Redis spend one budget: the share spent on one is spent on both', async () => {
+    // The machine's Redis (.ci/run starts it), under a key prefix of this test's own.
+    const redis = connectRedis({ url: 'redis://127.0.0.1:6379', prefix: `test-budget-${randomUUID()}:` });
+    track({ close: () => redis.close() }, 'redis');
+    await expect.poll(() => redis.ready()).toBe(true);
+    const [one, two] = [
+      await startStack({ env: budgetEnv(), gateway: { redis } }),
+      await startStack({ env: budgetEnv(), gateway: { redis } }),
+    ];
+    for (const replica of [one!, one!, one!, two!, two!]) {
+      expect((await queried(replica, 'mallory')).calls).toEqual(['getGroup']);
+    }
+    for (const replica of [one!, two!]) {
+      const refused = await queried(replica, 'mallory');
+      expect(refused.calls).toEqual([]);
+      expect(refused.json?.errors?.[0]?.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        budget: 'spender',
+      });
+    }
+    expect((await queried(two!, 'bob')).calls).toEqual(['getGroup']);
   });
 });
 
