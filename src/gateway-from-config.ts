@@ -78,6 +78,7 @@ export function createGatewayFromConfig(
             'idempotency keys are per replica',
             'each replica polls the jobs its own subscribers watch',
             'cluster families and Atlas backoffs are learned per replica',
+            'the Atlas budget is counted per replica',
           ],
         })
       : undefined;
@@ -99,6 +100,7 @@ export function createGatewayFromConfig(
       familyTtlMs: config.upstream.familyTtlMs,
       maxUpstreamConcurrency: config.upstream.maxUpstreamConcurrency,
       pollIntervalMs: config.upstream.pollIntervalMs,
+      atlasBudget: config.upstream.atlasBudget,
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),

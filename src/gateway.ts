@@ -24,6 +24,8 @@ import type { Timers } from './time/timers.js';
 import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
+import { AtlasBudget, type AtlasBudgetOptions } from './replicas/atlas-budget.js';
+import { ExpiringMap } from './time/expiring-map.js';
 import type { SharedRedis } from './replicas/redis.js';
 import {
   CSRF_HEADERS,
@@ -128,6 +130,12 @@ export interface GatewayOptions {
    * @default resolveConnectionLimits(): 10 s headers, 30 s request, 5 s keep-alive, 10,000 connections, 128 per address
    */
   connections?: ConnectionLimits;
+  /**
+   * Budgets upstream requests per Atlas project, and caps each caller's share of it (`AtlasBudget`;
+   * shared through `redis` when given). `createGatewayFromConfig` passes the configured one.
+   * @default false (no budget)
+   */
+  atlasBudget?: Partial<AtlasBudgetOptions> | false;
 }
 
 export interface Gateway {
@@ -186,17 +194,25 @@ export function createGateway(options: GatewayOptions): Gateway {
   const exchangeObservers: ((e: AtlasExchange) => void)[] = [];
   const logExchange = logUpstreamExchange(logger);
   const backoff = new ProjectBackoff(clock, options.redis);
+  const budget = options.atlasBudget ? new AtlasBudget(options.atlasBudget, options.redis) : undefined;
+  // Pass-through callers (their id is their token's hash) Atlas has answered 2xx: until then a token
+  // is unverified and the rate limits key its caller by address, so random tokens gain nothing.
+  const acceptedCallers = new ExpiringMap<string, true>({ ttlMs: 3_600_000, maxEntries: 10_000, clock });
   const atlas = createAtlasClient({
     clock,
     ...options.atlas,
-    beforeSend: (r) => {
-      options.atlas.beforeSend?.(r);
+    beforeSend: async (r) => {
+      await options.atlas.beforeSend?.(r);
       backoff.beforeSend(r);
+      await budget?.beforeSend(r);
     },
     onExchange: (e) => {
       options.atlas.onExchange?.(e);
       for (const observe of exchangeObservers) observe(e);
       backoff.onExchange(e);
+      if (e.spender !== undefined && e.status !== undefined && e.status >= 200 && e.status < 300) {
+        acceptedCallers.set(e.spender, true);
+      }
       logExchange(e);
     },
   });
@@ -218,6 +234,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       : {}),
     ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
+    clock,
   });
   const jobs: JobsRuntime = {
     backup: backupServices({ atlas, families }),
@@ -282,6 +299,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return {
         requestId,
         caller,
+        unverifiedToken: caller.kind === 'passThrough' && !acceptedCallers.has(caller.id),
         jobs,
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
@@ -296,6 +314,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               // A request that ends (client gone, execution deadline) stops its Atlas calls too.
               signal: deadline ? AbortSignal.any([request.signal, deadline]) : request.signal,
               bearerToken: caller.atlasBearerToken,
+              spender: caller.id,
               maxConcurrency: options.maxUpstreamConcurrency,
             }),
           });

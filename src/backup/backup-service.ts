@@ -115,6 +115,8 @@ export interface ReadUse {
   signal: AbortSignal;
   /** Most upstream calls of the request in flight at once. @default 8 */
   maxConcurrency?: number | undefined;
+  /** Whose share of the Atlas budget the calls spend: the caller's id. @default none (the project's only) */
+  spender?: string | undefined;
 }
 
 /** The mutations of one GraphQL request. */
@@ -124,6 +126,8 @@ export interface WriteUse {
   requestId: string;
   /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
   bearerToken?: string | undefined;
+  /** Whose share of the Atlas budget the calls spend: the caller's id. @default none (the project's only) */
+  spender?: string | undefined;
 }
 
 /** A job poller, shared by every subscriber of the job and outliving the request that started it. */
@@ -131,6 +135,11 @@ export interface PollUse {
   use: 'poll';
   /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
   bearerToken?: string | undefined;
+  /**
+   * Whose share of the Atlas budget the reads spend: the subscriber's id for a poller's first read,
+   * `POLLERS_SPENDER` for the others (see `watchJob`). @default none (the project's only)
+   */
+  spender?: string | undefined;
 }
 
 /** Who a backup service works for: its policy follows from that alone (`backupPolicy`). */
@@ -144,9 +153,13 @@ export type BackupUse = ReadUse | WriteUse | PollUse;
  *   the call keeps the idempotency key true to what Atlas did;
  * - poll: neither a request signal nor a request id, because the poller outlives the request; only
  *   the caller's token, since a pass-through caller reads with its own.
+ * Each use's `spender` names whose share of the Atlas budget its calls take.
  */
 export function backupPolicy(u: BackupUse): Pick<BackupServiceDeps, 'callOptions' | 'run'> {
-  const token = u.bearerToken ? { bearerToken: u.bearerToken } : {};
+  const token = {
+    ...(u.bearerToken ? { bearerToken: u.bearerToken } : {}),
+    ...(u.spender !== undefined ? { spender: u.spender } : {}),
+  };
   switch (u.use) {
     case 'read': {
       const limit = pLimit(u.maxConcurrency ?? 8);

@@ -61,6 +61,8 @@ export interface UpstreamConfig {
   familyTtlMs: number;
   maxUpstreamConcurrency: number;
   pollIntervalMs: number;
+  /** Atlas requests per project and window, and one caller's share of them; false = no budget. */
+  atlasBudget: { points: number; windowMs: number; callerShare: number } | false;
 }
 
 export interface CallersConfig {
@@ -99,6 +101,8 @@ export interface SecurityConfig {
   batchLimit: number;
   maxBodyBytes: number;
   rateLimit: { points: number; windowMs: number } | false;
+  /** Subscriptions one caller may run at once; 0 = no cap. */
+  maxSubscriptions: number;
   trustProxy: boolean;
   executionTimeoutMs: number;
   persistedOperations: PersistedOperationsMode;

@@ -119,6 +119,16 @@ export const securityEnv = {
     },
     integer(1000, 86_400_000),
   ),
+  GATEWAY_MAX_SUBSCRIPTIONS: envVar(
+    {
+      group: 'security',
+      description:
+        'Subscriptions one caller may run at once (SSE and WebSocket), per process; 0 turns the cap off.',
+      example: '5',
+      default: DEFAULTS.maxSubscriptions,
+    },
+    integer(0, 1_000_000),
+  ),
   GATEWAY_TRUST_PROXY: envVar(
     {
       group: 'security',
@@ -232,6 +242,7 @@ export function securityFromEnv(v: EnvValues<typeof securityEnv>, reading: EnvRe
       v.GATEWAY_RATE_LIMIT === 0
         ? false
         : { points: v.GATEWAY_RATE_LIMIT, windowMs: v.GATEWAY_RATE_LIMIT_WINDOW_MS },
+    maxSubscriptions: v.GATEWAY_MAX_SUBSCRIPTIONS,
     trustProxy: v.GATEWAY_TRUST_PROXY,
     executionTimeoutMs: v.GATEWAY_EXECUTION_TIMEOUT_MS,
     persistedOperations: mode,

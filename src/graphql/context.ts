@@ -21,6 +21,11 @@ export interface GatewayContext {
   /** Sent upstream as `x-request-id`, answered to the client, and in every log line of the request. */
   requestId: string;
   caller: Caller;
+  /**
+   * A pass-through caller whose token Atlas has not accepted yet: rate limits key it by client
+   * address (`rateLimitKey`), so made-up tokens are no fresh budget each. @default false
+   */
+  unverifiedToken?: boolean;
   loaders: Loaders;
   jobs: JobsRuntime;
 }

@@ -249,6 +249,7 @@ function jobDeps(ctx: GatewayContext): JobRequestDeps {
       use: 'write',
       requestId: ctx.requestId,
       bearerToken: ctx.caller.atlasBearerToken,
+      spender: ctx.caller.id,
     }),
     idempotency: ctx.jobs.idempotency,
     clock: ctx.jobs.clock,

@@ -12,7 +12,8 @@ export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load
 export { deadlineSignal, executionTimeoutError, useExecutionTimeout } from './use-execution-timeout.js';
 export { useBodyLimit } from './use-body-limit.js';
 export { connectionCostEstimator, useCostLimit, type CostLimitOptions } from './use-cost-limit.js';
-export { rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';
+export { isCallerFault, rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';
+export { tooManySubscriptionsError, useSubscriptionLimit } from './use-subscription-limit.js';
 export { extractPersistedOperationId, usePersistedManifest } from './use-persisted-manifest.js';
 export { stripSuggestions, useHideSuggestions } from './use-hide-suggestions.js';
 export { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';

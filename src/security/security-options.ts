@@ -47,8 +47,19 @@ export interface SecurityOptions {
   batchLimit?: number;
   /** Largest request body, in bytes; larger ones get HTTP 413 before any parsing. @default 102400 */
   maxBodyBytes?: number;
-  /** Per-caller rate limit; `false` turns it off. @default { points: 300, windowMs: 60000 } */
+  /**
+   * Per-caller rate limit, over operations and started subscriptions alike (a subscription that
+   * fails for the caller's own reason counts twice); `false` turns it off.
+   * @default { points: 300, windowMs: 60000 }
+   */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * Subscriptions one caller (its id, or its address when anonymous) may run at once in this
+   * process, over SSE and graphql-ws together; more are refused with `RATE_LIMITED`. 0 turns the cap
+   * off.
+   * @default 20
+   */
+  maxSubscriptions?: number;
   /**
    * Key anonymous callers by the last `X-Forwarded-For` entry (the address the proxy in front of the
    * gateway saw) instead of the socket's address. Only behind a proxy that sets it.
@@ -115,6 +126,7 @@ export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedS
     batchLimit: options.batchLimit ?? 0,
     maxBodyBytes: options.maxBodyBytes ?? 102_400,
     rateLimit: options.rateLimit ?? { points: 300, windowMs: 60_000 },
+    maxSubscriptions: options.maxSubscriptions ?? 20,
     trustProxy: options.trustProxy ?? false,
     executionTimeoutMs: options.executionTimeoutMs ?? 15_000,
     persistedOperations: options.persistedOperations ?? 'off',
