@@ -18,7 +18,7 @@ import {
   type AtlasExchange,
 } from './atlas/index.js';
 import { systemClock, type Clock } from './time/clock.js';
-import type { Authenticate } from './callers/caller.js';
+import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
 import type { Timers } from './time/timers.js';
@@ -34,7 +34,7 @@ import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
-import { attachGraphQLWs } from './graphql/websocket.js';
+import { attachGraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
 import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
@@ -97,6 +97,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** yoga's request batching (an array of operations in one request). @default false */
   batching?: YogaServerOptions<Record<string, never>, GatewayContext>['batching'];
+  /**
+   * graphql-ws: its limits (payload, connections, operations and subscribe rate per socket, init
+   * timeout), which `Origin` may open a socket, and whether to trust `X-Forwarded-For`.
+   * @default DEFAULT_WEBSOCKET_LIMITS; only the gateway's own origin and non-browser clients
+   */
+  webSocket?: WebSocketOptions;
 }
 
 export interface Gateway {
@@ -174,6 +180,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
 
   const { authenticate } = options;
+  // An operation over graphql-ws runs as the caller its socket authenticated as at connection_init.
+  const socketCallers = new WeakMap<Request, Caller>();
   const pollers = new JobPollers({
     ...(options.redis
       ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
@@ -234,7 +242,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
-      const caller = await authenticate(request);
+      const caller = socketCallers.get(request) ?? (await authenticate(request));
       return {
         requestId,
         caller,
@@ -288,7 +296,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const server = createServer(yoga);
-  const ws = withoutServerErrors(server, () => attachGraphQLWs(server, yoga));
+  const ws = attachGraphQLWs(server, yoga, {
+    ...options.webSocket,
+    authenticate,
+    socketCallers,
+    logger,
+  });
   // Once listening, an error of the server itself (accept failing: EMFILE) is logged, not fatal.
   server.on('error', (err) => {
     if (server.listening) logger.error({ err }, 'HTTP server error');
@@ -329,18 +342,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       await atlas.close();
     },
   };
-}
-
-// ws forwards the HTTP server's 'error' events to its WebSocket server, where graphql-ws prints any
-// of them as "Internal error emitted on the WebSocket server" with a stack; the only such errors are
-// listen errors, which listen() rejects with for the entry point to explain in one line.
-function withoutServerErrors<T>(server: Server, attach: () => T): T {
-  const before = new Set(server.listeners('error'));
-  const attached = attach();
-  for (const l of server.listeners('error')) {
-    if (!before.has(l)) server.off('error', l as (err: Error) => void);
-  }
-  return attached;
 }
 
 // A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.
