@@ -11,7 +11,12 @@ import { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { setupTracing, type TracingSetup } from './observability/tracing.js';
 import { connectRedis, type SharedRedis } from './replicas/redis.js';
-import { securityPlugins, securityYogaOptions, type SecurityOptions } from './security/index.js';
+import {
+  originAllowed,
+  securityPlugins,
+  securityYogaOptions,
+  type SecurityOptions,
+} from './security/index.js';
 
 /**
  * What a caller of `createGatewayFromConfig` injects instead of what the config would build: any
@@ -101,6 +106,7 @@ export function createGatewayFromConfig(
       graphiql: yoga.graphiql,
       maxBodyBytes: yoga.maxBodyBytes,
       ...(yoga.cors !== undefined ? { cors: yoga.cors } : {}),
+      webSocket: webSocketOptions(config.security),
       ...gatewayOverrides,
     });
   } catch (err) {
@@ -124,6 +130,16 @@ export function createGatewayFromConfig(
 export function securityOptions(security: SecurityConfig): SecurityOptions {
   const { corsOrigins, ...rest } = security;
   return { ...rest, ...(corsOrigins !== undefined ? { corsOrigins } : {}) };
+}
+
+/** graphql-ws's limits, and its Origin check: the CORS allow-list and production mode, as on HTTP. */
+export function webSocketOptions(security: SecurityConfig): NonNullable<GatewayOptions['webSocket']> {
+  const policy = { allowList: security.corsOrigins, production: security.production };
+  return {
+    limits: security.webSocket,
+    trustProxy: security.trustProxy,
+    allowOrigin: (origin, host) => originAllowed(origin, host, policy),
+  };
 }
 
 /** How callers are authenticated, and a short summary for the start-up line. */

@@ -6,7 +6,9 @@ export {
   type RateLimitOptions,
   type ResolvedSecurityOptions,
   type SecurityOptions,
+  type WebSocketLimits,
 } from './security-options.js';
+export { originAllowed, type OriginPolicy } from './origin-allowed.js';
 export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
 export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';
 export { deadlineSignal, executionTimeoutError, useExecutionTimeout } from './use-execution-timeout.js';
