@@ -34,7 +34,7 @@ import type { GatewayContext } from './graphql/context.js';
 import { maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
-import { attachGraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
+import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
 import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
@@ -113,6 +113,8 @@ export interface Gateway {
   families: FamilyCache;
   pollers: JobPollers;
   registry: Registry;
+  /** The graphql-ws side: open connections and running operations (metrics, tests). */
+  webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -313,6 +315,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     families,
     pollers,
     registry,
+    webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -5,7 +5,6 @@ import {
   Kind,
   OperationTypeNode,
   type DocumentNode,
-  type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
   type GraphQLFormattedError,
@@ -147,7 +146,8 @@ export function attachGraphQLWs(
       logger?.info({ code, url: req.url, address: req.socket.remoteAddress }, 'WebSocket upgrade refused');
       refuseUpgrade(socket, status ?? httpStatusOf(code), code, message);
     };
-    if (!wss.shouldHandle(req)) return refuse('NOT_FOUND', `WebSockets are served on ${yoga.graphqlEndpoint}.`);
+    if (!wss.shouldHandle(req))
+      return refuse('NOT_FOUND', `WebSockets are served on ${yoga.graphqlEndpoint}.`);
     if (closing) return refuse('SHUTTING_DOWN', 'The gateway is shutting down.');
     const origin = req.headers.origin;
     if (origin !== undefined && !allowOrigin(origin, req.headers.host)) {
@@ -165,7 +165,17 @@ export function attachGraphQLWs(
     }
     // Given back when the TCP connection ends, whether the handshake failed or the socket closed.
     socket.once('close', () => slots.release(address));
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      wss.emit('connection', ws, req);
+      // graphql-ws prints any socket error with a stack ("Internal error emitted on a WebSocket
+      // socket") and closes with 4500. A ws socket emits errors only for what its client sent (a
+      // message over maxPayload, a bad frame or UTF-8), after sending the close code that says so
+      // (1009, 1002, 1007): one info line instead, or every oversized message would be a stack trace.
+      ws.removeAllListeners('error');
+      ws.on('error', (err: Error & { code?: string }) => {
+        logger?.info({ code: err.code, address }, 'WebSocket closed: the client broke the protocol');
+      });
+    });
   };
   server.on('upgrade', onUpgrade);
 
@@ -181,7 +191,11 @@ export function attachGraphQLWs(
         } catch (err) {
           const unauthenticated = err instanceof GatewayError && err.code === 'UNAUTHENTICATED';
           if (!unauthenticated) logger?.error({ err }, 'WebSocket authentication failed');
-          else logger?.info({ code: err.code, address: ctx.extra.request.socket.remoteAddress }, 'WebSocket refused');
+          else
+            logger?.info(
+              { code: err.code, address: ctx.extra.request.socket.remoteAddress },
+              'WebSocket refused',
+            );
           // The reason says what to send (it names no secret); graphql-ws's own close is just "Forbidden".
           ctx.extra.socket.close(
             unauthenticated ? CloseCode.Forbidden : CloseCode.InternalServerError,
@@ -253,11 +267,7 @@ export function attachGraphQLWs(
   );
 
   /** The per-socket rate and operation cap: counts the operation as running, or answers the refusal. */
-  async function admit(
-    ctx: WsContext,
-    state: SocketState,
-    id: string,
-  ): Promise<GraphQLError | undefined> {
+  async function admit(ctx: WsContext, state: SocketState, id: string): Promise<GraphQLError | undefined> {
     const { points, windowMs } = limits.subscribeRate;
     try {
       await subscribes.consume(state.key);
@@ -286,11 +296,7 @@ export function attachGraphQLWs(
   }
 
   // graphql-ws reports a refusal to onError only while the client still waits for that id.
-  function refusedHere(
-    ctx: WsContext,
-    id: string,
-    errors: GraphQLError[],
-  ): GraphQLError[] {
+  function refusedHere(ctx: WsContext, id: string, errors: GraphQLError[]): GraphQLError[] {
     if (!(id in ctx.subscriptions)) settled(ctx, id);
     return errors;
   }
@@ -348,7 +354,11 @@ function requestOf(
 const stub = (operation: OperationTypeNode): DocumentNode => ({
   kind: Kind.DOCUMENT,
   definitions: [
-    { kind: Kind.OPERATION_DEFINITION, operation, selectionSet: { kind: Kind.SELECTION_SET, selections: [] } },
+    {
+      kind: Kind.OPERATION_DEFINITION,
+      operation,
+      selectionSet: { kind: Kind.SELECTION_SET, selections: [] },
+    },
   ],
 });
 const QUERY = stub(OperationTypeNode.QUERY);
