@@ -1,5 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { IncomingMessage, Server } from 'node:http';
 import {
   GraphQLError,
   Kind,
@@ -10,22 +9,19 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import { CloseCode, type Context, type OperationResult } from 'graphql-ws';
-import { useServer, type Extra } from 'graphql-ws/use/ws';
+import { CloseCode, handleProtocols, makeServer, type Context, type OperationResult } from 'graphql-ws';
+import type { Extra } from 'graphql-ws/use/ws';
 import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { WebSocketServer } from 'ws';
 import type { Authenticate, Caller } from '../callers/caller.js';
-import { GatewayError, httpStatusOf, type GatewayErrorCode } from '../errors/index.js';
+import { GatewayError, type GatewayErrorCode } from '../errors/index.js';
 import type { GatewayContext } from './context.js';
 import { maskError } from './errors.js';
-import {
-  clientAddress,
-  ConnectionSlots,
-  resolveWebSocketLimits,
-  type WebSocketLimits,
-} from './websocket-limits.js';
+import { ConnectionSlots, resolveWebSocketLimits, type WebSocketLimits } from './websocket-limits.js';
+import { serveSockets } from './websocket-sockets.js';
+import { upgradeGate } from './websocket-upgrade.js';
 
 // Headers a client may also send in graphql-ws `connectionParams` (browsers cannot set headers on a
 // WebSocket), so every caller authentication mode works over WebSocket too.
@@ -106,7 +102,8 @@ interface Ran {
  *
  * A refusal before execution (syntax, validation, a limit, persisted operations) is an `error`
  * message for that operation's id, the HTTP answer's errors without their `http` extension: the
- * socket and its other subscriptions live on.
+ * socket and its other subscriptions live on. Sockets are served by `serveSockets` (errors to the
+ * gateway's logger, not the console).
  */
 export function attachGraphQLWs(
   server: Server,
@@ -120,6 +117,7 @@ export function attachGraphQLWs(
     noServer: true,
     path: yoga.graphqlEndpoint,
     maxPayload: limits.maxPayloadBytes,
+    handleProtocols,
   });
   const slots = new ConnectionSlots(limits.maxConnections, limits.maxConnectionsPerAddress);
   const subscribes = new RateLimiterMemory({
@@ -140,131 +138,102 @@ export function attachGraphQLWs(
   let schema: GraphQLSchema | undefined;
 
   // Before the handshake: nothing of the client is read but its headers.
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
-    const refuse = (code: GatewayErrorCode, message: string, status?: number) => {
-      logger?.info({ code, url: req.url, address: req.socket.remoteAddress }, 'WebSocket upgrade refused');
-      refuseUpgrade(socket, status ?? httpStatusOf(code), code, message);
-    };
-    if (!wss.shouldHandle(req))
-      return refuse('NOT_FOUND', `WebSockets are served on ${yoga.graphqlEndpoint}.`);
-    if (closing) return refuse('SHUTTING_DOWN', 'The gateway is shutting down.');
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowOrigin(origin, req.headers.host)) {
-      return refuse('FORBIDDEN', `Origin ${JSON.stringify(origin)} may not open a WebSocket here.`);
-    }
-    const address = clientAddress(req, trustProxy);
-    const slot = slots.take(address);
-    if (slot !== 'taken') {
-      return refuse(
-        'RATE_LIMITED',
-        slot === 'total'
-          ? `The gateway holds its maximum of ${limits.maxConnections} WebSocket connections; retry later.`
-          : `At most ${limits.maxConnectionsPerAddress} WebSocket connections per client address.`,
-      );
-    }
-    // Given back when the TCP connection ends, whether the handshake failed or the socket closed.
-    socket.once('close', () => slots.release(address));
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      wss.emit('connection', ws, req);
-      // graphql-ws prints any socket error with a stack ("Internal error emitted on a WebSocket
-      // socket") and closes with 4500. A ws socket emits errors only for what its client sent (a
-      // message over maxPayload, a bad frame or UTF-8), after sending the close code that says so
-      // (1009, 1002, 1007): one info line instead, or every oversized message would be a stack trace.
-      ws.removeAllListeners('error');
-      ws.on('error', (err: Error & { code?: string }) => {
-        logger?.info({ code: err.code, address }, 'WebSocket closed: the client broke the protocol');
-      });
-    });
-  };
+  const onUpgrade = upgradeGate({
+    wss,
+    slots,
+    limits,
+    allowOrigin,
+    trustProxy,
+    closing: () => closing,
+    logger,
+  });
   server.on('upgrade', onUpgrade);
 
-  useServer(
-    {
-      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
-      execute: (args) => (args.rootValue as Ran).result,
-      subscribe: (args) => (args.rootValue as Ran).result,
-      onConnect: async (ctx) => {
-        let caller: Caller;
-        try {
-          caller = await authenticate(requestOf(ctx.extra.request, ctx.connectionParams));
-        } catch (err) {
-          const unauthenticated = err instanceof GatewayError && err.code === 'UNAUTHENTICATED';
-          if (!unauthenticated) logger?.error({ err }, 'WebSocket authentication failed');
-          else
-            logger?.info(
-              { code: err.code, address: ctx.extra.request.socket.remoteAddress },
-              'WebSocket refused',
-            );
-          // The reason says what to send (it names no secret); graphql-ws's own close is just "Forbidden".
-          ctx.extra.socket.close(
-            unauthenticated ? CloseCode.Forbidden : CloseCode.InternalServerError,
-            unauthenticated ? closeReason((err as Error).message) : 'Internal server error',
-          );
-          return false;
-        }
+  const protocol = makeServer<Record<string, unknown> | undefined, Extra>({
+    connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
+    execute: (args) => (args.rootValue as Ran).result,
+    subscribe: (args) => (args.rootValue as Ran).result,
+    onConnect: async (ctx) => {
+      try {
+        const caller = await authenticate(requestOf(ctx.extra.request, ctx.connectionParams));
         sockets.set(ctx, { caller, key: String((serial += 1)), running: new Set() });
         return true;
-      },
-      onSubscribe: async (ctx, id, payload) => {
-        const state = sockets.get(ctx);
-        // graphql-ws closes a socket that subscribes before its connection_ack (4401): not reached.
-        if (!state) return [refusal('UNAUTHENTICATED', 'Not authenticated.')];
-        const refused = await admit(ctx, state, id);
-        if (refused) return [refused];
-        try {
-          const request = requestOf(ctx.extra.request, ctx.connectionParams, payload);
-          socketCallers.set(request, state.caller);
-          // What node's HTTP adapter gives yoga as server context (the rate limit reads the address).
-          const serverContext = { req: ctx.extra.request, socket: ctx.extra.socket } as unknown as Parameters<
-            typeof yoga.parseRequest
-          >[1];
-          const parsed = await yoga.parseRequest(request, serverContext);
-          if (parsed.response || Array.isArray(parsed.requestParserResult)) {
-            return refusedHere(ctx, id, [refusal('BAD_REQUEST', 'The operation could not be read.')]);
-          }
-          const result = await yoga.getResultForParams(
-            { params: parsed.requestParserResult, request },
-            serverContext,
-          );
-          if (result === undefined) {
-            return refusedHere(ctx, id, [refusal('BAD_REQUEST', 'The operation could not be read.')]);
-          }
-          if (!isAsyncIterable(result) && result.data === undefined) {
-            // No data: refused before execution (GraphQL over HTTP answers these with a 4xx).
-            return refusedHere(ctx, id, graphQLErrors(result.errors));
-          }
-          schema ??= yoga.getEnveloped(serverContext).schema as GraphQLSchema;
-          return {
-            schema,
-            document: isAsyncIterable(result) ? SUBSCRIPTION : QUERY,
-            rootValue: { result } satisfies Ran,
-          };
-        } catch (err) {
-          // graphql-ws closes the whole socket (4500) on a throw here; an `error` message for this
-          // id is what the protocol has for a refused operation. Masked as on HTTP.
-          return refusedHere(ctx, id, [toClientError(err)]);
-        }
-      },
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors
-          ? ({ ...result, errors: result.errors.map(formatted) } as FormattedExecutionResult)
-          : undefined,
-      onError: (ctx, id, _payload, errors) => {
-        settled(ctx, id);
-        return errors.map(formatted);
-      },
-      onComplete: (ctx, id) => settled(ctx, id),
-      onClose: (ctx) => {
-        const state = sockets.get(ctx);
-        if (!state) return;
-        // Operations still counted when the socket goes (a refusal the client had cancelled).
-        for (const id of [...state.running]) settled(ctx, id);
-        void subscribes.delete(state.key);
-      },
+      } catch (err) {
+        refuseConnection(ctx, err);
+        return false;
+      }
     },
-    wss,
-  );
+    onSubscribe: async (ctx, id, payload) => {
+      const state = sockets.get(ctx);
+      // graphql-ws closes a socket that subscribes before its connection_ack (4401): not reached.
+      if (!state) return [refusal('UNAUTHENTICATED', 'Not authenticated.')];
+      const refused = await admit(ctx, state, id);
+      if (refused) return [refused];
+      try {
+        const request = requestOf(ctx.extra.request, ctx.connectionParams, payload);
+        socketCallers.set(request, state.caller);
+        // What node's HTTP adapter gives yoga as server context (the rate limit reads the address).
+        const serverContext = { req: ctx.extra.request, socket: ctx.extra.socket } as unknown as Parameters<
+          typeof yoga.parseRequest
+        >[1];
+        const parsed = await yoga.parseRequest(request, serverContext);
+        if (parsed.response || Array.isArray(parsed.requestParserResult)) {
+          return refusedHere(ctx, id, [refusal('BAD_REQUEST', 'The operation could not be read.')]);
+        }
+        const result = await yoga.getResultForParams(
+          { params: parsed.requestParserResult, request },
+          serverContext,
+        );
+        if (result === undefined) {
+          return refusedHere(ctx, id, [refusal('BAD_REQUEST', 'The operation could not be read.')]);
+        }
+        if (!isAsyncIterable(result) && result.data === undefined) {
+          // No data: refused before execution (GraphQL over HTTP answers these with a 4xx).
+          return refusedHere(ctx, id, graphQLErrors(result.errors));
+        }
+        schema ??= yoga.getEnveloped(serverContext).schema as GraphQLSchema;
+        return {
+          schema,
+          document: isAsyncIterable(result) ? SUBSCRIPTION : QUERY,
+          rootValue: { result } satisfies Ran,
+        };
+      } catch (err) {
+        // graphql-ws closes the whole socket (4500) on a throw here; an `error` message for this
+        // id is what the protocol has for a refused operation. Masked as on HTTP.
+        return refusedHere(ctx, id, [toClientError(err)]);
+      }
+    },
+    onNext: (_ctx, _id, _payload, _args, result) =>
+      result.errors
+        ? ({ ...result, errors: result.errors.map(formatted) } as FormattedExecutionResult)
+        : undefined,
+    onError: (ctx, id, _payload, errors) => {
+      settled(ctx, id);
+      return errors.map(formatted);
+    },
+    onComplete: (ctx, id) => settled(ctx, id),
+    onClose: (ctx) => {
+      const state = sockets.get(ctx);
+      if (!state) return;
+      // Operations still counted when the socket goes (a refusal the client had cancelled).
+      for (const id of [...state.running]) settled(ctx, id);
+      void subscribes.delete(state.key);
+    },
+  });
+  serveSockets(wss, protocol, { logger });
+
+  // Closed here rather than by graphql-ws (which would close "4403 Forbidden" with no word): the
+  // reason says what to send, and names no secret.
+  function refuseConnection(ctx: WsContext, err: unknown): void {
+    const address = ctx.extra.request.socket.remoteAddress;
+    if (err instanceof GatewayError && err.code === 'UNAUTHENTICATED') {
+      logger?.info({ code: err.code, address }, 'WebSocket connection refused');
+      ctx.extra.socket.close(CloseCode.Forbidden, closeReason(err.message));
+    } else {
+      logger?.error({ err, address }, 'WebSocket authentication failed');
+      ctx.extra.socket.close(CloseCode.InternalServerError, 'Internal server error');
+    }
+  }
 
   /** The per-socket rate and operation cap: counts the operation as running, or answers the refusal. */
   async function admit(ctx: WsContext, state: SocketState, id: string): Promise<GraphQLError | undefined> {
@@ -397,17 +366,4 @@ function closeReason(message: string): string {
   let reason = message;
   while (Buffer.byteLength(reason) > 123) reason = `${reason.slice(0, -2)}…`;
   return reason;
-}
-
-/** Answers an upgrade with an HTTP error instead of the handshake, as a GraphQL error body. */
-function refuseUpgrade(socket: Duplex, status: number, code: GatewayErrorCode, message: string): void {
-  if (!socket.writable) return void socket.destroy();
-  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\n' +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

@@ -69,7 +69,6 @@ describe('finding 4: one policy for every transport (production, persisted opera
         NODE_ENV: 'production',
         GATEWAY_PERSISTED_OPERATIONS: 'enforce',
         GATEWAY_PERSISTED_OPERATIONS_FILE: manifestFile,
-        GATEWAY_RATE_LIMIT: '6',
       }),
     ));
   });
@@ -140,20 +139,30 @@ describe('finding 4: one policy for every transport (production, persisted opera
     },
   );
 
-  it("counts graphql-ws operations against the caller's HTTP rate limit: one budget for every transport", async () => {
-    // The previous tests spent some of the 6 operations; a fresh window is not needed, only the order.
-    const results: string[] = [];
-    const calls = await stack.upstreamCalls(async () => {
-      for (let i = 0; i < 6; i++) {
-        const transport = TRANSPORTS[i % TRANSPORTS.length]!;
-        const a = await operationOver(transport, url, { ...apq(KNOWN), variables: { id: P } }, AUTH);
-        results.push(`${a.how} ${String(a.errors?.[0]?.extensions?.code ?? 'ok')}`);
-      }
-    });
-    // The last one over graphql-ws is refused like its HTTP twin.
-    expect(results.at(-1)).toBe('ws error RATE_LIMITED');
-    expect(results).toContain('HTTP 429 RATE_LIMITED');
-    expect(calls.length).toBe(results.filter((r) => r.endsWith(' ok')).length);
+  it("finding 4: graphql-ws operations count against the caller's rate limit, one budget with HTTP and SSE", async () => {
+    const limited = await listening(
+      withKeys({
+        NODE_ENV: 'production',
+        GATEWAY_PERSISTED_OPERATIONS: 'enforce',
+        GATEWAY_PERSISTED_OPERATIONS_FILE: manifestFile,
+        GATEWAY_RATE_LIMIT: '3',
+      }),
+    );
+    const run = (transport: Transport) =>
+      measured(limited.stack, async () => {
+        const a = await operationOver(transport, limited.url, { ...apq(KNOWN), variables: { id: P } }, AUTH);
+        return `${a.how} ${String(a.errors?.[0]?.extensions?.code ?? 'ok')}`;
+      });
+    const answers = [];
+    for (const transport of [...TRANSPORTS, 'graphql-ws', 'HTTP'] as const)
+      answers.push(await run(transport));
+    expect(answers).toEqual([
+      { answer: 'HTTP 200 ok', calls: ['getGroup'] },
+      { answer: 'SSE 200 ok', calls: ['getGroup'] },
+      { answer: 'ws next ok', calls: ['getGroup'] },
+      { answer: 'ws error RATE_LIMITED', calls: [] },
+      { answer: 'HTTP 429 RATE_LIMITED', calls: [] },
+    ]);
   });
 });
 
