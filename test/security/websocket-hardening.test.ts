@@ -220,6 +220,18 @@ describe('finding 5: unauthenticated WebSocket exhaustion', () => {
     expect(calls).toEqual([]);
   });
 
+  it('finding 5: a message only servers send closes its socket as the client fault it is (4400), not as an internal error', async () => {
+    const { stack, url } = await listening(withKeys());
+    const { answer, calls } = await measured(stack, async () => {
+      const ws = await openedWs(url);
+      await ws.init(AUTH);
+      ws.send({ type: 'next', id: '1', payload: { data: null } });
+      return ws.closed;
+    });
+    expect(answer).toEqual({ code: 4400, reason: 'Invalid message received' });
+    expect(calls).toEqual([]);
+  });
+
   it('finding 5: a socket that sends no connection_init is closed (4408), and its connection slot is freed', async () => {
     const { stack, url } = await listening(withKeys({ GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS: '100' }));
     const { answer, calls } = await measured(stack, async () => {

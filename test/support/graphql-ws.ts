@@ -86,19 +86,22 @@ export class RawWs {
    * Subscribes `payload` under `id` and reads until that operation ends (or the socket closes). Only
    * for one operation at a time: messages of other ids are dropped.
    */
-  async operation(id: string, payload: Record<string, unknown>): Promise<WsOperation> {
+  operation(id: string, payload: Record<string, unknown>): Promise<WsOperation> {
     this.send({ type: 'subscribe', id, payload });
+    return this.outcome(id);
+  }
+
+  /** Reads until operation `id`, already sent, ends (or the socket closes); drops other messages. */
+  async outcome(id: string): Promise<WsOperation> {
     const results: WsOperation['results'] = [];
     for (;;) {
       const m = await this.next();
       if (m.type === 'close') return { results, end: m as WsOperation['end'] };
-      if ((m as WsMessage).id !== id) continue;
-      if (m.type === 'next') results.push((m as WsMessage).payload as WsOperation['results'][number]);
+      const { id: of, payload } = m as WsMessage;
+      if (of !== id) continue;
+      if (m.type === 'next') results.push(payload as WsOperation['results'][number]);
       else if (m.type === 'error') {
-        return {
-          results,
-          end: { type: 'error', errors: (m as WsMessage).payload as GraphQLFormattedError[] },
-        };
+        return { results, end: { type: 'error', errors: payload as GraphQLFormattedError[] } };
       } else if (m.type === 'complete') return { results, end: { type: 'complete' } };
     }
   }
