@@ -17,7 +17,7 @@ import {
   type AtlasExchange,
 } from './atlas/index.js';
 import { systemClock, type Clock } from './time/clock.js';
-import type { Authenticate } from './callers/caller.js';
+import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
 import type { Timers } from './time/timers.js';
@@ -31,6 +31,7 @@ import {
   CSRF_HEADERS,
   corsPolicy as makeCorsPolicy,
   deadlineSignal,
+  isSameOrigin,
   limitConnections,
   serverTimeouts,
   useBodyLimit,
@@ -46,7 +47,7 @@ import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { enforceRequiredRights } from './graphql/requires-right.js';
-import { attachGraphQLWs } from './graphql/websocket.js';
+import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
 import {
@@ -136,6 +137,12 @@ export interface GatewayOptions {
    * @default false (no budget)
    */
   atlasBudget?: Partial<AtlasBudgetOptions> | false;
+  /**
+   * graphql-ws: its limits (payload, connections, operations and subscribe rate per socket, init
+   * timeout), which `Origin` may open a socket, and whether to trust `X-Forwarded-For`.
+   * @default DEFAULT_WEBSOCKET_LIMITS; only the gateway's own origin and non-browser clients
+   */
+  webSocket?: WebSocketOptions;
 }
 
 export interface Gateway {
@@ -150,6 +157,8 @@ export interface Gateway {
   connections: ConnectionStats;
   /** Which cross-origin pages may call (`allowed(origin)`), for checks outside yoga (WebSocket upgrades). */
   corsPolicy: CorsPolicy;
+  /** The graphql-ws side: open connections and running operations (metrics, tests). */
+  webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -228,6 +237,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   const { authenticate } = options;
+  // An operation over graphql-ws runs as the caller its socket authenticated as at connection_init.
+  const socketCallers = new WeakMap<Request, Caller>();
   const pollers = new JobPollers({
     ...(options.redis
       ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
@@ -295,7 +306,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
-      const caller = await authenticate(request);
+      const caller = socketCallers.get(request) ?? (await authenticate(request));
       return {
         requestId,
         caller,
@@ -345,7 +356,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   const server = createServer(serverTimeouts(options.connections), yoga);
   const connections = limitConnections(server, options.connections);
   registerConnectionMetrics(registry, connections);
-  const ws = withoutServerErrors(server, () => attachGraphQLWs(server, yoga));
+  const ws = attachGraphQLWs(server, yoga, {
+    // One origin policy for both transports: the upgrade is checked as a CORS request would be.
+    allowOrigin: (origin, host) => isSameOrigin(origin, host) || corsPolicy.allowed(origin),
+    ...options.webSocket,
+    authenticate,
+    socketCallers,
+    logger,
+  });
   // Once listening, an error of the server itself (accept failing: EMFILE) is logged, not fatal.
   server.on('error', (err) => {
     if (server.listening) logger.error({ err }, 'HTTP server error');
@@ -359,6 +377,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     connections,
     corsPolicy,
+    webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -388,18 +407,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       await atlas.close();
     },
   };
-}
-
-// ws forwards the HTTP server's 'error' events to its WebSocket server, where graphql-ws prints any
-// of them as "Internal error emitted on the WebSocket server" with a stack; the only such errors are
-// listen errors, which listen() rejects with for the entry point to explain in one line.
-function withoutServerErrors<T>(server: Server, attach: () => T): T {
-  const before = new Set(server.listeners('error'));
-  const attached = attach();
-  for (const l of server.listeners('error')) {
-    if (!before.has(l)) server.off('error', l as (err: Error) => void);
-  }
-  return attached;
 }
 
 // A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.

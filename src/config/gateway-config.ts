@@ -1,6 +1,10 @@
 import type { ApiKeyEntry } from '../callers/api-keys.js';
 import type { AuthMode } from '../callers/credentials.js';
-import type { PersistedManifest, PersistedOperationsMode } from '../security/security-options.js';
+import type {
+  PersistedManifest,
+  PersistedOperationsMode,
+  WebSocketLimits,
+} from '../security/security-options.js';
 
 /**
  * Everything the environment says, validated, as plain data: no functions, no open handles. Turning it
@@ -111,6 +115,8 @@ export interface SecurityConfig {
   csrfPrevention: boolean;
   /** Normalised origins (`https://app.example.com`) or `['*']`; undefined = yoga's default. */
   corsOrigins: readonly string[] | undefined;
+  /** graphql-ws's own limits (`GATEWAY_WS_*`); its Origin check uses `corsOrigins` and `production`. */
+  webSocket: WebSocketLimits;
 }
 
 export interface RedisConfig {

@@ -6,6 +6,7 @@ export {
   type RateLimitOptions,
   type ResolvedSecurityOptions,
   type SecurityOptions,
+  type WebSocketLimits,
 } from './security-options.js';
 export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
 export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';

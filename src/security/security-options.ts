@@ -1,3 +1,7 @@
+import { resolveWebSocketLimits, type WebSocketLimits } from '../graphql/websocket-limits.js';
+
+export type { WebSocketLimits } from '../graphql/websocket-limits.js';
+
 /** A persisted-operations manifest: sha256 (hex) of a document → the document. */
 export type PersistedManifest = ReadonlyMap<string, string>;
 
@@ -98,6 +102,12 @@ export interface SecurityOptions {
    * @default false
    */
   corsLoopback?: boolean;
+  /**
+   * graphql-ws's own limits: message size, connections in all and per address, operations and
+   * `subscribe` rate per socket, `connection_init` timeout (the GraphQL limits above apply as on HTTP).
+   * @default DEFAULT_WEBSOCKET_LIMITS
+   */
+  webSocket?: Partial<WebSocketLimits>;
 }
 
 /**
@@ -110,8 +120,8 @@ export const CSRF_HEADERS: readonly string[] = [
   'apollo-require-preflight',
 ];
 
-export type ResolvedSecurityOptions = Required<Omit<SecurityOptions, 'corsOrigins'>> &
-  Pick<SecurityOptions, 'corsOrigins'>;
+export type ResolvedSecurityOptions = Required<Omit<SecurityOptions, 'corsOrigins' | 'webSocket'>> &
+  Pick<SecurityOptions, 'corsOrigins'> & { webSocket: WebSocketLimits };
 
 /** The options with every default filled in. */
 export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedSecurityOptions {
@@ -134,6 +144,7 @@ export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedS
     csrfPrevention: options.csrfPrevention ?? true,
     csrfHeaders: options.csrfHeaders ?? CSRF_HEADERS,
     corsLoopback: options.corsLoopback ?? false,
+    webSocket: resolveWebSocketLimits(options.webSocket),
     ...(options.corsOrigins !== undefined ? { corsOrigins: options.corsOrigins } : {}),
   };
 }

@@ -44,6 +44,14 @@ describe('security config', () => {
       executionTimeoutMs: 15_000,
       persistedOperations: 'off',
       csrfPrevention: true,
+      webSocket: {
+        maxPayloadBytes: 65_536,
+        maxConnections: 1000,
+        maxConnectionsPerAddress: 50,
+        maxOperationsPerSocket: 25,
+        subscribeRate: { points: 100, windowMs: 10_000 },
+        connectionInitTimeoutMs: 3000,
+      },
     });
     const { corsPolicy, ...yoga } = securityYogaOptions(options);
     expect(yoga).toEqual({ batching: false, graphiql: true, maxBodyBytes: 102_400 });
@@ -74,6 +82,13 @@ describe('security config', () => {
       GATEWAY_PERSISTED_OPERATIONS_FILE: manifest,
       GATEWAY_CSRF_PREVENTION: 'false',
       GATEWAY_CORS_ORIGINS: 'https://app.example.com, https://admin.example.com/',
+      GATEWAY_WS_MAX_PAYLOAD_BYTES: '32768',
+      GATEWAY_WS_MAX_CONNECTIONS: '5000',
+      GATEWAY_WS_MAX_CONNECTIONS_PER_ADDRESS: '10',
+      GATEWAY_WS_MAX_OPERATIONS_PER_SOCKET: '7',
+      GATEWAY_WS_SUBSCRIBE_RATE: '30',
+      GATEWAY_WS_SUBSCRIBE_RATE_WINDOW_MS: '60000',
+      GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS: '5000',
     });
     expect(options).toEqual({
       production: true,
@@ -93,6 +108,14 @@ describe('security config', () => {
       persistedManifest: new Map([[sha256Hex(query), query]]),
       csrfPrevention: false,
       corsOrigins: ['https://app.example.com', 'https://admin.example.com'],
+      webSocket: {
+        maxPayloadBytes: 32768,
+        maxConnections: 5000,
+        maxConnectionsPerAddress: 10,
+        maxOperationsPerSocket: 7,
+        subscribeRate: { points: 30, windowMs: 60_000 },
+        connectionInitTimeoutMs: 5000,
+      },
     });
     const { corsPolicy, ...yoga } = securityYogaOptions(options);
     expect(yoga).toEqual({ batching: { limit: 10 }, graphiql: false, maxBodyBytes: 65536 });
