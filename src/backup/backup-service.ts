@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import { AtlasApiError } from '../atlas/errors.js';
-import { routeByFamily } from './backup-router.js';
+import { NotSharedOrFlexError, routeByFamily } from './backup-router.js';
 import type { FamilyCache } from './family-cache.js';
 import { isTenantBackupCluster } from './mappers.js';
 import type {
@@ -170,10 +170,14 @@ export function backupServices(shared: BackupShared): BackupServices {
   return (use) => createBackupService({ ...shared, ...backupPolicy(use) });
 }
 
-/** Atlas's 404 of a single item as null: the schema's "null when it does not exist". */
+/**
+ * Atlas's 404 of a single item as null: the schema's "null when it does not exist". A cluster neither
+ * family serves (dedicated, M0) has no such item either.
+ */
 function nullIfMissing<T>(p: Promise<T>): Promise<T | null> {
   return p.catch((err: unknown) => {
     if (err instanceof AtlasApiError && err.status === 404) return null;
+    if (err instanceof NotSharedOrFlexError) return null;
     throw err;
   });
 }
