@@ -9,6 +9,7 @@ import type {
   SnapshotSource,
 } from '../backup/model.js';
 import { checkFirst, decodeCursor, pageFromList, pageFromUpstream, type Slice } from './connection.js';
+import { sortNewestFirst, timeOf } from '../backup/newest-first.js';
 import type { GatewayContext } from './context.js';
 import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-types.js';
 import type { PageKey } from './loaders.js';
@@ -28,20 +29,39 @@ interface ListArgs {
   deliveryType?: DeliveryType | null;
 }
 
+/** How a list's items are dated: the gateway's order is newest first by this date, then id. */
+interface Dating<T> {
+  dateOf: (item: T) => string | undefined;
+  idOf: (item: T) => string;
+}
+const snapshotDating: Dating<SnapshotSource> = {
+  dateOf: (s) => s.dto.scheduledTime,
+  idOf: (s) => s.dto.id ?? '',
+};
+const jobDating: Dating<RestoreJobSource> = {
+  dateOf: (j) => j.dto.restoreScheduledDate,
+  idOf: (j) => j.dto.id ?? '',
+};
+
 /**
- * A connection over one of a cluster's lists. Unfiltered: only the Atlas page(s) that hold the
- * requested range. Filtered (Atlas has no status filter): the whole list, filtered here.
+ * A connection over one of a cluster's lists, newest first whatever order Atlas uses. Unfiltered:
+ * only the Atlas page(s) that hold the requested range, read from the newest end of Atlas's
+ * oldest-first list (src/backup/newest-first.ts); a list that arrives whole (tenant) is sorted here.
+ * Filtered (Atlas has no status filter): the whole list (or `all`'s bounded part), sorted and
+ * filtered here. A page whose order contradicts Atlas's assumed one falls back to the whole list.
  */
 async function connection<T extends { dto: { status?: string; deliveryType?: string } }>(
   args: ListArgs,
   page: (k: PageKey) => Promise<BackupPage<T>>,
   all: () => Promise<T[]>,
   ref: ClusterRef,
+  dating: Dating<T>,
   keep?: (item: T) => boolean,
 ): Promise<Slice<T>> {
   const first = checkFirst(args.first);
-  const offset = decodeCursor(args.after);
+  const before = decodeCursor(args.after);
   const status = args.status?.length ? new Set<string>(args.status) : undefined;
+  const sorted = (items: T[]) => sortNewestFirst(items, dating.dateOf, dating.idOf);
   if (status !== undefined || args.deliveryType != null || keep !== undefined) {
     const items = (await all()).filter(
       (i) =>
@@ -49,20 +69,25 @@ async function connection<T extends { dto: { status?: string; deliveryType?: str
         (!status || status.has(i.dto.status ?? '')) &&
         (args.deliveryType == null || i.dto.deliveryType === args.deliveryType),
     );
-    return pageFromList(items, offset, first);
+    return pageFromList(sorted(items), before, first);
   }
   let whole: T[] | undefined;
+  const older = (a: T, b: T) => timeOf(dating.dateOf(a)) < timeOf(dating.dateOf(b));
   const slice = await pageFromUpstream<T>(
     async (pageNum, itemsPerPage) => {
       const p = await page({ ...ref, pageNum, itemsPerPage });
       if (p.whole) whole = p.results;
       return p;
     },
-    offset,
+    before,
     first,
+    older,
   );
-  // Some families' lists arrive whole whatever page was asked for (`whole`); those are sliced here.
-  return whole ? pageFromList(whole, offset, first) : slice;
+  // Some families' lists arrive whole whatever page was asked for (`whole`); those are sorted here.
+  if (whole) return pageFromList(sorted(whole), before, first);
+  if (slice.orderBroken) return pageFromList(sorted(await all()), before, first);
+  const { orderBroken: _checked, ...answer } = slice;
+  return answer;
 }
 
 export const resolvers: Resolvers = {
@@ -186,6 +211,7 @@ export const resolvers: Resolvers = {
         (k) => loaders.snapshotPage.load(k),
         () => loaders.allSnapshots.load(refOf(c)),
         refOf(c),
+        snapshotDating,
       ),
     snapshot: (c, { id }, { loaders }) => loaders.snapshot.load({ ...refOf(c), id: checkId('id', id) }),
     restoreJobs: (c, args, { loaders }) =>
@@ -194,6 +220,7 @@ export const resolvers: Resolvers = {
         (k) => loaders.jobPage.load(k),
         () => loaders.allJobs.load(refOf(c)),
         refOf(c),
+        jobDating,
       ),
   },
 
@@ -210,8 +237,18 @@ export const resolvers: Resolvers = {
       connection<RestoreJobSource>(
         args,
         (k) => loaders.jobPage.load(k),
-        () => loaders.allJobs.load(s),
+        // A job of this snapshot is never older than the snapshot: only the recent end of the
+        // cluster's jobs is read (bounded by `listRecentJobs`), not a list of thousands.
+        () =>
+          s.dto.scheduledTime
+            ? loaders.recentJobs.load({
+                projectId: s.projectId,
+                clusterName: s.clusterName,
+                since: s.dto.scheduledTime,
+              })
+            : loaders.allJobs.load(s),
         s,
+        jobDating,
         (j) => j.dto.snapshotId === s.dto.id,
       ),
   },

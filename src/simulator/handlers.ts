@@ -404,6 +404,8 @@ function restoreJobDto(
 export function createHandlers(store: SimStore): Record<string, Handler> {
   const tenantSnapshots: Handler = (ctx) => {
     const c = requireTenantCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName'));
+    // Newest first: ASSUMED (no recording of a tenant list; V1DOCS examples list newest first). The
+    // gateway reads tenant lists whole and sorts them, so the order is not relied on.
     const items = store.listSnapshots(c.groupId, c.name).map((s) => snapshotDto(s, c, 'tenant', ctx));
     return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
   };
@@ -504,8 +506,10 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
     },
     listGroupFlexClusterBackupRestoreJobs: (ctx) => {
       const c = flexCluster(ctx);
+      // Oldest first, ASSUMED like the snapshots' recorded order (no recording of a job list).
       const items = store
         .listRestoreJobs(c.groupId, c.name)
+        .reverse()
         .map((j) => restoreJobDto(store, j, c, 'flex', ctx));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
@@ -531,7 +535,11 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
     },
     listGroupFlexClusterBackupSnapshots: (ctx) => {
       const c = flexCluster(ctx);
-      const items = store.listSnapshots(c.groupId, c.name).map((s) => snapshotDto(s, c, 'flex', ctx));
+      // Oldest first, as Atlas lists them (recorded: flex-snapshots-list.http, scheduled 08-02 … 08-09).
+      const items = store
+        .listSnapshots(c.groupId, c.name)
+        .reverse()
+        .map((s) => snapshotDto(s, c, 'flex', ctx));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
     getGroupFlexClusterBackupSnapshot: (ctx) => {

@@ -660,7 +660,7 @@ describe('pagination', () => {
   const params = { groupId: P, name: FLEX };
   const path = `/api/atlas/v2/groups/${P}/flexClusters/${FLEX}/backup/snapshots`;
 
-  it('pages the 120 flex snapshots at the default 100 with totalCount and a next link', () => {
+  it('pages the 120 flex snapshots at the default 100 with totalCount and a next link, oldest first as Atlas does', () => {
     const first = call('listGroupFlexClusterBackupSnapshots', params, { path });
     expectValid('listGroupFlexClusterBackupSnapshots', first);
     expect(results(first)).toHaveLength(100);
@@ -668,7 +668,8 @@ describe('pagination', () => {
     const links = first.links as { rel: string; href: string }[];
     const next = links.find((l) => l.rel === 'next');
     expect(next?.href).toBe(`${BASE}${path}?pageNum=2&itemsPerPage=100`);
-    expect(results(first)[0]!.id).toBe(SEED.flex.runningSnapshotId);
+    // Atlas's recorded order for Flex snapshots (flex-snapshots-list.http): oldest first.
+    expect(results(first)[0]!.id).not.toBe(SEED.flex.runningSnapshotId);
 
     const second = call('listGroupFlexClusterBackupSnapshots', params, { path, query: { pageNum: '2' } });
     expect(results(second)).toHaveLength(20);
@@ -677,9 +678,10 @@ describe('pagination', () => {
     expect(rels).toEqual(['self', 'previous']);
     const all = [...results(first), ...results(second)].map((s) => s.id);
     expect(new Set(all).size).toBe(120);
-    // Newest first across pages.
+    // Oldest first across pages; the newest (running) snapshot is the last item of the last page.
     const times = [...results(first), ...results(second)].map((s) => Date.parse(s.scheduledTime as string));
-    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(results(second).at(-1)!.id).toBe(SEED.flex.runningSnapshotId);
   });
 
   it('omits totalCount with includeCount=false and pages tenant lists the same way', () => {
