@@ -80,16 +80,30 @@ function requireCluster(store: SimStore, groupId: string, name: string): SeedClu
   return c;
 }
 
-/** Cluster API and tenant backup routes: a Flex cluster (or a migrated M2/M5) is refused, as Atlas does. */
-function requireTenantCluster(store: SimStore, groupId: string, name: string): SeedCluster {
+/** Cluster API: a Flex cluster (or a migrated M2/M5) is refused, as Atlas does; M0 and dedicated answer. */
+function requireClusterApiCluster(store: SimStore, groupId: string, name: string): SeedCluster {
   const c = requireCluster(store, groupId, name);
-  if (store.familyOf(c) !== 'tenant') {
+  if (store.familyOf(c) === 'flex') {
     throw new SimHttpError(
       400,
       'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API',
       `Cannot use the flex cluster ${name} in the cluster API; use the flex cluster API instead.`,
       { parameters: [name] },
     );
+  }
+  return c;
+}
+
+/**
+ * Tenant backup routes: as the cluster API, and an M0 or dedicated cluster has no tenant backups.
+ * ASSUMED answer for those (no recording): 404 CLUSTER_NOT_FOUND, "no such shared-tier cluster".
+ */
+function requireTenantCluster(store: SimStore, groupId: string, name: string): SeedCluster {
+  const c = requireClusterApiCluster(store, groupId, name);
+  if (c.family === 'dedicated' || c.instanceSize === 'M0') {
+    throw new SimHttpError(404, 'CLUSTER_NOT_FOUND', `No cluster named ${name} exists in group ${groupId}.`, {
+      parameters: [name, groupId],
+    });
   }
   return c;
 }
@@ -191,6 +205,9 @@ function connectionStrings(c: SeedCluster): { standard: string; standardSrv: str
   };
 }
 
+/** A dedicated cluster runs on its provider; shared tiers (M0/M2/M5) are TENANT on a backing one. */
+const providerOf = (c: SeedCluster) => (c.family === 'dedicated' ? c.backingProviderName : 'TENANT');
+
 const majorVersion = (v: string) => v.split('.').slice(0, 2).join('.');
 
 /** Fields the three cluster versions share. */
@@ -233,10 +250,10 @@ function legacyClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
     numShards: 1,
     providerBackupEnabled: false,
     providerSettings: {
-      backingProviderName: c.backingProviderName,
+      ...(c.family === 'dedicated' ? {} : { backingProviderName: c.backingProviderName }),
       effectiveInstanceSizeName: c.instanceSize,
       instanceSizeName: c.instanceSize,
-      providerName: 'TENANT',
+      providerName: providerOf(c),
       regionName: c.regionName,
     },
     replicationFactor: 3,
@@ -266,10 +283,10 @@ function advancedClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
         numShards: 1,
         regionConfigs: [
           {
-            backingProviderName: c.backingProviderName,
+            ...(c.family === 'dedicated' ? {} : { backingProviderName: c.backingProviderName }),
             electableSpecs: { effectiveInstanceSize: c.instanceSize, instanceSize: c.instanceSize },
             priority: 7,
-            providerName: 'TENANT',
+            providerName: providerOf(c),
           },
         ],
         zoneId: c.zoneId,
@@ -284,14 +301,14 @@ function cluster20240805Dto(c: SeedCluster, ctx: HandlerContext): Json {
     id: c.replicationSpecId,
     regionConfigs: [
       {
-        backingProviderName: c.backingProviderName,
+        ...(c.family === 'dedicated' ? {} : { backingProviderName: c.backingProviderName }),
         electableSpecs: {
           diskSizeGB: c.diskSizeGB,
           effectiveInstanceSize: c.instanceSize,
           instanceSize: c.instanceSize,
         },
         priority: 7,
-        providerName: 'TENANT',
+        providerName: providerOf(c),
       },
     ],
     zoneId: c.zoneId,
@@ -465,12 +482,12 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
       requireProject(store, groupId);
       const items = store
         .listClusters(groupId)
-        .filter((c) => store.familyOf(c) === 'tenant')
+        .filter((c) => store.familyOf(c) !== 'flex')
         .map((c) => clusterDto(c, ctx));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
     getGroupCluster: (ctx) =>
-      ok(clusterDto(requireTenantCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName')), ctx)),
+      ok(clusterDto(requireClusterApiCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName')), ctx)),
 
     listGroupFlexClusters: (ctx) => {
       const groupId = param(ctx, 'groupId');

@@ -7,6 +7,7 @@ import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
 import { loadSpec, fieldViolations, type SpecOperation } from './openapi.js';
 import { SimAuth, DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 import { SimStore } from './store.js';
+import type { SeedProfile } from './seed.js';
 import { createHandlers, type Handler } from './handlers.js';
 import { pageParams } from './paginate.js';
 import {
@@ -29,6 +30,12 @@ export interface SimulatorOptions {
   jobMs?: number;
   /** Tenant routes answer 410 VERSION_GONE and tenant clusters are served as Flex. @default false */
   tenantSunset?: boolean;
+  /**
+   * Which data it holds: `realistic` (as real Atlas: 8 daily Flex snapshots, a cluster with 2,160
+   * jobs, M0 and dedicated clusters) or `small` (what most tests are written against). See
+   * `SeedProfile`. @default 'realistic'
+   */
+  profile?: SeedProfile;
   /** Accepted credentials. @default DEFAULT_SIM_CREDENTIALS (owner and read-only demo pairs) */
   credentials?: SimCredential[];
   /** Token bucket per project, or `false` for none. @default false */
@@ -84,6 +91,8 @@ export interface RequestRecord {
   status: number;
   /** The project the request was about, when it had one. */
   groupId: string | undefined;
+  /** Bytes of the answer's body as sent (0 when the connection was reset). */
+  bytes: number;
 }
 
 export interface Simulator {
@@ -159,6 +168,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clock,
     jobMs: options.jobMs ?? 3000,
     tenantSunset: options.tenantSunset ?? false,
+    profile: options.profile ?? 'realistic',
   });
   const auth = new SimAuth({
     credentials: options.credentials ?? DEFAULT_SIM_CREDENTIALS,
@@ -175,8 +185,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const sockets = new Set<Socket>();
   let baseUrl = '';
 
-  const record = (routed: Routed, req: SimRequest, status: number) => {
-    records.push({
+  const record = (routed: Routed, req: SimRequest, status: number): RequestRecord => {
+    const rec: RequestRecord = {
       operationId: routed.operationId,
       method: req.method,
       path: req.path,
@@ -186,9 +196,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       at: clock.now(),
       status,
       groupId: routed.params.groupId,
-    });
+      bytes: 0,
+    };
+    records.push(rec);
     // Bounded: a long benchmark run must not grow the simulator without end.
     if (records.length > 100_000) records = records.slice(-50_000);
+    return rec;
   };
 
   function route(method: string, path: string): Routed | undefined {
@@ -510,9 +523,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       body = isList ? { ...(body as object), status } : { status, content: body };
       status = 200;
     }
-    if (routed) record(routed, req, answer.status);
+    let rec: RequestRecord | undefined;
+    if (routed) rec = record(routed, req, answer.status);
     else if (operationId !== 'admin')
-      record({ operationId, op: undefined, params: {}, legacy: false }, req, answer.status);
+      rec = record({ operationId, op: undefined, params: {}, legacy: false }, req, answer.status);
     if (routed || operationId.startsWith('oauth.')) {
       options.onResponse?.({
         operationId,
@@ -538,6 +552,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         );
     if (fault?.body === 'malformed')
       payload = Buffer.from(`${payload.toString('utf8').slice(0, -1)},,}<html>`);
+    if (rec) rec.bytes = payload.length;
     const headers: Record<string, string | number> = {
       ...answer.headers,
       'content-type': contentType,

@@ -27,6 +27,7 @@ function setup(opts: { tenantSunset?: boolean; jobMs?: number } = {}) {
     jobMs: opts.jobMs ?? JOB_MS,
     tenantSunset: opts.tenantSunset ?? false,
     downloadSecret: 'test',
+    profile: 'small',
   });
   const handlers = createHandlers(store);
   const call = (
@@ -110,7 +111,7 @@ function parseUrl(snapshotUrl: string) {
 
 describe('seed', () => {
   it('is deterministic: two stores on the same clock answer the same', () => {
-    expect(buildSeed()).toEqual(buildSeed({ now: SEED_EPOCH }));
+    expect(buildSeed({ profile: 'small' })).toEqual(buildSeed({ now: SEED_EPOCH, profile: 'small' }));
     const a = setup();
     const b = setup();
     for (const [op, params] of [
@@ -129,8 +130,8 @@ describe('seed', () => {
   });
 
   it('has stable 24-hex ids, unique across the seed, independent of now', () => {
-    const seed = buildSeed();
-    const later = buildSeed({ now: '2030-01-01T00:00:00Z' });
+    const seed = buildSeed({ profile: 'small' });
+    const later = buildSeed({ now: '2030-01-01T00:00:00Z', profile: 'small' });
     const ids = [
       ...seed.projects.map((p) => p.id),
       ...seed.clusters.map((c) => c.id),
@@ -144,7 +145,7 @@ describe('seed', () => {
   });
 
   it('holds the mix the tests rely on', () => {
-    const seed = buildSeed();
+    const seed = buildSeed({ profile: 'small' });
     expect(seed.projects.map((p) => p.name)).toEqual(['Payments', 'Analytics', 'Sandbox']);
     const tenant = seed.clusters.filter((c) => c.family === 'tenant');
     expect(new Set(tenant.map((c) => c.instanceSize))).toEqual(new Set(['M2', 'M5']));
@@ -421,7 +422,7 @@ describe('downloads', () => {
       },
     );
     // Job ids are deterministic, so another store has the same job: its (random) secret must not sign for this one.
-    const other = new SimStore({ clock, jobMs: JOB_MS });
+    const other = new SimStore({ clock, jobMs: JOB_MS, profile: 'small' });
     clock.set(Date.parse(SEED_EPOCH));
     const otherJob = other.createRestoreJob({
       groupId: P,
