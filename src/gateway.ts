@@ -37,6 +37,7 @@ import { resolvers } from './graphql/resolvers.js';
 import { attachGraphQLWs } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
+import { UnknownValues } from './backup/unknown-values.js';
 import { registerGatewayMetrics, registerProcessMetrics } from './observability/metrics.js';
 import { useOperationSpans } from './observability/tracing.js';
 import { useAccessLog } from './graphql/use-access-log.js';
@@ -171,6 +172,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
   const loaderStats = new LoaderStats();
+  const unknownValues = new UnknownValues((kind, raw) =>
+    logger.warn(
+      { kind, value: raw },
+      'Atlas sent an enum value the gateway does not know; answered as UNKNOWN',
+    ),
+  );
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers });
 
   const { authenticate } = options;
@@ -193,7 +200,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     inflightDownloads: new Map(),
   };
   exchangeObservers.push(
-    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
+    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
@@ -239,6 +246,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         requestId,
         caller,
         jobs,
+        unknownValues,
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;

@@ -1,6 +1,13 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { canSeeProject } from '../callers/caller.js';
 import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
+import {
+  CLUSTER_STATES,
+  DELIVERY_TYPES,
+  JOB_STATUSES,
+  PROVIDERS,
+  readEnum,
+} from '../backup/unknown-values.js';
 import type {
   BackupPage,
   ClusterRef,
@@ -66,8 +73,9 @@ async function connection<T extends { dto: { status?: string; deliveryType?: str
     const items = (await all()).filter(
       (i) =>
         (!keep || keep(i)) &&
-        (!status || status.has(i.dto.status ?? '')) &&
-        (args.deliveryType == null || i.dto.deliveryType === args.deliveryType),
+        (!status || status.has(readEnum('status', JOB_STATUSES, i.dto.status) ?? '')) &&
+        (args.deliveryType == null ||
+          readEnum('deliveryType', DELIVERY_TYPES, i.dto.deliveryType) === args.deliveryType),
     );
     return pageFromList(sorted(items), before, first);
   }
@@ -182,9 +190,9 @@ export const resolvers: Resolvers = {
   },
 
   Project: {
-    id: (p) => p.id ?? '',
-    name: (p) => p.name,
-    orgId: (p) => p.orgId,
+    id: (p) => p.id ?? missing('Project', 'id'),
+    name: (p) => p.name ?? missing('Project', 'name'),
+    orgId: (p) => p.orgId ?? missing('Project', 'orgId'),
     created: (p) => p.created ?? null,
     clusterCount: (p) => p.clusterCount ?? null,
     clusters: (p, _a, { loaders }) => loaders.projectClusters.load(p.id ?? ''),
@@ -199,9 +207,13 @@ export const resolvers: Resolvers = {
     project: (c, _a, { loaders }) => loaders.project.load(c.projectId),
     family: (c) => c.family,
     instanceSize: (c) => clusterFields(c).instanceSize,
-    backingProvider: (c) => clusterFields(c).backingProvider,
+    backingProvider: (c, _a, ctx) =>
+      readEnum('backingProvider', PROVIDERS, clusterFields(c).backingProviderRaw, ctx.unknownValues),
+    backingProviderRaw: (c) => clusterFields(c).backingProviderRaw,
     region: (c) => clusterFields(c).region,
-    state: (c) => clusterFields(c).state,
+    state: (c, _a, ctx) =>
+      readEnum('clusterState', CLUSTER_STATES, clusterFields(c).stateRaw, ctx.unknownValues),
+    stateRaw: (c) => clusterFields(c).stateRaw,
     mongoDBVersion: (c) => clusterFields(c).mongoDBVersion,
     backupEnabled: (c) => clusterFields(c).backupEnabled,
     createDate: (c) => clusterFields(c).createDate,
@@ -225,8 +237,9 @@ export const resolvers: Resolvers = {
   },
 
   Snapshot: {
-    id: (s) => s.dto.id ?? '',
-    status: (s) => s.dto.status ?? 'PENDING',
+    id: (s) => s.dto.id ?? missing('Snapshot', 'id'),
+    status: (s, _a, ctx) => statusOf('Snapshot', s.dto.status, ctx),
+    statusRaw: (s) => s.dto.status ?? null,
     cluster: (s, _a, ctx) => clusterOf(s, ctx),
     mongoDBVersion: (s) => s.dto.mongoDBVersion ?? null,
     scheduledTime: (s) => s.dto.scheduledTime ?? null,
@@ -254,9 +267,13 @@ export const resolvers: Resolvers = {
   },
 
   RestoreJob: {
-    id: (j) => j.dto.id ?? '',
-    status: (j) => j.dto.status ?? 'PENDING',
-    deliveryType: (j) => j.dto.deliveryType ?? 'DOWNLOAD',
+    id: (j) => j.dto.id ?? missing('RestoreJob', 'id'),
+    status: (j, _a, ctx) => statusOf('RestoreJob', j.dto.status, ctx),
+    statusRaw: (j) => j.dto.status ?? null,
+    deliveryType: (j, _a, ctx) =>
+      readEnum('deliveryType', DELIVERY_TYPES, j.dto.deliveryType, ctx.unknownValues) ??
+      missing('RestoreJob', 'deliveryType'),
+    deliveryTypeRaw: (j) => j.dto.deliveryType ?? null,
     cluster: (j, _a, ctx) => clusterOf({ projectId: j.projectId, clusterName: jobClusterName(j) }, ctx),
     snapshotId: (j) => j.dto.snapshotId ?? '',
     snapshot: (j, _a, { loaders }) =>
@@ -277,6 +294,24 @@ export const resolvers: Resolvers = {
     isTerminal: (j) => isTerminal(j.dto.status),
   },
 };
+
+/**
+ * A status Atlas sent, or UNKNOWN (noted once) for one this gateway does not know: an unknown value
+ * never fails the field, so it never nulls the parent list. A missing one is a field error of this
+ * object alone.
+ */
+function statusOf(type: string, raw: string | undefined, ctx: GatewayContext): JobStatus {
+  return readEnum('status', JOB_STATUSES, raw, ctx.unknownValues) ?? missing(type, 'status');
+}
+
+/** Atlas left out a field the schema promises: an error on this field (and object) only. */
+function missing(type: string, field: string): never {
+  throw new GatewayError(
+    'UPSTREAM_UNAVAILABLE',
+    `Atlas sent a ${type} without its required field "${field}".`,
+    { extensions: { field, retryable: false } },
+  );
+}
 
 function jobDeps(ctx: GatewayContext): JobRequestDeps {
   return {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock, type Clock } from '../time/clock.js';
-import { FaultInjector, parseFaultRule } from './faults.js';
+import { BodyOverrides, FaultInjector, parseFaultRule } from './faults.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
 import { loadSpec, fieldViolations, type SpecOperation } from './openapi.js';
 import { SimAuth, DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
@@ -103,6 +103,8 @@ export interface Simulator {
   store: SimStore;
   auth: SimAuth;
   faults: FaultInjector;
+  /** Edits of successful answers (a new enum value, a missing field), applied before validation. */
+  overrides: BodyOverrides;
   rateLimiter: RateLimiter | undefined;
   /**
    * Requests by operationId since start (or the last `resetStats`), and the most API requests that
@@ -177,6 +179,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     ...(options.tokenTtlSec !== undefined ? { tokenTtlSec: options.tokenTtlSec } : {}),
   });
   const faults = new FaultInjector(options.random);
+  const overrides = new BodyOverrides();
   const rateLimiter = options.rateLimit ? new RateLimiter(options.rateLimit, clock) : undefined;
   const handlers: Record<string, Handler> = createHandlers(store);
   let records: RequestRecord[] = [];
@@ -509,8 +512,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       answer = { status: e.status, headers: e.headers, body: e.toBody(), mediaType: 'application/json' };
     }
 
-    let body = answer.body;
     let status = answer.status;
+    let body =
+      routed && status === 200 && !Buffer.isBuffer(answer.body)
+        ? overrides.apply(operationId, answer.body)
+        : answer.body;
     const contentType =
       answer.headers?.['content-type'] ??
       (answer.mediaType && answer.mediaType !== 'application/json'
@@ -632,6 +638,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     store,
     auth,
     faults,
+    overrides,
     rateLimiter,
     stats,
     resetStats: () => {
