@@ -1,4 +1,3 @@
-import { DateTimeISOResolver } from 'graphql-scalars';
 import { canSeeProject } from '../callers/caller.js';
 import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
 import {
@@ -18,6 +17,7 @@ import type {
 import { checkFirst, decodeCursor, pageFromList, pageFromUpstream, type Slice } from './connection.js';
 import { sortNewestFirst, timeOf } from '../backup/newest-first.js';
 import type { GatewayContext } from './context.js';
+import { DateTimeScalar } from './date-time.js';
 import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-types.js';
 import type { PageKey } from './loaders.js';
 import { checkClusterName, checkId } from './validate.js';
@@ -99,7 +99,7 @@ async function connection<T extends { dto: { status?: string; deliveryType?: str
 }
 
 export const resolvers: Resolvers = {
-  DateTime: DateTimeISOResolver,
+  DateTime: DateTimeScalar,
 
   // A project outside the caller's list answers exactly like one that does not exist (null), so
   // existence does not leak; the check comes before any upstream call.

@@ -23,7 +23,10 @@ export type Handler = (ctx: HandlerContext) => SimResponse;
 type Json = Record<string, unknown>;
 
 const V1 = 'v1.0';
-const iso = (ms: number) => new Date(ms).toISOString();
+/** Atlas's dates are whole seconds (`2026-08-10T03:03:29Z`, recorded): no milliseconds. */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+/** A RESTORE job's `expirationDate`: scheduled + 6 h, present from PENDING (recorded). */
+const RESTORE_EXPIRY_MS = 6 * 60 * 60 * 1000;
 const ok = (body: unknown): SimResponse => ({ status: 200, body });
 
 function apiRoot(ctx: HandlerContext): string {
@@ -391,7 +394,11 @@ function restoreJobDto(
     // Tenant names the source cluster `clusterName`, Flex `instanceName`.
     ...(route === 'tenant' ? { clusterName: j.clusterName } : {}),
     deliveryType: j.deliveryType,
-    ...(state.urlExpiresAt !== undefined ? { expirationDate: iso(state.urlExpiresAt) } : {}),
+    ...(state.urlExpiresAt !== undefined
+      ? { expirationDate: iso(state.urlExpiresAt) }
+      : j.deliveryType === 'RESTORE'
+        ? { expirationDate: iso(j.createdAt + RESTORE_EXPIRY_MS) }
+        : {}),
     id: j.id,
     ...(route === 'flex' ? { instanceName: j.clusterName } : {}),
     links: self(`${backupRoot(ctx, c, route)}/${jobsPath}/${j.id}`),
@@ -448,7 +455,11 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
     (ctx) => {
       const c = requireTenantCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName'));
       const snapshot = requireSnapshot(store, c, requiredBodyField(ctx.body, 'snapshotId'));
-      const targetDeploymentItemName = requiredBodyField(ctx.body, 'targetDeploymentItemName');
+      // v1.0's download takes the snapshot id alone; its target is the source cluster.
+      const targetDeploymentItemName =
+        ctx.apiVersion === V1 && deliveryType === 'DOWNLOAD'
+          ? (bodyField(ctx.body, 'targetDeploymentItemName') ?? c.name)
+          : requiredBodyField(ctx.body, 'targetDeploymentItemName');
       const targetProjectId = bodyField(ctx.body, 'targetProjectId') ?? c.groupId;
       if (deliveryType === 'RESTORE') requireRestoreTarget(store, targetProjectId, targetDeploymentItemName);
       const job = store.createRestoreJob({
@@ -566,6 +577,7 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
 
     // Legacy v1.0: the same tenant data; the DTOs add the v1-only fields when apiVersion is 'v1.0'.
     'v1.downloadTenantSnapshot': tenantCreate('DOWNLOAD'),
+    'v1.restoreTenantSnapshot': tenantCreate('RESTORE'),
     'v1.listTenantSnapshots': tenantSnapshots,
     'v1.getTenantSnapshot': tenantSnapshot,
     'v1.listTenantRestores': tenantRestores,

@@ -379,7 +379,8 @@ const snapshotId = (key: ProjectKey, cluster: string, index: number) =>
   seedId(`snapshot:${key}:${cluster}:${index}`);
 const jobId = (label: string) => seedId(`restore-job:${label}`);
 
-const iso = (ms: number) => new Date(ms).toISOString();
+/** Whole seconds, as Atlas sends dates (recorded: `2026-08-02T17:05:10Z`). */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
 /**
  * Builds the seed. Ids depend only on labels; times are relative to `now` (floored to the hour) so the

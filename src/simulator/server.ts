@@ -36,6 +36,8 @@ export interface SimulatorOptions {
    * `SeedProfile`. @default 'realistic'
    */
   profile?: SeedProfile;
+  /** A new job's first status (see `SimStoreOptions.firstJobStatus`). @default 'PENDING' */
+  firstJobStatus?: 'PENDING' | 'QUEUED';
   /** Accepted credentials. @default DEFAULT_SIM_CREDENTIALS (owner and read-only demo pairs) */
   credentials?: SimCredential[];
   /** Token bucket per project, or `false` for none. @default false */
@@ -129,6 +131,13 @@ const LEGACY_ROUTES: { method: string; regex: RegExp; key: string; names: string
     names: [],
   },
   {
+    // v1.0 documented it (seed 004 era); the gateway's legacy restore posts here.
+    method: 'POST',
+    regex: new RegExp(`^${LEGACY_BASE}/restore$`),
+    key: 'v1.restoreTenantSnapshot',
+    names: [],
+  },
+  {
     method: 'GET',
     regex: new RegExp(`^${LEGACY_BASE}/snapshots$`),
     key: 'v1.listTenantSnapshots',
@@ -171,6 +180,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     jobMs: options.jobMs ?? 3000,
     tenantSunset: options.tenantSunset ?? false,
     profile: options.profile ?? 'realistic',
+    firstJobStatus: options.firstJobStatus ?? 'PENDING',
   });
   const auth = new SimAuth({
     credentials: options.credentials ?? DEFAULT_SIM_CREDENTIALS,
@@ -293,7 +303,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         badRequestDetail: { fields: [{ field: '(body)', description: 'is not valid JSON' }] },
       });
     }
-    const ref = routed.legacy ? '#/components/schemas/TenantRestore' : routed.op?.requestSchemas[contentType];
+    // The v1.0 download takes `{"snapshotId": …}` alone (seed 003, "Request to Download One M2/M5
+    // Cluster Snapshot"): only the v1.0 restore is checked against the full TenantRestore.
+    const ref = routed.legacy
+      ? routed.operationId === 'v1.downloadTenantSnapshot'
+        ? undefined
+        : '#/components/schemas/TenantRestore'
+      : routed.op?.requestSchemas[contentType];
     if (ref) {
       const validate = spec.validator(ref);
       if (!validate(body)) {
@@ -517,11 +533,20 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       routed && status === 200 && !Buffer.isBuffer(answer.body)
         ? overrides.apply(operationId, answer.body)
         : answer.body;
+    // Error answers are plain `application/json` with the code in `X-Error-Code` (recorded); success
+    // answers carry the version's media type with `;charset=utf-8`.
+    const isError = answer.status >= 400 && !Buffer.isBuffer(answer.body);
     const contentType =
       answer.headers?.['content-type'] ??
-      (answer.mediaType && answer.mediaType !== 'application/json'
-        ? `${answer.mediaType};charset=utf-8`
-        : 'application/json;charset=utf-8');
+      (isError
+        ? 'application/json'
+        : answer.mediaType && answer.mediaType !== 'application/json'
+          ? `${answer.mediaType};charset=utf-8`
+          : 'application/json;charset=utf-8');
+    const errorCode =
+      isError && typeof answer.body === 'object' && answer.body !== null
+        ? (answer.body as { errorCode?: unknown }).errorCode
+        : undefined;
     if (routed && req.query.get('envelope') === 'true' && !Buffer.isBuffer(body)) {
       // Atlas's envelope: lists gain `status`, other bodies are wrapped in `content`; HTTP says 200.
       enveloped = true;
@@ -554,13 +579,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     let payload: Buffer = Buffer.isBuffer(body)
       ? body
       : Buffer.from(
-          req.query.get('pretty') === 'true' ? JSON.stringify(body, null, 2) : JSON.stringify(body ?? {}),
+          req.query.get('pretty') === 'true' || answer.pretty
+            ? JSON.stringify(body, null, 2)
+            : JSON.stringify(body ?? {}),
         );
     if (fault?.body === 'malformed')
       payload = Buffer.from(`${payload.toString('utf8').slice(0, -1)},,}<html>`);
     if (rec) rec.bytes = payload.length;
     const headers: Record<string, string | number> = {
       ...answer.headers,
+      ...(typeof errorCode === 'string' ? { 'x-error-code': errorCode } : {}),
       'content-type': contentType,
       'content-length': payload.length,
     };

@@ -20,6 +20,12 @@ export interface SimStoreOptions {
   jobMs?: number;
   /** Serve tenant (M2/M5) clusters as migrated Flex clusters. @default false */
   tenantSunset?: boolean;
+  /**
+   * A new job's first status. Atlas answers a POST with PENDING, then RUNNING and COMPLETED (recorded
+   * August 2026; no QUEUED seen); `QUEUED` keeps the lifecycle the older tests were written against.
+   * @default 'PENDING'
+   */
+  firstJobStatus?: 'PENDING' | 'QUEUED';
   /** Which data to hold (see `SeedProfile`). @default 'realistic' */
   profile?: SeedProfile;
   /** @default buildSeed({ now: clock.now(), profile }) */
@@ -82,6 +88,7 @@ export class SimStore {
   readonly clock: Clock;
   readonly jobMs: number;
   readonly orgId: string;
+  readonly firstJobStatus: 'PENDING' | 'QUEUED';
   #tenantSunset: boolean;
   readonly #secret: Buffer;
   readonly #projects = new Map<string, SeedProject>();
@@ -98,6 +105,7 @@ export class SimStore {
   constructor(opts: SimStoreOptions) {
     this.clock = opts.clock;
     this.jobMs = opts.jobMs ?? 3000;
+    this.firstJobStatus = opts.firstJobStatus ?? 'PENDING';
     this.#tenantSunset = opts.tenantSunset ?? false;
     this.#secret =
       opts.downloadSecret === undefined
@@ -240,13 +248,17 @@ export class SimStore {
     return n;
   }
 
-  /** QUEUED for the first 20 % of jobMs, then RUNNING, then COMPLETED; a doomed job goes QUEUED → FAILED. */
+  /**
+   * `firstJobStatus` (PENDING, as Atlas) for the first 20 % of jobMs, then RUNNING, then COMPLETED; a
+   * doomed job stays in its first status, then FAILED.
+   */
   jobState(job: RestoreJobRecord): JobState {
     const elapsed = this.clock.now() - job.createdAt;
     const end = job.createdAt + this.jobMs;
-    if (elapsed < 0.2 * this.jobMs) return { status: 'QUEUED' };
+    const first = this.firstJobStatus;
+    if (elapsed < 0.2 * this.jobMs) return { status: first };
     if (job.outcome === 'FAILED') {
-      return elapsed < this.jobMs ? { status: 'QUEUED' } : { status: 'FAILED', finishedAt: end };
+      return elapsed < this.jobMs ? { status: first } : { status: 'FAILED', finishedAt: end };
     }
     if (elapsed < this.jobMs) return { status: 'RUNNING' };
     return {

@@ -28,6 +28,7 @@ function setup(opts: { tenantSunset?: boolean; jobMs?: number } = {}) {
     tenantSunset: opts.tenantSunset ?? false,
     downloadSecret: 'test',
     profile: 'small',
+    firstJobStatus: 'QUEUED',
   });
   const handlers = createHandlers(store);
   const call = (
@@ -236,8 +237,10 @@ describe('job lifecycle', () => {
     const done = get();
     expectValid('getGroupFlexClusterBackupRestoreJob', done);
     expect(done.status).toBe('COMPLETED');
-    expect(done.restoreFinishedDate).toBe(new Date(t0 + JOB_MS).toISOString());
-    expect(done.expirationDate).toBe(new Date(t0 + JOB_MS + 4 * 3600_000).toISOString());
+    // Whole seconds, as Atlas sends them.
+    const whole = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    expect(done.restoreFinishedDate).toBe(whole(t0 + JOB_MS));
+    expect(done.expirationDate).toBe(whole(t0 + JOB_MS + 4 * 3600_000));
     expect(done.snapshotFinishedDate).toEqual(expect.any(String));
     const url = parseUrl(done.snapshotUrl as string);
     expect(url).toMatchObject({ origin: BASE, jobId: created.id, snapshotId: SEED.flex.completedSnapshotId });
@@ -277,7 +280,11 @@ describe('job lifecycle', () => {
     const done = call('getGroupClusterBackupTenantRestore', { ...params, restoreId: job.id as string });
     expect(done.status).toBe('COMPLETED');
     expect(done).not.toHaveProperty('snapshotUrl');
-    expect(done).not.toHaveProperty('expirationDate');
+    // A RESTORE job's expirationDate is restoreScheduledDate + 6 h, from the start (recorded).
+    expect(Date.parse(job.expirationDate as string) - Date.parse(job.restoreScheduledDate as string)).toBe(
+      6 * 3600_000,
+    );
+    expect(done.expirationDate).toBe(job.expirationDate);
     expectValid('createGroupClusterBackupTenantRestore', job);
 
     const e = expectError(
@@ -422,7 +429,7 @@ describe('downloads', () => {
       },
     );
     // Job ids are deterministic, so another store has the same job: its (random) secret must not sign for this one.
-    const other = new SimStore({ clock, jobMs: JOB_MS, profile: 'small' });
+    const other = new SimStore({ clock, jobMs: JOB_MS, profile: 'small', firstJobStatus: 'QUEUED' });
     clock.set(Date.parse(SEED_EPOCH));
     const otherJob = other.createRestoreJob({
       groupId: P,
@@ -815,13 +822,14 @@ describe('every operation answers a body valid against the spec', () => {
     expectValid(op, call(op, params, body === undefined ? {} : { body }));
   });
 
-  it('covers all 18 operations and the 5 legacy keys', () => {
+  it('covers all 18 operations and the 6 legacy keys', () => {
     const { handlers } = setup();
     expect(new Set(cases.map((c) => c[0])).size).toBe(18);
     expect(Object.keys(handlers).sort()).toEqual(
       [
         ...cases.map((c) => c[0]),
         'v1.downloadTenantSnapshot',
+        'v1.restoreTenantSnapshot',
         'v1.listTenantSnapshots',
         'v1.getTenantSnapshot',
         'v1.listTenantRestores',
