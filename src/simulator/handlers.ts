@@ -368,7 +368,8 @@ function snapshotDto(s: SeedSnapshot, c: SeedCluster, route: Route, ctx: Handler
     expiration: s.expiration,
     ...(s.finishTime !== undefined ? { finishTime: s.finishTime } : {}),
     id: s.id,
-    links: self(`${backupRoot(ctx, c, route)}/snapshots/${s.id}`),
+    // Flex items carry no links (recorded); tenant ones keep the self link v1.0 documented.
+    ...(route === 'tenant' ? { links: self(`${backupRoot(ctx, c, route)}/snapshots/${s.id}`) } : {}),
     mongoDBVersion: s.mongoDBVersion,
     scheduledTime: s.scheduledTime,
     ...(s.startTime !== undefined ? { startTime: s.startTime } : {}),
@@ -401,7 +402,7 @@ function restoreJobDto(
         : {}),
     id: j.id,
     ...(route === 'flex' ? { instanceName: j.clusterName } : {}),
-    links: self(`${backupRoot(ctx, c, route)}/${jobsPath}/${j.id}`),
+    ...(route === 'tenant' ? { links: self(`${backupRoot(ctx, c, route)}/${jobsPath}/${j.id}`) } : {}),
     projectId: j.groupId,
     ...(state.status === 'COMPLETED' && state.finishedAt !== undefined
       ? { restoreFinishedDate: iso(state.finishedAt) }

@@ -675,7 +675,7 @@ describe('pagination', () => {
     expect(first.totalCount).toBe(120);
     const links = first.links as { rel: string; href: string }[];
     const next = links.find((l) => l.rel === 'next');
-    expect(next?.href).toBe(`${BASE}${path}?pageNum=2&itemsPerPage=100`);
+    expect(next?.href).toBe(`${BASE}${path}?includeCount=true&pageNum=2&itemsPerPage=100`);
     // Atlas's recorded order for Flex snapshots (flex-snapshots-list.http): oldest first.
     expect(results(first)[0]!.id).not.toBe(SEED.flex.runningSnapshotId);
 
