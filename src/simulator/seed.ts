@@ -24,10 +24,10 @@ export interface SeedCluster {
   name: string;
   family: ClusterFamily;
   /**
-   * M0 (free, TENANT provider) and M10 (dedicated) are listed by the clusters API but have no
+   * M0 (free, TENANT provider) and M100 (dedicated) are listed by the clusters API but have no
    * backups the tenant or Flex routes serve.
    */
-  instanceSize: 'M0' | 'M2' | 'M5' | 'M10' | 'FLEX';
+  instanceSize: 'M0' | 'M2' | 'M5' | 'M100' | 'FLEX';
   backingProviderName: BackingProvider;
   /** The backing provider's region, e.g. `US_EAST_1` (AWS), `CENTRAL_US` (GCP), `US_EAST_2` (Azure). */
   regionName: string;
@@ -83,7 +83,7 @@ export interface SeedData {
  * Which data the simulator holds:
  * - `realistic` (the default): as a real Atlas project looks (recorded August 2026): Flex clusters
  *   keep 8 daily snapshots (8-day retention); `busy-flex` has 2,160 restore jobs, made on first use;
- *   an M0 and a dedicated M10 cluster sit in the clusters API next to the shared ones.
+ *   an M0 and a dedicated (M100) cluster sit in the clusters API next to the shared ones.
  * - `small`: the compact data the tests are written against: a Flex cluster with 120 six-hourly
  *   snapshots (a second page at Atlas's default 100), four jobs per cluster, no M0 or dedicated.
  */
@@ -274,9 +274,11 @@ const REALISTIC_CLUSTERS: ClusterSpec[] = [
   },
   {
     project: 'payments',
-    name: 'prod-m10',
+    name: 'prod-dedicated',
     family: 'dedicated',
-    instanceSize: 'M10',
+    // An AWS-only size: the spec's electableSpecs `oneOf` takes an M10 as AWS, Azure and GCP at once,
+    // so no M10 answer validates. The gateway reads no size of a dedicated cluster anyway.
+    instanceSize: 'M100',
     backing: 'AWS',
     region: 'US_EAST_1',
     patch: 5,
@@ -423,7 +425,7 @@ export function buildSeed(opts: { now?: number | string | Date; profile?: SeedPr
       backingProviderName: spec.backing,
       regionName: spec.region,
       mongoDBVersion: `8.0.${spec.patch}`,
-      diskSizeGB: spec.instanceSize === 'M2' ? 2 : spec.instanceSize === 'M10' ? 10 : 5,
+      diskSizeGB: spec.instanceSize === 'M2' ? 2 : spec.instanceSize === 'M100' ? 100 : 5,
       createDate: iso(spec.ageDays === 0 ? hour - 10 * MINUTE : hour - spec.ageDays * DAY),
       replicationSpecId: seedId(`replication-spec:${spec.project}:${spec.name}`),
       zoneId: seedId(`zone:${spec.project}:${spec.name}`),
@@ -528,8 +530,8 @@ export const SEED = {
     busyJobCount: BUSY_JOB_COUNT,
     /** M0: in the clusters API, no backups here. */
     m0ClusterName: 'free-m0',
-    /** Dedicated M10: in the clusters API, no backups here. */
-    dedicatedClusterName: 'prod-m10',
+    /** Dedicated (M100 on AWS): in the clusters API, no backups here. */
+    dedicatedClusterName: 'prod-dedicated',
   },
   /** A 24-hex id that names nothing in the seed. */
   unknownId: 'ffffffffffffffffffffffff',

@@ -42,8 +42,9 @@ const dateFormats = (o: Record<string, unknown>) =>
 
 async function simulator() {
   // The realistic data and Atlas's lifecycle (PENDING first), as a real project looks.
+  const clock = new ManualClock();
   const sim = await startContractSimulator({
-    clock: new ManualClock(),
+    clock,
     profile: 'realistic',
     firstJobStatus: 'PENDING',
     jobMs: 60_000,
@@ -54,7 +55,7 @@ async function simulator() {
   const get = (path: string) => call(sim, 'GET', `${base}${path}`, { accept: FLEX_TYPE, token });
   const post = (path: string, body: unknown) =>
     call(sim, 'POST', `${base}${path}`, { accept: FLEX_TYPE, contentType: FLEX_TYPE, token, body });
-  return { sim, get, post };
+  return { sim, clock, get, post };
 }
 
 const json = (r: RawAnswer) => r.json() as Record<string, unknown>;
@@ -92,7 +93,7 @@ describe('the simulator against answers recorded from Atlas', () => {
   it('starts a RESTORE job PENDING with expirationDate = restoreScheduledDate + 6 h, the keys Atlas sends', async () => {
     const created = recorded('flex-restore-job-create');
     const completed = recorded('flex-restore-job-completed');
-    const { sim, get, post } = await simulator();
+    const { clock, get, post } = await simulator();
     const ours = await post('/restoreJobs', {
       snapshotId: SEED.realistic.busyNewestSnapshotId,
       targetDeploymentItemName: SEED.realistic.busyClusterName,
@@ -108,7 +109,7 @@ describe('the simulator against answers recorded from Atlas', () => {
     expect(sixHours(job)).toBe(sixHours(created.body));
     expect(sixHours(job)).toBe(6 * 3600_000);
 
-    sim.clock.advance(60_000);
+    clock.advance(60_000);
     const done = json(await get(`/restoreJobs/${job.id as string}`));
     expect(done.status).toBe(completed.body.status);
     expect(keys(done)).toEqual(keys(completed.body));

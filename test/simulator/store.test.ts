@@ -876,6 +876,25 @@ describe('legacy v1.0', () => {
     });
   });
 
+  it('v1.0 download takes {"snapshotId"} alone (seed 003); v1.0 POST tenant/restore exists', () => {
+    const job = call('v1.downloadTenantSnapshot', t, {
+      ...v1,
+      body: { snapshotId: SEED.tenant.completedSnapshotId },
+    });
+    expect(job).toMatchObject({ deliveryType: 'DOWNLOAD', targetDeploymentItemName: TENANT });
+    const restore = call('v1.restoreTenantSnapshot', t, {
+      ...v1,
+      body: {
+        snapshotId: SEED.tenant.completedSnapshotId,
+        targetDeploymentItemName: SEED.tenant.m5ClusterName,
+      },
+    });
+    expect(restore).toMatchObject({
+      deliveryType: 'RESTORE',
+      targetDeploymentItemName: SEED.tenant.m5ClusterName,
+    });
+  });
+
   it('keeps v1-only fields out of the v2 answers', () => {
     const snap = call('getGroupClusterBackupTenantSnapshot', {
       ...t,
