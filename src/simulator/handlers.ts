@@ -274,8 +274,8 @@ function legacyClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
 }
 
 /*
- * 2023-02-01 and 2024-08-05 region configs leave out `regionName`: the spec declares it as
- * `type: object` with a `oneOf` of string enums, which no value satisfies.
+ * 2023-02-01 and 2024-08-05 region configs carry `regionName` as a string, as Atlas sends it; the
+ * spec's `type: object` declaration is corrected in src/simulator/openapi.ts (`patchRegionName`).
  */
 function advancedClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
   return {
@@ -290,6 +290,7 @@ function advancedClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
             electableSpecs: { effectiveInstanceSize: c.instanceSize, instanceSize: c.instanceSize },
             priority: 7,
             providerName: providerOf(c),
+            regionName: c.regionName,
           },
         ],
         zoneId: c.zoneId,
@@ -312,6 +313,8 @@ function cluster20240805Dto(c: SeedCluster, ctx: HandlerContext): Json {
         },
         priority: 7,
         providerName: providerOf(c),
+        // Set on tenant clusters as Atlas sends it (recorded: `US_EAST_1`).
+        regionName: c.regionName,
       },
     ],
     zoneId: c.zoneId,
