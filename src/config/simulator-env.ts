@@ -74,9 +74,10 @@ export const simulatorEnv = {
   ATLAS_SIM_RATE_LIMIT: envVar(
     {
       group: 'simulator',
-      description: "Capacity of the simulator's token bucket per project; 0 turns its rate limit off.",
+      description:
+        "Capacity of the simulator's token bucket per project, for every route; unset, Atlas's recorded limits per endpoint set (`Ratelimit-Limit` 1200 on Flex routes, 10000 on cluster routes); 0 turns its rate limit off.",
       example: '50',
-      defaultText: '`1000`',
+      defaultText: '`1200` on Flex routes, `10000` on cluster routes',
     },
     atLeast(0),
   ),

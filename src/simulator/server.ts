@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock, type Clock } from '../time/clock.js';
 import { BodyOverrides, FaultInjector, parseFaultRule } from './faults.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
+import { endpointSetOf, RateLimiter, type RateLimitOptions } from './rate-limiter.js';
 import { loadSpec, fieldViolations, type SpecOperation } from './openapi.js';
 import { SimAuth, DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 import { SimStore } from './store.js';
@@ -332,7 +332,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
     let rate: { limit: number; remaining: number } | undefined;
     if (rateLimiter) {
-      const decision = rateLimiter.take(routed.params.groupId ?? `principal:${principal.id}`);
+      const decision = rateLimiter.take(
+        routed.params.groupId ?? `principal:${principal.id}`,
+        endpointSetOf(req.path),
+      );
       if (!decision.ok) {
         const scope = req.path.replace(/^\//, '');
         const { capacity, refillPerSecond } = rateLimiter.options;

@@ -229,9 +229,12 @@ describe('the simulator group', () => {
       publicKey: documented('ATLAS_SIM_PUBLIC_KEY'),
       privateKey: documented('ATLAS_SIM_PRIVATE_KEY'),
     });
+    // Unset: Atlas's recorded Ratelimit-Limit per endpoint set (issue #17).
+    expect(documented('ATLAS_SIM_RATE_LIMIT')).toBe('1200 on Flex routes, 10000 on cluster routes');
     expect(options.rateLimit).toEqual({
-      capacity: Number(documented('ATLAS_SIM_RATE_LIMIT')),
+      capacity: 1000,
       refillPerSecond: Number(documented('ATLAS_SIM_RATE_REFILL_PER_SEC')),
+      capacityBySet: { flex: 1200, cluster: 10_000 },
     });
   });
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_CREDENTIALS, ManualClock } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { ATLAS_RATE_LIMITS } from '../../src/simulator/rate-limiter.js';
 import { startContractSimulator } from '../support/contract.js';
 import { call, fetchToken, type RawAnswer } from '../support/sim-http.js';
 
@@ -41,13 +42,14 @@ const dateFormats = (o: Record<string, unknown>) =>
     .map(([k, v]) => [k, WHOLE_SECONDS.test(String(v))]);
 
 async function simulator() {
-  // The realistic data and Atlas's lifecycle (PENDING first), as a real project looks.
+  // The realistic data, Atlas's lifecycle (PENDING first) and rate limits, as a real project looks.
   const clock = new ManualClock();
   const sim = await startContractSimulator({
     clock,
     profile: 'realistic',
     firstJobStatus: 'PENDING',
     jobMs: 60_000,
+    rateLimit: { capacity: 1000, refillPerSecond: 100, capacityBySet: ATLAS_RATE_LIMITS },
   });
   const [owner] = DEFAULT_SIM_CREDENTIALS;
   const token = (await fetchToken(sim, owner!)).body.access_token as string;
@@ -55,18 +57,29 @@ async function simulator() {
   const get = (path: string) => call(sim, 'GET', `${base}${path}`, { accept: FLEX_TYPE, token });
   const post = (path: string, body: unknown) =>
     call(sim, 'POST', `${base}${path}`, { accept: FLEX_TYPE, contentType: FLEX_TYPE, token, body });
-  return { sim, clock, get, post };
+  return { sim, clock, token, get, post };
 }
 
 const json = (r: RawAnswer) => r.json() as Record<string, unknown>;
 
 describe('the simulator against answers recorded from Atlas', () => {
+  it('limits per endpoint set as Atlas does: Ratelimit-Limit 1200 on Flex routes, 10000 on cluster routes', async () => {
+    const { sim, token, get } = await simulator();
+    expect((await get('/snapshots')).headers['ratelimit-limit']).toBe('1200');
+    const clusters = await call(sim, 'GET', `/api/atlas/v2/groups/${SEED.realistic.groupId}/clusters`, {
+      accept: 'application/vnd.atlas.2024-08-05+json',
+      token,
+    });
+    expect(clusters.headers['ratelimit-limit']).toBe('10000');
+  });
+
   it('lists Flex snapshots as Atlas does: 8 daily ones, oldest first, the same keys and whole-second dates', async () => {
     const real = recorded('flex-snapshots-list');
     const { get } = await simulator();
     const ours = await get('/snapshots');
     expect(ours.status).toBe(real.status);
     expect(ours.headers['content-type']).toBe(real.headers['content-type']);
+    expect(ours.headers['ratelimit-limit']).toBe(real.headers['ratelimit-limit']);
     const body = json(ours);
     expect(keys(body)).toEqual(keys(real.body));
     const items = body.results as Record<string, unknown>[];
