@@ -27,6 +27,7 @@ export function simulatorOptionsFromConfig(config: SimulatorConfig): ConfiguredS
       readOnly,
     ],
     ...(config.jobMs !== undefined ? { jobMs: config.jobMs } : {}),
+    ...(config.profile !== undefined ? { profile: config.profile } : {}),
     ...(config.tenantSunset !== undefined ? { tenantSunset: config.tenantSunset } : {}),
     // 0 turns limiting off; unset keeps a generous bucket so a demo behaves like Atlas without getting in the way.
     // Unset: Atlas's recorded limits per endpoint set (1200 Flex, 10000 cluster routes).

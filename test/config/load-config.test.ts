@@ -245,10 +245,14 @@ describe('the simulator group', () => {
       ATLAS_SIM_JOB_MS: '0',
       ATLAS_SIM_RATE_LIMIT: '0',
       ATLAS_SIM_ADMIN: 'true',
+      ATLAS_SIM_PROFILE: 'small',
     };
     expect(loadConfig(env).simulator).toEqual(loadSimulatorConfig(env));
     const options = simulatorOptionsFromConfig(loadSimulatorConfig(env));
-    expect(options).toMatchObject({ jobMs: 0, rateLimit: false, adminRoutes: true });
+    expect(options).toMatchObject({ jobMs: 0, rateLimit: false, adminRoutes: true, profile: 'small' });
+    expect(() => loadSimulatorConfig({ ATLAS_SIM_PROFILE: 'huge' })).toThrow(
+      'ATLAS_SIM_PROFILE: expected "realistic" or "small", got "huge"',
+    );
     expect(options.credentials[0]).toMatchObject({ clientId: 'id', clientSecret: 'secret' });
     // The simulator's own command is not bothered by the gateway's variables.
     expect(() => loadSimulatorConfig({ PORT: 'abc', ATLAS_SIM_JOB_MS: '-5' })).toThrow(
