@@ -21,3 +21,15 @@ it('a tenant cluster shows its region, as Atlas sends it in regionConfigs[].regi
   expect(res.errors).toBeUndefined();
   expect(res.data).toEqual({ a: { region: 'US_EAST_1' }, b: { region: 'US_EAST_2' } });
 });
+
+// Issue #17: dates gained `.000` milliseconds on the way through; the schema says "as Atlas sends it".
+it('DateTime passes the string Atlas sent through unchanged (whole seconds, no .000 added)', async () => {
+  const ref = { projectId: SEED.flex.groupId, clusterName: SEED.flex.clusterName };
+  const sent = stack.sim.store.getSnapshot(ref.projectId, ref.clusterName, SEED.flex.completedSnapshotId)!;
+  const res = await stack.query<{ snapshot: { scheduledTime: string; expiration: string } }>(
+    `{ snapshot(projectId: "${ref.projectId}", clusterName: "${ref.clusterName}", id: "${SEED.flex.completedSnapshotId}") { scheduledTime expiration } }`,
+  );
+  expect(res.errors).toBeUndefined();
+  expect(res.data!.snapshot).toEqual({ scheduledTime: sent.scheduledTime, expiration: sent.expiration });
+  expect(res.data!.snapshot.scheduledTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+});
