@@ -50,6 +50,7 @@ import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
+import { UnknownValues } from './backup/unknown-values.js';
 import {
   registerConnectionMetrics,
   registerGatewayMetrics,
@@ -231,6 +232,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
   const loaderStats = new LoaderStats();
+  const unknownValues = new UnknownValues((kind, raw) =>
+    logger.warn(
+      { kind, value: raw },
+      'Atlas sent an enum value the gateway does not know; answered as UNKNOWN',
+    ),
+  );
   // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
   const schema = enforceRequiredRights(
     makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers }),
@@ -259,7 +266,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     inflightDownloads: new Map(),
   };
   exchangeObservers.push(
-    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
+    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
@@ -312,6 +319,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         caller,
         unverifiedToken: caller.kind === 'passThrough' && !acceptedCallers.has(caller.id),
         jobs,
+        unknownValues,
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;

@@ -137,6 +137,8 @@ export interface SimulatorConfig {
     privateKey: string | undefined;
   };
   jobMs: number | undefined;
+  /** The simulator's data profile; undefined = `realistic`. */
+  profile: 'realistic' | 'small' | undefined;
   tenantSunset: boolean | undefined;
   /** Token-bucket capacity per project; 0 turns limiting off. */
   rateLimit: number | undefined;

@@ -5,6 +5,7 @@ import type { IdempotencyStore } from '../jobs/idempotency-store.js';
 import type { JobPollers } from '../jobs/job-pollers.js';
 import type { JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
+import type { UnknownValues } from '../backup/unknown-values.js';
 
 /** Process-wide state the mutations and the subscription share across requests. */
 export interface JobsRuntime {
@@ -28,4 +29,6 @@ export interface GatewayContext {
   unverifiedToken?: boolean;
   loaders: Loaders;
   jobs: JobsRuntime;
+  /** Where enum values Atlas sent that the gateway does not know are noted (logged once, counted). @default not noted */
+  unknownValues?: UnknownValues | undefined;
 }
