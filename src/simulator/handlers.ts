@@ -84,9 +84,15 @@ function requireCluster(store: SimStore, groupId: string, name: string): SeedClu
 }
 
 /** Cluster API: a Flex cluster (or a migrated M2/M5) is refused, as Atlas does; M0 and dedicated answer. */
-function requireClusterApiCluster(store: SimStore, groupId: string, name: string): SeedCluster {
+function requireClusterApiCluster(
+  store: SimStore,
+  groupId: string,
+  name: string,
+  // getCluster served Flex too until the sunset (`listedFlex`); the tenant backup routes here never do.
+  opts: { flexBeforeSunset?: boolean } = {},
+): SeedCluster {
   const c = requireCluster(store, groupId, name);
-  if (store.familyOf(c) === 'flex') {
+  if (store.familyOf(c) === 'flex' && !(opts.flexBeforeSunset === true && store.clusterApiServesFlex)) {
     throw new SimHttpError(
       400,
       'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API',
@@ -327,7 +333,42 @@ function cluster20240805Dto(c: SeedCluster, ctx: HandlerContext): Json {
   };
 }
 
-function clusterDto(c: SeedCluster, ctx: HandlerContext): Json {
+/**
+ * A Flex cluster as the clusters API (2024-08-05) described it before the tenant sunset. The shape
+ * comes from the spec, not from a recording (we have none from before January 2026): a TENANT region
+ * config whose `electableSpecs` is a `TenantHardwareSpec20240805` with `instanceSize` M2/M5 and
+ * `effectiveInstanceSize: "FLEX"` ("The true tenant instance size. This is present to support
+ * backwards compatibility for deprecated provider types"). `instanceSize` is the size the cluster
+ * was created as or migrated from; a cluster born Flex gets M5 (ASSUMED: the spec's enum allows only
+ * M0/M2/M5 there, and Flex replaced M2 and M5).
+ */
+function listedFlexDto(c: SeedCluster, ctx: HandlerContext): Json {
+  const size = c.instanceSize === 'M2' ? 'M2' : 'M5';
+  const dto = cluster20240805Dto(c, ctx);
+  return {
+    ...dto,
+    replicationSpecs: [
+      {
+        id: c.replicationSpecId,
+        regionConfigs: [
+          {
+            backingProviderName: c.backingProviderName,
+            // No diskSizeGB: the Flex API reports 5 GB, the cluster API never said for Flex.
+            electableSpecs: { effectiveInstanceSize: 'FLEX', instanceSize: size },
+            priority: 7,
+            providerName: 'TENANT',
+            regionName: c.regionName,
+          },
+        ],
+        zoneId: c.zoneId,
+        zoneName: 'Zone 1',
+      },
+    ],
+  };
+}
+
+function clusterDto(c: SeedCluster, ctx: HandlerContext, store: SimStore): Json {
+  if (store.familyOf(c) === 'flex') return listedFlexDto(c, ctx);
   if (ctx.apiVersion === '2023-01-01') return legacyClusterDto(c, ctx);
   if (ctx.apiVersion === '2023-02-01') return advancedClusterDto(c, ctx);
   return cluster20240805Dto(c, ctx);
@@ -477,6 +518,10 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
       return ok(restoreJobDto(store, job, c, 'tenant', ctx));
     };
 
+  // Before the sunset the clusters API listed Flex clusters too; only the 2024-08-05 shape is
+  // modelled (the version the gateway reads), older versions keep leaving them out.
+  const servesFlex = (ctx: HandlerContext) => ctx.apiVersion === '2024-08-05' && store.clusterApiServesFlex;
+
   const flexCluster = (ctx: HandlerContext) =>
     requireFlexCluster(store, param(ctx, 'groupId'), param(ctx, 'name'));
 
@@ -497,12 +542,20 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
       requireProject(store, groupId);
       const items = store
         .listClusters(groupId)
-        .filter((c) => store.familyOf(c) !== 'flex')
-        .map((c) => clusterDto(c, ctx));
+        .filter((c) => store.familyOf(c) !== 'flex' || servesFlex(ctx))
+        .map((c) => clusterDto(c, ctx, store));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
     getGroupCluster: (ctx) =>
-      ok(clusterDto(requireClusterApiCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName')), ctx)),
+      ok(
+        clusterDto(
+          requireClusterApiCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName'), {
+            flexBeforeSunset: servesFlex(ctx),
+          }),
+          ctx,
+          store,
+        ),
+      ),
 
     listGroupFlexClusters: (ctx) => {
       const groupId = param(ctx, 'groupId');

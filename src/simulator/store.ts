@@ -58,6 +58,10 @@ export interface CreateRestoreJobInput {
   targetDeploymentItemName: string;
 }
 
+/** The tenant sunset (UPSTREAM-NOTES §2: moved from 2026-01-15 to 2026-01-22 on 2026-01-16). */
+export const TENANT_SUNSET_DATE = '2026-01-22T00:00:00Z';
+const TENANT_SUNSET_MS = Date.parse(TENANT_SUNSET_DATE);
+
 /** A job's state as of the store's clock. */
 export interface JobState {
   status: BackupStatus;
@@ -154,6 +158,16 @@ export class SimStore {
 
   get tenantSunset(): boolean {
     return this.#tenantSunset;
+  }
+
+  /**
+   * Whether the clusters API still serves Flex clusters (in the TENANT shape, see handlers.ts): the
+   * spec's descriptions say `listClusters`/`getCluster` serve Flex "until January 2026", and the
+   * tenant sunset came on 2026-01-22. So: before that date on the store's clock, and not in sunset
+   * mode (which stands for "after the sunset" whatever the clock says).
+   */
+  get clusterApiServesFlex(): boolean {
+    return !this.#tenantSunset && this.clock.now() < TENANT_SUNSET_MS;
   }
 
   /** Flips the tenant sunset at runtime (the admin route and tests use it). */

@@ -483,6 +483,60 @@ describe('the tenant sunset', () => {
     expect(snaps.results.map((s) => s.id)).toContain(world.tenantSnapshot);
   });
 
+  it('lists Flex clusters in listGroupClusters as TENANT with effectiveInstanceSize FLEX before 2026-01-22, and only on /flexClusters after', async () => {
+    interface Listed2024 {
+      name: string;
+      replicationSpecs: {
+        regionConfigs: {
+          providerName: string;
+          backingProviderName?: string;
+          electableSpecs: Record<string, unknown>;
+        }[];
+      }[];
+    }
+    const list = `${V2}/groups/${world.groupId}/clusters`;
+    const flexOf = async () =>
+      ok<Listed<Listed2024>>(await get(list, CLUSTERS)).results.filter((c) =>
+        c.replicationSpecs.some((s) =>
+          s.regionConfigs.some((r) => r.electableSpecs.effectiveInstanceSize === 'FLEX'),
+        ),
+      );
+    const now = clock.now();
+    try {
+      clock.set('2026-01-21T23:59:59Z');
+      owner = (await fetchToken(sim, OWNER)).body.access_token as string;
+      const listed = await flexOf();
+      expect(listed.map((c) => c.name)).toEqual([world.flexCluster]);
+      expect(listed[0]!.replicationSpecs[0]!.regionConfigs[0]).toMatchObject({
+        providerName: 'TENANT',
+        backingProviderName: 'AWS',
+        electableSpecs: { effectiveInstanceSize: 'FLEX', instanceSize: 'M5' },
+      });
+      const one = ok<Listed2024>(await get(`${list}/${world.flexCluster}`, CLUSTERS));
+      expect(one.replicationSpecs[0]!.regionConfigs[0]!.electableSpecs.effectiveInstanceSize).toBe('FLEX');
+      // Its backups stay on the Flex routes; the tenant ones still refuse it.
+      apiError(
+        await get(`${list}/${world.flexCluster}/backup/tenant/snapshots`, TENANT),
+        400,
+        'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API',
+      );
+      // Sunset mode is "after the sunset", whatever the clock says.
+      sim.store.setTenantSunset(true);
+      expect(await flexOf()).toEqual([]);
+      sim.store.setTenantSunset(false);
+      clock.set('2026-01-22T00:00:00Z');
+      owner = (await fetchToken(sim, OWNER)).body.access_token as string;
+      expect(await flexOf()).toEqual([]);
+      apiError(
+        await get(`${list}/${world.flexCluster}`, CLUSTERS),
+        400,
+        'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API',
+      );
+    } finally {
+      clock.set(now);
+    }
+  });
+
   it('can be switched through the admin route', async () => {
     const res = await call(sim, 'POST', '/__admin/sunset', {
       contentType: 'application/json',
