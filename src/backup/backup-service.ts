@@ -3,7 +3,7 @@ import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import { AtlasApiError } from '../atlas/errors.js';
 import { NotSharedOrFlexError, routeByFamily } from './backup-router.js';
 import type { FamilyCache } from './family-cache.js';
-import { isTenantBackupCluster } from './mappers.js';
+import { flexFromClusterApi, isFlexInClusterApi, isTenantBackupCluster } from './mappers.js';
 import { readNewestFirst, sortNewestFirst, timeOf } from './newest-first.js';
 import type {
   BackupPage,
@@ -271,17 +271,23 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         up(() => atlas.clusters.listAllGroupClusters({ groupId: projectId }, o)),
         up(() => atlas.flexClusters.listAllGroupFlexClusters({ groupId: projectId }, o)),
       ]);
+      // Before the sunset the clusters API lists Flex clusters too (`isFlexInClusterApi`): each is
+      // listed once, as FLEX, from /flexClusters when that names it (the fuller description).
+      const flexNames = new Set(flex.map((dto) => dto.name));
       const out: ClusterSource[] = [
         ...tenant.filter(isTenantBackupCluster).map((dto) => ({ family: 'TENANT' as const, projectId, dto })),
         ...flex.map((dto) => ({ family: 'FLEX' as const, projectId, dto })),
+        ...tenant
+          .filter((dto) => isFlexInClusterApi(dto) && !flexNames.has(dto.name))
+          .map((dto) => ({ family: 'FLEX' as const, projectId, dto: flexFromClusterApi(dto) })),
       ];
       // A listing names each cluster's family: later reads of these clusters need no fallback.
       for (const c of out) families.set({ projectId, clusterName: c.dto.name ?? '' }, c.family);
       return out;
     },
 
-    getCluster: (ref) =>
-      nullIfMissing(
+    getCluster: async (ref) => {
+      const found = await nullIfMissing(
         routeByFamily<ClusterSource | null>(families, ref, {
           FLEX: async () => ({
             family: 'FLEX',
@@ -290,11 +296,20 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
           }),
           TENANT: async () => {
             const dto = await up(() => atlas.clusters.getGroupCluster(t(ref), o));
+            // Before the sunset a Flex cluster answers here too (as TENANT, effectiveInstanceSize FLEX).
+            if (isFlexInClusterApi(dto)) {
+              return { family: 'FLEX', projectId: ref.projectId, dto: flexFromClusterApi(dto) };
+            }
             // A dedicated or M0 cluster answers here too, but has no backups these APIs serve.
             return isTenantBackupCluster(dto) ? { family: 'TENANT', projectId: ref.projectId, dto } : null;
           },
         }),
-      ),
+      );
+      // routeByFamily remembers the route that answered; a Flex cluster found on the clusters API is
+      // read through the Flex routes from now on.
+      if (found?.family === 'FLEX') families.set(ref, 'FLEX');
+      return found;
+    },
 
     // Tenant lists take no paging parameters upstream (v2 declares none), so any page is the whole
     // list and the caller slices it.

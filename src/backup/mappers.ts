@@ -1,4 +1,5 @@
 import type { AtlasCluster } from '../atlas/clusters.js';
+import type { FlexCluster } from '../atlas/flex-clusters.js';
 import type { ClusterSource, Family, RestoreJobSource } from './model.js';
 
 /** What the GraphQL Cluster type shows, read the same way from both families' cluster DTOs. */
@@ -22,7 +23,7 @@ interface RegionView {
   providerName?: string;
   backingProviderName?: string;
   regionName?: unknown;
-  electableSpecs?: { instanceSize?: string };
+  electableSpecs?: { instanceSize?: string; effectiveInstanceSize?: string };
 }
 
 function tenantRegion(dto: AtlasCluster): RegionView | undefined {
@@ -31,12 +32,52 @@ function tenantRegion(dto: AtlasCluster): RegionView | undefined {
 }
 
 /**
- * Whether a cluster of `listGroupClusters` has tenant backups: `providerName` TENANT with M2 or M5.
- * M0 is TENANT too but has no backups; dedicated tiers use the other backup API.
+ * Whether an entry of `listGroupClusters`/`getGroupCluster` is a Flex cluster. Until the tenant
+ * sunset (2026-01-22) Atlas listed Flex clusters there too, as TENANT with `instanceSize` M2/M5 (the
+ * size they were created as or migrated from) and `effectiveInstanceSize: "FLEX"`, "the true tenant
+ * instance size" (spec: `TenantHardwareSpec20240805`). Their backups are on the Flex routes only.
+ */
+export function isFlexInClusterApi(dto: AtlasCluster): boolean {
+  return tenantRegion(dto)?.electableSpecs?.effectiveInstanceSize === 'FLEX';
+}
+
+/**
+ * Whether a cluster of `listGroupClusters` has tenant backups: `providerName` TENANT with M2 or M5,
+ * and not a Flex cluster shown that way (`isFlexInClusterApi`). M0 is TENANT too but has no backups;
+ * dedicated tiers use the other backup API.
  */
 export function isTenantBackupCluster(dto: AtlasCluster): boolean {
+  if (isFlexInClusterApi(dto)) return false;
   const size = tenantRegion(dto)?.electableSpecs?.instanceSize;
   return size === 'M2' || size === 'M5';
+}
+
+/**
+ * A Flex cluster the clusters API described (`isFlexInClusterApi`), as the Flex API describes it:
+ * the fields `clusterFields` reads, so it shows the same whichever API named it.
+ */
+export function flexFromClusterApi(dto: AtlasCluster): FlexCluster {
+  const region = tenantRegion(dto);
+  const backing = region?.backingProviderName;
+  return {
+    ...(dto.id !== undefined ? { id: dto.id } : {}),
+    ...(dto.name !== undefined ? { name: dto.name } : {}),
+    ...(dto.groupId !== undefined ? { groupId: dto.groupId } : {}),
+    ...(dto.createDate !== undefined ? { createDate: dto.createDate } : {}),
+    ...(dto.mongoDBVersion !== undefined ? { mongoDBVersion: dto.mongoDBVersion } : {}),
+    ...(dto.stateName !== undefined ? { stateName: dto.stateName } : {}),
+    // Required by the Flex schema, which allows only these values (a Flex cluster is one replica set
+    // on LTS releases); the gateway reads none of them.
+    clusterType: 'REPLICASET',
+    versionReleaseSystem: 'LTS',
+    terminationProtectionEnabled: dto.terminationProtectionEnabled ?? false,
+    backupSettings: { enabled: dto.backupEnabled ?? true },
+    providerSettings: {
+      providerName: 'FLEX',
+      ...(backing !== undefined ? { backingProviderName: backing as 'AWS' | 'AZURE' | 'GCP' } : {}),
+      ...(typeof region?.regionName === 'string' ? { regionName: region.regionName } : {}),
+    },
+  };
 }
 
 const raw = (v: unknown): string | null =>

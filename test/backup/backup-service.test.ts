@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AtlasClient, type AtlasCluster } from '../../src/atlas/index.js';
 import { AtlasApiError, AtlasNetworkError } from '../../src/atlas/errors.js';
 import {
@@ -8,6 +8,7 @@ import {
   type BackupService,
 } from '../../src/backup/backup-service.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
+import { clusterFields } from '../../src/backup/mappers.js';
 import type { ClusterRef } from '../../src/backup/model.js';
 import type { ManualClock } from '../../src/simulator/index.js';
 import { SEED } from '../../src/simulator/seed.js';
@@ -296,6 +297,61 @@ describe('projects and clusters', () => {
     const { service } = fresh(withOthers);
     const names = (await service.listClusters(P)).map((c) => c.dto.name).sort();
     expect(names).toEqual([T.clusterName, T.m5ClusterName, F.clusterName].sort());
+  });
+
+  describe('before the tenant sunset, when the cluster API lists Flex clusters too', () => {
+    const BEFORE_SUNSET = '2025-12-15T12:00:00Z';
+    let after: number;
+    beforeEach(() => {
+      after = clock.now();
+      clock.set(BEFORE_SUNSET);
+    });
+    afterEach(() => {
+      clock.set(after);
+    });
+
+    it('lists a Flex cluster once, as FLEX, even when /flexClusters does not name it', async () => {
+      const noFlexList: AtlasClient = {
+        ...atlas,
+        flexClusters: { ...atlas.flexClusters, listAllGroupFlexClusters: async () => [] },
+      };
+      const { service, families } = fresh(noFlexList);
+      const clusters = await service.listClusters(P);
+      expect(clusters.map((c) => [c.dto.name, c.family]).sort()).toEqual(
+        [
+          [T.clusterName, 'TENANT'],
+          [T.m5ClusterName, 'TENANT'],
+          [F.clusterName, 'FLEX'],
+        ].sort(),
+      );
+      const flex = clusters.find((c) => c.dto.name === F.clusterName)!;
+      expect(clusterFields(flex)).toMatchObject({
+        name: F.clusterName,
+        instanceSize: 'FLEX',
+        backingProviderRaw: 'AWS',
+        region: 'US_EAST_1',
+        stateRaw: 'IDLE',
+        backupEnabled: true,
+      });
+      expect(families.get(FLEX)).toBe('FLEX');
+    });
+
+    it('answers a Flex cluster the cluster API describes as FLEX, and reads it through the Flex routes from then on', async () => {
+      const { service, families } = fresh();
+      // Believed tenant (say, learned by an older gateway of the fleet): the cluster API still answers.
+      families.set(FLEX, 'TENANT');
+      let cluster: Awaited<ReturnType<BackupService['getCluster']>> = null;
+      expect(
+        await ops(async () => {
+          cluster = await service.getCluster(FLEX);
+        }),
+      ).toEqual(['getGroupCluster']);
+      expect(cluster).toMatchObject({ family: 'FLEX', projectId: P, dto: { name: F.clusterName } });
+      expect(families.get(FLEX)).toBe('FLEX');
+      expect(await ops(() => service.findSnapshot(FLEX, F.completedSnapshotId))).toEqual([
+        'getGroupFlexClusterBackupSnapshot',
+      ]);
+    });
   });
 
   it('answers null for a single cluster without these backups', async () => {
