@@ -190,8 +190,15 @@ describe('finding 3: subscriptions are metered', () => {
 
   it('finding 3: 2,000 hostile subscribes on one WebSocket cost 10 upstream calls', async () => {
     // The rate limit is 20 and a subscription to a job that does not exist counts twice: 10 reads.
+    // The per-socket subscribe rate is raised so that this test sees the caller's metering alone: at
+    // its default (100 per 10 s) the socket would be closed with 4429 after 200 subscribes, which
+    // test/security/websocket-hardening.test.ts pins.
     const stack = await startStack({
-      env: callersEnv({ GATEWAY_RATE_LIMIT: '20', GATEWAY_ATLAS_BUDGET: '50' }),
+      env: callersEnv({
+        GATEWAY_RATE_LIMIT: '20',
+        GATEWAY_ATLAS_BUDGET: '50',
+        GATEWAY_WS_SUBSCRIBE_RATE: '100000',
+      }),
     });
     const url = await stack.gateway.listen(0);
     const ws = wsClient(url, as('alice'));
