@@ -168,6 +168,36 @@ describe('hash-key CLI', () => {
     expect(problems).toEqual([]);
   });
 
+  it('warns below 32 characters only, with the exact advice, and never on stdout', () => {
+    const warning =
+      'warning: a short key; the fast hash is only safe for long random keys. Prefer one made by this command without arguments.\n';
+    expect(hashKeyCommand(['k'.repeat(31)])).toEqual({
+      stdout: `${hashApiKey('k'.repeat(31))}\n`,
+      stderr: warning,
+    });
+    expect(hashKeyCommand(['k'.repeat(32)])).toEqual({
+      stdout: `${hashApiKey('k'.repeat(32))}\n`,
+      stderr: '',
+    });
+  });
+
+  it('treats an empty argument as none: prints a fresh key, line by line, and nothing on stderr', () => {
+    const { stdout, stderr } = hashKeyCommand(['']);
+    expect(stderr).toBe('');
+    const key = /^key: {3}(agw_\S+)$/m.exec(stdout)?.[1] ?? '';
+    const hash = hashApiKey(key);
+    expect(stdout).toBe(
+      [
+        `key:   ${key}`,
+        `hash:  ${hash}`,
+        `entry: ${JSON.stringify({ id: 'my-service', hash, projects: '*', rights: ['read'] })}`,
+        '# give the key to the service (x-api-key or Authorization: Bearer); configure only the hash.',
+        '',
+      ].join('\n'),
+    );
+    expect(hashKeyCommand([]).stderr).toBe('');
+  });
+
   it('runs as `tsx src/callers/hash-key.ts <key>`', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [
       '--import',
