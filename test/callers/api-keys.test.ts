@@ -169,7 +169,7 @@ describe('apiKeyAuth, built inside the test', () => {
   // The describe-level `authenticate` above is built before any test runs: these pin the same facts
   // with the method built in the test itself.
   it('keeps a key to its projects, and says what it accepts', async () => {
-    const method = apiKeyAuth({ keys: [ENTRIES[0]] });
+    const method = apiKeyAuth({ keys: ENTRIES.slice(0, 1) });
     expect(method.accepts).toBe('an API key (x-api-key, or Authorization: Bearer)');
     expect(await method.identify({ apiKey: KEY_A })).toMatchObject({ projects: new Set([A]) });
   });

@@ -191,7 +191,7 @@ describe('jwtAuth: every claim check names itself exactly', () => {
       .setExpirationTime('1h')
       .sign(rsa.privateKey);
     expect((await refusal(withPem(), bearer(early))).message).toBe('The JWT is not valid yet (nbf).');
-    const badExp = await sign({ ...CLAIMS, exp: 'soon' } as JWTPayload, { exp: null });
+    const badExp = await sign({ ...CLAIMS, exp: 'soon' } as unknown as JWTPayload, { exp: null });
     const err = await refusal(withPem(), bearer(badExp));
     expect([err.code, err.message]).toEqual(['UNAUTHENTICATED', 'The JWT expiry (exp) is invalid.']);
   });
