@@ -59,13 +59,21 @@ class FakeAtlas {
     return job;
   }
 
+  /** Every Atlas call names the requested cluster, exactly. */
+  static checkRef(ref: ClusterRef): void {
+    if (JSON.stringify(ref) !== JSON.stringify(REF))
+      throw new Error(`unexpected cluster ${JSON.stringify(ref)}`);
+  }
+
   readonly service = {
     getSnapshot: async (ref: ClusterRef, snapshotId: string): Promise<SnapshotSource> => {
+      FakeAtlas.checkRef(ref);
       this.calls.getSnapshot++;
       const status = this.snapshots.get(snapshotId);
       return { ...ref, family: 'TENANT', dto: { id: snapshotId, status } } as SnapshotSource;
     },
-    listAllJobs: async (): Promise<RestoreJobSource[]> => {
+    listAllJobs: async (ref: ClusterRef): Promise<RestoreJobSource[]> => {
+      FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
       this.calls.listAllJobs++;
       if (this.failLists > 0) {
         this.failLists--;
@@ -77,17 +85,20 @@ class FakeAtlas {
       }
       return [...this.jobs];
     },
-    getJob: async (_ref: ClusterRef, jobId: string): Promise<RestoreJobSource> => {
+    getJob: async (ref: ClusterRef, jobId: string): Promise<RestoreJobSource> => {
+      FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
       this.calls.getJob++;
       const job = this.jobs.find((j) => j.dto.id === jobId);
       if (!job) throw new Error(`no job ${jobId}`);
       return job;
     },
-    download: async (_ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+    download: async (ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+      FakeAtlas.checkRef(ref);
       this.calls.download++;
       return this.#post(snapshotId, 'DOWNLOAD');
     },
-    restore: async (_ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+    restore: async (ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+      FakeAtlas.checkRef(ref);
       this.calls.restore++;
       return this.#post(snapshotId, 'RESTORE');
     },
@@ -153,7 +164,14 @@ describe('requestDownload: which existing DOWNLOAD job is reused', () => {
     atlas.addJob({ snapshotId: 'snap-2', status: 'RUNNING' });
     atlas.addJob({ snapshotId: 'snap-1', status: 'FAILED' });
     atlas.addJob({ snapshotId: 'snap-1', status: undefined });
-    expect(summary(await download(deps))).toEqual({ id: 'job-5', reused: false });
+    // Failed, though it has a URL that has not expired.
+    atlas.addJob({
+      snapshotId: 'snap-1',
+      status: 'FAILED',
+      snapshotUrl: 'https://dl.test/x',
+      expirationDate: new Date(NOW + 3_600_000).toISOString(),
+    });
+    expect(summary(await download(deps))).toEqual({ id: 'job-6', reused: false });
     expect(atlas.calls.download).toBe(1);
   });
 
@@ -312,9 +330,9 @@ describe('a POST whose answer was lost', () => {
     atlas.failLists = 0;
     const reread = atlas.service.listAllJobs;
     let lists = 0;
-    atlas.service.listAllJobs = async () => {
+    atlas.service.listAllJobs = async (ref: ClusterRef) => {
       if (++lists === 2) atlas.failLists = 1;
-      return reread();
+      return reread(ref);
     };
     const err = await rejection(download(deps, { idempotencyKey: 'k-1' }));
     expect(err).toBeInstanceOf(OutcomeUnknownError);
@@ -347,18 +365,19 @@ describe('a POST whose answer was lost', () => {
     atlas.failLists = 0;
     const reread = atlas.service.listAllJobs;
     let lists = 0;
-    atlas.service.listAllJobs = async () => {
+    atlas.service.listAllJobs = async (ref: ClusterRef) => {
       if (++lists === 2 || lists === 3) atlas.failLists = 1;
-      return reread();
+      return reread(ref);
     };
     await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(OutcomeUnknownError);
     // The look fails again: the error reaches the client and the key stays unresolved.
     await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(AtlasNetworkError);
     const claim = await idempotency.claim(storeKey, 'x');
-    expect(claim.state === 'done' && claim.result.unresolved).toEqual({
-      before: [],
-      snapshotId: 'snap-1',
-      deliveryType: 'RESTORE',
+    expect(claim.state === 'done' && claim.result).toEqual({
+      fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+      ...REF,
+      jobId: '',
+      unresolved: { before: [], snapshotId: 'snap-1', deliveryType: 'RESTORE' },
     });
     // Now the list answers, without the job: this request makes it, for real.
     expect(summary(await restore(deps, 'k-2'))).toEqual({ id: 'job-1', reused: false });
@@ -417,5 +436,101 @@ describe('idempotency keys', () => {
     await expect(restore(deps, 'r-2')).rejects.toBe(refused);
     expect(summary(await restore(deps, 'r-2'))).toEqual({ id: 'job-1', reused: false });
     expect(atlas.calls.restore).toBe(2);
+  });
+});
+
+describe('idempotency keys under concurrency and lost answers', () => {
+  /** The memory store, counting claims. */
+  function counting(deps: JobRequestDeps) {
+    const store = deps.idempotency;
+    const count = { claim: 0, retake: 0 };
+    deps.idempotency = {
+      claim: (key, print) => (count.claim++, store.claim(key, print)),
+      retake: (key, print, r) => (count.retake++, store.retake(key, print, r)),
+    };
+    return count;
+  }
+
+  it('a repeat in flight waits for the first once, and does not claim again', async () => {
+    const { atlas, deps } = setup();
+    const count = counting(deps);
+    const answers = await Promise.all([restore(deps, 'c-1'), restore(deps, 'c-1')]);
+    expect(answers.map(summary)).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-1', reused: true },
+    ]);
+    expect([count.claim, atlas.calls.restore, atlas.calls.getJob]).toEqual([2, 1, 1]);
+  });
+
+  it('a repeat that waited for a first request that failed makes the job itself', async () => {
+    const { atlas, deps } = setup();
+    const refused = new AtlasNetworkError('refused', {
+      operation: 'createBackupRestoreJob',
+      code: 'ATLAS_NETWORK_ERROR',
+      sent: false,
+    });
+    atlas.failPost = { error: refused, created: false };
+    const [first, second] = await Promise.allSettled([restore(deps, 'c-2'), restore(deps, 'c-2')]);
+    expect(first).toEqual({ status: 'rejected', reason: refused });
+    expect(second.status === 'fulfilled' && summary(second.value)).toEqual({ id: 'job-1', reused: false });
+    expect(atlas.calls.restore).toBe(2);
+  });
+
+  it('concurrent retries of an unresolved key: one looks and makes the job, the other gets it', async () => {
+    const { atlas, deps } = setup();
+    atlas.failPost = { error: lostAnswer(), created: false };
+    atlas.failLists = 0;
+    const reread = atlas.service.listAllJobs;
+    let lists = 0;
+    atlas.service.listAllJobs = async (ref: ClusterRef) => {
+      if (++lists === 2) atlas.failLists = 1;
+      return reread(ref);
+    };
+    await expect(restore(deps, 'c-3')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    const count = counting(deps);
+    const answers = await Promise.all([restore(deps, 'c-3'), restore(deps, 'c-3')]);
+    expect(answers.map(summary)).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-1', reused: true },
+    ]);
+    expect([atlas.calls.restore, count.retake]).toEqual([2, 2]);
+  });
+
+  it('a retry adopts the restore job the lost POST made, without a second POST', async () => {
+    const { atlas, deps } = setup();
+    atlas.failPost = { error: lostAnswer(), created: true };
+    const reread = atlas.service.listAllJobs;
+    let lists = 0;
+    atlas.service.listAllJobs = async (ref: ClusterRef) => {
+      if (++lists === 2) atlas.failLists = 1;
+      return reread(ref);
+    };
+    await expect(restore(deps, 'c-4')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    expect(summary(await restore(deps, 'c-4'))).toEqual({ id: 'job-1', reused: true });
+    expect(atlas.calls.restore).toBe(1);
+  });
+
+  it('a restore with the same key and another target is a CONFLICT', async () => {
+    const { deps } = setup();
+    await restore(deps, 'c-5');
+    const err = await rejection(
+      requestRestore(deps, {
+        ...REF,
+        snapshotId: 'snap-1',
+        target: { projectId: 'b'.repeat(24), clusterName: 'Elsewhere' },
+        idempotencyKey: 'c-5',
+      }),
+    );
+    expect([err.code, err.message]).toEqual([
+      'CONFLICT',
+      'idempotencyKey "c-5" was already used for a different restore request.',
+    ]);
+  });
+
+  it('a keyed download is not shared in flight: its key is recorded', async () => {
+    const { deps } = setup({ inflight: new Map() });
+    await download(deps, { idempotencyKey: 'c-6' });
+    const err = await rejection(download(deps, { idempotencyKey: 'c-6', snapshotId: 'snap-2' }));
+    expect(err.code).toBe('CONFLICT');
   });
 });
