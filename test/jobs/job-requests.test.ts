@@ -528,9 +528,31 @@ describe('idempotency keys under concurrency and lost answers', () => {
   });
 
   it('a keyed download is not shared in flight: its key is recorded', async () => {
-    const { deps } = setup({ inflight: new Map() });
+    const { atlas, deps } = setup({ inflight: new Map() });
+    atlas.snapshots.set('snap-2', 'COMPLETED');
     await download(deps, { idempotencyKey: 'c-6' });
     const err = await rejection(download(deps, { idempotencyKey: 'c-6', snapshotId: 'snap-2' }));
-    expect(err.code).toBe('CONFLICT');
+    expect([err.code, err.message]).toEqual([
+      'CONFLICT',
+      'idempotencyKey "c-6" was already used for a different download request.',
+    ]);
+  });
+
+  it('a job without an id is neither adopted as the lost POST’s job nor recorded under another id', async () => {
+    const { atlas, deps, idempotency } = setup();
+    atlas.addJob({ snapshotId: 'snap-1', id: undefined, status: 'FAILED' } as unknown as JobDto);
+    const error = lostAnswer();
+    atlas.failPost = { error, created: false };
+    await expect(download(deps, { reuseExisting: false })).rejects.toBe(error);
+
+    // A POST whose answer has no id: the key records an empty job id, as the job gave none.
+    const post = atlas.service.download;
+    atlas.service.download = async (ref, snapshotId) => {
+      const job = await post(ref, snapshotId);
+      return { ...job, dto: { ...job.dto, id: undefined } } as unknown as RestoreJobSource;
+    };
+    await download(deps, { reuseExisting: false, idempotencyKey: 'c-7' });
+    const claim = await idempotency.claim(idempotencyStoreKey('apikey:svc', 'download', 'c-7'), 'x');
+    expect(claim.state === 'done' && claim.result.jobId).toBe('');
   });
 });
