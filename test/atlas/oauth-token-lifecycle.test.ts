@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AtlasStats } from '../../src/atlas/atlas-stats.js';
 import { bearerAuth } from '../../src/atlas/credentials/auth-strategy.js';
 import { OAuthAuth, oauthError, type OAuthFormPost } from '../../src/atlas/credentials/oauth-auth.js';
+import { createOAuthFormPost } from '../../src/atlas/credentials/oauth-form-post.js';
+import { RETRY_DEFAULTS } from '../../src/atlas/retry.js';
 import { AtlasAuthError, AtlasConfigError } from '../../src/atlas/errors.js';
 import type { WireResponse } from '../../src/atlas/transport.js';
 import { ManualClock } from '../../src/simulator/index.js';
@@ -268,5 +270,61 @@ describe('bearerAuth', () => {
     expect(auth.scheme).toBe('bearer');
     expect((await auth.begin(REQ)).authorization).toBe('Bearer t');
     await expect(auth.close()).resolves.toBeUndefined();
+  });
+});
+
+describe('createOAuthFormPost', () => {
+  function formPost(answers: WireResponse[]) {
+    const sent: { target: string; headers: Record<string, string>; body: string }[] = [];
+    const stats = new AtlasStats();
+    const post = createOAuthFormPost({
+      transport: async (req) => {
+        sent.push({
+          target: req.target,
+          headers: req.headers as Record<string, string>,
+          body: req.body?.toString() ?? '',
+        });
+        return answers.shift() ?? json(200, {});
+      },
+      userAgent: 'gateway-test/1',
+      retry: RETRY_DEFAULTS,
+      clock: new ManualClock(),
+      sleep: async () => undefined,
+      random: () => 0,
+      stats,
+    });
+    return { post, sent, stats };
+  }
+  const form = {
+    path: '/api/oauth/token',
+    form: new URLSearchParams({ grant_type: 'client_credentials' }),
+    authorization: 'Basic eA==',
+  };
+
+  it('sends a JSON-accepting form POST and answers any 2xx', async () => {
+    const { post, sent } = formPost([json(204, '')]);
+    expect((await post({ operation: 'oauthToken', retryable: true, ...form })).status).toBe(204);
+    expect(sent[0]).toMatchObject({
+      target: '/api/oauth/token',
+      headers: {
+        accept: 'application/json',
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: 'Basic eA==',
+        'user-agent': 'gateway-test/1',
+      },
+      body: 'grant_type=client_credentials',
+    });
+  });
+
+  it('a 300 or a 1xx is an error; a retryable POST is retried on 503, and each retry counted', async () => {
+    for (const status of [300, 199]) {
+      const { post } = formPost([json(status, {})]);
+      await expect(post({ operation: 'oauthToken', retryable: false, ...form })).rejects.toMatchObject({
+        message: `oauthToken: HTTP ${status}`,
+      });
+    }
+    const { post, stats, sent } = formPost([json(503, {}), json(503, {}), json(200, { ok: true })]);
+    expect((await post({ operation: 'oauthToken', retryable: true, ...form })).status).toBe(200);
+    expect([sent.length, stats.retries]).toEqual([3, 2]);
   });
 });
