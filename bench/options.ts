@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
-export type Section = 'economy' | 'overhead' | 'subscriptions';
-export const SECTIONS: readonly Section[] = ['economy', 'overhead', 'subscriptions'];
+export type Section = 'economy' | 'overhead' | 'subscriptions' | 'mutation-volume';
+export const SECTIONS: readonly Section[] = ['economy', 'overhead', 'subscriptions', 'mutation-volume'];
 
 /** What `npm run bench -- [flags]` runs. Every field has a flag; `--quick` changes the defaults. */
 export interface BenchOptions {

@@ -6,6 +6,7 @@ import type { Machine } from './machine.js';
 import type { BenchOptions } from './options.js';
 import type { OverheadReport } from './overhead.js';
 import type { SubscriptionRun } from './subscriptions.js';
+import type { MutationVolumeRow } from './mutation-volume.js';
 
 /** Everything one run measured: what `bench/results/*.json` holds. */
 export interface BenchResults {
@@ -25,6 +26,8 @@ export interface BenchResults {
   economy?: EconomyRow[];
   overhead?: OverheadReport;
   subscriptions?: SubscriptionRun[];
+  /** Upstream calls and bytes per mutation on the 2,160-job cluster (issue #17). */
+  mutationVolume?: MutationVolumeRow[];
   targets?: TargetCheck[];
   /**
    * One-minute load average at the start and end of each section. The machine may be shared (tests of
@@ -115,6 +118,12 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
 /** The human-readable summary on stdout. */
 export function printReport(r: BenchResults): void {
   const m = r.machine;
+  if (r.mutationVolume) {
+    console.log('\n== Mutations on a Flex cluster with 2,160 jobs (upstream calls, list calls, bytes, ms)');
+    for (const v of r.mutationVolume) {
+      console.log(`  ${v.mutation}: ${v.calls} calls (${v.listCalls} job lists), ${v.bytes} B, ${v.ms} ms`);
+    }
+  }
   console.log(
     `\n== Results (${r.options.quick ? 'quick' : 'full'} run, ${f(r.wallSec, 0)} s) — ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ulimit -n ${m.openFiles}`,
   );

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Cleanup, exitCleanlyOnSignals } from './cleanup.js';
 import { runEconomy } from './economy.js';
+import { runMutationVolume } from './mutation-volume.js';
 import { forkServer } from './fork-server.js';
 import { startGatewayProcess } from './gateway-process.js';
 import { describeMachine } from './machine.js';
@@ -144,6 +145,12 @@ try {
     // The peer and this simulator are done: close them before the subscription runs start their own.
     await closePeer();
     await closeSim();
+  }
+
+  if (opts.sections.has('mutation-volume')) {
+    await section('mutation-volume', async () => {
+      results.mutationVolume = await runMutationVolume();
+    });
   }
 
   if (opts.sections.has('subscriptions')) {

@@ -17,6 +17,11 @@ export interface UpstreamOptions {
   clock?: Clock;
   /** Simulator time from a download request to COMPLETED. @default 3000 */
   jobMs?: number;
+  /**
+   * The simulator's data. The sections before issue #17 were measured on `small`, and keep it so
+   * their figures stay comparable; `mutation-volume` measures on `realistic`. @default 'small'
+   */
+  profile?: 'small' | 'realistic';
 }
 
 /** One answer of the simulator as the bench sees it: when, which operation, which job state. */
@@ -74,6 +79,7 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
     port: 0,
     host: '127.0.0.1',
     rateLimit: false,
+    profile: options.profile ?? 'small',
     onResponse,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.jobMs !== undefined ? { jobMs: options.jobMs } : {}),

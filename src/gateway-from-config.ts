@@ -78,6 +78,7 @@ export function createGatewayFromConfig(
             'idempotency keys are per replica',
             'each replica polls the jobs its own subscribers watch',
             'cluster families and Atlas backoffs are learned per replica',
+            'the Atlas budget is counted per replica',
           ],
         })
       : undefined;
@@ -99,6 +100,7 @@ export function createGatewayFromConfig(
       familyTtlMs: config.upstream.familyTtlMs,
       maxUpstreamConcurrency: config.upstream.maxUpstreamConcurrency,
       pollIntervalMs: config.upstream.pollIntervalMs,
+      atlasBudget: config.upstream.atlasBudget,
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
@@ -112,6 +114,7 @@ export function createGatewayFromConfig(
       graphiql: yoga.graphiql,
       maxBodyBytes: yoga.maxBodyBytes,
       corsPolicy: yoga.corsPolicy,
+      webSocket: webSocketOptions(config.security),
       ...gatewayOverrides,
     });
   } catch (err) {
@@ -135,6 +138,14 @@ export function createGatewayFromConfig(
 export function securityOptions(security: SecurityConfig): SecurityOptions {
   const { corsOrigins, ...rest } = security;
   return { ...rest, ...(corsOrigins !== undefined ? { corsOrigins } : {}) };
+}
+
+/**
+ * graphql-ws's limits. Its upgrade's `Origin` is checked by the gateway against the same CORS policy as
+ * HTTP (`createGateway`), so both transports let the same pages in.
+ */
+export function webSocketOptions(security: SecurityConfig): NonNullable<GatewayOptions['webSocket']> {
+  return { limits: security.webSocket, trustProxy: security.trustProxy };
 }
 
 /** How callers are authenticated, and a short summary for the start-up line. */

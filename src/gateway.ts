@@ -17,18 +17,21 @@ import {
   type AtlasExchange,
 } from './atlas/index.js';
 import { systemClock, type Clock } from './time/clock.js';
-import type { Authenticate } from './callers/caller.js';
+import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
 import type { Timers } from './time/timers.js';
 import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
+import { AtlasBudget, type AtlasBudgetOptions } from './replicas/atlas-budget.js';
+import { ExpiringMap } from './time/expiring-map.js';
 import type { SharedRedis } from './replicas/redis.js';
 import {
   CSRF_HEADERS,
   corsPolicy as makeCorsPolicy,
   deadlineSignal,
+  isSameOrigin,
   limitConnections,
   serverTimeouts,
   useBodyLimit,
@@ -44,9 +47,10 @@ import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { enforceRequiredRights } from './graphql/requires-right.js';
-import { attachGraphQLWs } from './graphql/websocket.js';
+import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
 import { createLogger, yogaLogger } from './observability/logger.js';
+import { UnknownValues } from './backup/unknown-values.js';
 import {
   registerConnectionMetrics,
   registerGatewayMetrics,
@@ -128,6 +132,18 @@ export interface GatewayOptions {
    * @default resolveConnectionLimits(): 10 s headers, 30 s request, 5 s keep-alive, 10,000 connections, 128 per address
    */
   connections?: ConnectionLimits;
+  /**
+   * Budgets upstream requests per Atlas project, and caps each caller's share of it (`AtlasBudget`;
+   * shared through `redis` when given). `createGatewayFromConfig` passes the configured one.
+   * @default false (no budget)
+   */
+  atlasBudget?: Partial<AtlasBudgetOptions> | false;
+  /**
+   * graphql-ws: its limits (payload, connections, operations and subscribe rate per socket, init
+   * timeout), which `Origin` may open a socket, and whether to trust `X-Forwarded-For`.
+   * @default DEFAULT_WEBSOCKET_LIMITS; only the gateway's own origin and non-browser clients
+   */
+  webSocket?: WebSocketOptions;
 }
 
 export interface Gateway {
@@ -142,6 +158,8 @@ export interface Gateway {
   connections: ConnectionStats;
   /** Which cross-origin pages may call (`allowed(origin)`), for checks outside yoga (WebSocket upgrades). */
   corsPolicy: CorsPolicy;
+  /** The graphql-ws side: open connections and running operations (metrics, tests). */
+  webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -186,17 +204,25 @@ export function createGateway(options: GatewayOptions): Gateway {
   const exchangeObservers: ((e: AtlasExchange) => void)[] = [];
   const logExchange = logUpstreamExchange(logger);
   const backoff = new ProjectBackoff(clock, options.redis);
+  const budget = options.atlasBudget ? new AtlasBudget(options.atlasBudget, options.redis) : undefined;
+  // Pass-through callers (their id is their token's hash) Atlas has answered 2xx: until then a token
+  // is unverified and the rate limits key its caller by address, so random tokens gain nothing.
+  const acceptedCallers = new ExpiringMap<string, true>({ ttlMs: 3_600_000, maxEntries: 10_000, clock });
   const atlas = createAtlasClient({
     clock,
     ...options.atlas,
-    beforeSend: (r) => {
-      options.atlas.beforeSend?.(r);
+    beforeSend: async (r) => {
+      await options.atlas.beforeSend?.(r);
       backoff.beforeSend(r);
+      await budget?.beforeSend(r);
     },
     onExchange: (e) => {
       options.atlas.onExchange?.(e);
       for (const observe of exchangeObservers) observe(e);
       backoff.onExchange(e);
+      if (e.spender !== undefined && e.status !== undefined && e.status >= 200 && e.status < 300) {
+        acceptedCallers.set(e.spender, true);
+      }
       logExchange(e);
     },
   });
@@ -206,18 +232,27 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
   const loaderStats = new LoaderStats();
+  const unknownValues = new UnknownValues((kind, raw) =>
+    logger.warn(
+      { kind, value: raw },
+      'Atlas sent an enum value the gateway does not know; answered as UNKNOWN',
+    ),
+  );
   // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
   const schema = enforceRequiredRights(
     makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers }),
   );
 
   const { authenticate } = options;
+  // An operation over graphql-ws runs as the caller its socket authenticated as at connection_init.
+  const socketCallers = new WeakMap<Request, Caller>();
   const pollers = new JobPollers({
     ...(options.redis
       ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
       : {}),
     ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
+    clock,
   });
   const jobs: JobsRuntime = {
     backup: backupServices({ atlas, families }),
@@ -231,7 +266,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     inflightDownloads: new Map(),
   };
   exchangeObservers.push(
-    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,
+    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
@@ -278,11 +313,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
       requestIds.set(request, requestId);
-      const caller = await authenticate(request);
+      const caller = socketCallers.get(request) ?? (await authenticate(request));
       return {
         requestId,
         caller,
+        unverifiedToken: caller.kind === 'passThrough' && !acceptedCallers.has(caller.id),
         jobs,
+        unknownValues,
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;
@@ -296,6 +333,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               // A request that ends (client gone, execution deadline) stops its Atlas calls too.
               signal: deadline ? AbortSignal.any([request.signal, deadline]) : request.signal,
               bearerToken: caller.atlasBearerToken,
+              spender: caller.id,
               maxConcurrency: options.maxUpstreamConcurrency,
             }),
           });
@@ -326,7 +364,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   const server = createServer(serverTimeouts(options.connections), yoga);
   const connections = limitConnections(server, options.connections);
   registerConnectionMetrics(registry, connections);
-  const ws = withoutServerErrors(server, () => attachGraphQLWs(server, yoga));
+  const ws = attachGraphQLWs(server, yoga, {
+    // One origin policy for both transports: the upgrade is checked as a CORS request would be.
+    allowOrigin: (origin, host) => isSameOrigin(origin, host) || corsPolicy.allowed(origin),
+    ...options.webSocket,
+    authenticate,
+    socketCallers,
+    logger,
+  });
   // Once listening, an error of the server itself (accept failing: EMFILE) is logged, not fatal.
   server.on('error', (err) => {
     if (server.listening) logger.error({ err }, 'HTTP server error');
@@ -340,6 +385,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     connections,
     corsPolicy,
+    webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -369,18 +415,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       await atlas.close();
     },
   };
-}
-
-// ws forwards the HTTP server's 'error' events to its WebSocket server, where graphql-ws prints any
-// of them as "Internal error emitted on the WebSocket server" with a stack; the only such errors are
-// listen errors, which listen() rejects with for the entry point to explain in one line.
-function withoutServerErrors<T>(server: Server, attach: () => T): T {
-  const before = new Set(server.listeners('error'));
-  const attached = attach();
-  for (const l of server.listeners('error')) {
-    if (!before.has(l)) server.off('error', l as (err: Error) => void);
-  }
-  return attached;
 }
 
 // A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.

@@ -97,10 +97,14 @@ export function fetchDashboard(
   return execute(gatewayUrl, DashboardQuery, variables, headers);
 }
 
-/** One line per cluster, from the typed result: what a dashboard would show. */
+/**
+ * One line per cluster, from the typed result: what a dashboard would show. A list item Atlas sent
+ * incompletely is null (its error is in `errors`): skipped here.
+ */
 export function summarize(dashboard: Dashboard): string[] {
   return dashboard.projects.flatMap((project) =>
-    project.clusters.map((cluster) => {
+    (project?.clusters ?? []).flatMap((cluster) => {
+      if (!project || !cluster) return [];
       const latest = cluster.snapshots.nodes[0];
       return (
         `${project.name}/${cluster.name} (${cluster.family} ${cluster.instanceSize}): ` +

@@ -44,6 +44,11 @@ export interface CallOptions {
   idempotent?: boolean;
   /** Sent as `x-request-id`. @default a random UUID */
   requestId?: string;
+  /**
+   * Who the call is made for (a caller id): handed to `beforeSend` and `onExchange` (budgets), never
+   * sent. @default none
+   */
+  spender?: string | undefined;
 }
 
 export interface CallInput {
@@ -110,6 +115,7 @@ export class AtlasHttp {
       body,
       signal: options.signal,
       requestId,
+      spender: options.spender,
     };
 
     const res = await withRetries(

@@ -15,7 +15,7 @@ import { createProjectsApi, type ProjectsApi } from './projects.js';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.js';
 import { realSleep, type Sleep } from '../time/sleep.js';
 import { createTenantBackupApi, type TenantBackupApi } from './tenant-backup.js';
-import { createTransport, type AtlasExchange } from './transport.js';
+import { createTransport, type AtlasExchange, type BeforeSend } from './transport.js';
 
 export type AtlasAuthConfig =
   | {
@@ -95,8 +95,11 @@ export interface AtlasClientConfig {
   maxResponseBytes?: number;
   /** Called once per upstream round trip when it ends (logs, metrics). @default none */
   onExchange?: (exchange: AtlasExchange) => void;
-  /** Called before each round trip; may throw to keep it unsent (a shared backoff). @default none */
-  beforeSend?: (request: { operation: string; target: string }) => void;
+  /**
+   * Called before each round trip, awaited; may throw to keep it unsent (a shared backoff, a spent
+   * budget). A refused call is not reported to `onExchange`. @default none
+   */
+  beforeSend?: (request: BeforeSend) => void | Promise<void>;
 }
 
 /**
@@ -208,7 +211,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 export { AtlasHttp, type AtlasOperation, type CallOptions } from './atlas-http.js';
 export type { AtlasStatsSnapshot } from './atlas-stats.js';
-export type { AtlasExchange } from './transport.js';
+export type { AtlasExchange, BeforeSend } from './transport.js';
 export type { Clock } from '../time/clock.js';
 export { createAtlasDispatcher, type AtlasDispatcherOptions } from './dispatcher.js';
 export * from './errors.js';

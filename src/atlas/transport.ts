@@ -15,6 +15,8 @@ export interface WireRequest {
   signal: AbortSignal | undefined;
   /** Our `x-request-id`, for errors. */
   requestId: string;
+  /** Who the call is made for (a caller id), for budgets; opaque here. @default none */
+  spender?: string | undefined;
 }
 
 /** A response with its body read to the end. */
@@ -38,8 +40,20 @@ export interface TransportOptions {
   onSend: (operation: string) => void;
   /** Called once per round trip when it ends, answered or not (logs, metrics). */
   onExchange?: ((exchange: AtlasExchange) => void) | undefined;
-  /** Called before each round trip; throwing (e.g. a shared rate-limit wait) stops it unsent. */
-  beforeSend?: ((request: { operation: string; target: string }) => void) | undefined;
+  /**
+   * Called before each round trip; throwing (a shared backoff, a spent budget) keeps it unsent. A
+   * refused call is no round trip: it is neither reported to `onExchange` nor traced.
+   */
+  beforeSend?: ((request: BeforeSend) => void | Promise<void>) | undefined;
+}
+
+/** What `beforeSend` knows of a round trip about to be sent. */
+export interface BeforeSend {
+  operation: string;
+  /** Path and query (the project id is in it). */
+  target: string;
+  /** `WireRequest.spender`. */
+  spender: string | undefined;
 }
 
 /** One upstream round trip as observers see it. */
@@ -57,6 +71,8 @@ export interface AtlasExchange {
   target: string;
   /** What Atlas's `Retry-After` asked for, in milliseconds. */
   retryAfterMs: number | undefined;
+  /** `WireRequest.spender`: who the call was made for. */
+  spender?: string | undefined;
   /**
    * For the logs only, never for clients: what an error answer (4xx, 5xx) says, Atlas's `detail` or
    * else the start of the body (a proxy's HTML page). Undefined for other answers.
@@ -88,8 +104,13 @@ const TIMEOUTS = new Set([
 /** Sends one request through undici and reads the whole body; every failure becomes a coded error. */
 export function createTransport(opts: TransportOptions): Transport {
   const send = sendOnce(opts);
-  return (req) =>
-    tracer.startActiveSpan(
+  return async (req) => {
+    await opts.beforeSend?.({ operation: req.operation, target: req.target, spender: req.spender });
+    return traced(req);
+  };
+
+  function traced(req: WireRequest): Promise<WireResponse> {
+    return tracer.startActiveSpan(
       `atlas ${req.operation}`,
       {
         kind: SpanKind.CLIENT,
@@ -119,9 +140,9 @@ export function createTransport(opts: TransportOptions): Transport {
             target: req.target,
             retryAfterMs,
             detail,
+            spender: req.spender,
           });
         try {
-          opts.beforeSend?.({ operation: req.operation, target: req.target });
           const res = await send(req);
           span.setAttribute('http.response.status_code', res.status);
           if (res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -145,6 +166,7 @@ export function createTransport(opts: TransportOptions): Transport {
         }
       },
     );
+  }
 }
 
 function sendOnce(opts: TransportOptions): Transport {

@@ -1,9 +1,10 @@
 import pLimit from 'p-limit';
 import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import { AtlasApiError } from '../atlas/errors.js';
-import { routeByFamily } from './backup-router.js';
+import { NotSharedOrFlexError, routeByFamily } from './backup-router.js';
 import type { FamilyCache } from './family-cache.js';
 import { isTenantBackupCluster } from './mappers.js';
+import { readNewestFirst, sortNewestFirst, timeOf } from './newest-first.js';
 import type {
   BackupPage,
   ClusterRef,
@@ -68,6 +69,12 @@ export interface BackupService {
     options?: WholeListOptions<RestoreJobSource>,
   ): Promise<BackupPage<RestoreJobSource>>;
   listAllJobs(ref: ClusterRef): Promise<RestoreJobSource[]>;
+  /**
+   * The cluster's most recent jobs, newest first, read from the newest end of the list (see
+   * `RecentJobsOptions` for the bound): what reuse detection, lost-POST recovery and a snapshot's jobs
+   * need, without the whole list of a cluster with thousands of jobs.
+   */
+  listRecentJobs(ref: ClusterRef, options?: RecentJobsOptions): Promise<RestoreJobSource[]>;
   getJob(ref: ClusterRef, jobId: string): Promise<RestoreJobSource>;
   findJob(ref: ClusterRef, jobId: string): Promise<RestoreJobSource | null>;
   /** Starts a download job. Not retried: Atlas POSTs are not idempotent (see src/jobs/job-requests). */
@@ -89,6 +96,31 @@ export interface WholeListOptions<T> {
    */
   readWhole?: () => Promise<T[]>;
 }
+
+/**
+ * How far back `listRecentJobs` reads. Jobs come newest first in chunks of `RECENT_JOBS_CHUNK`; the
+ * read stops at the first job scheduled before `since`, or after `maxJobs`.
+ */
+export interface RecentJobsOptions {
+  /**
+   * Jobs scheduled before this instant (ISO-8601 or epoch ms) are not wanted: a job of a snapshot is
+   * never older than the snapshot, and a download URL is dead four hours after its job finished.
+   * @default no time bound (only `maxJobs`)
+   */
+  since?: string | number | undefined;
+  /**
+   * Most jobs read. A real Flex cluster had 2,160 jobs (about 47 KB per 100, 1 MB in all, against a
+   * Flex rate limit of 1,200 requests): 500 keeps the worst case to about 235 KB and, with the
+   * covering page size, 2 to 6 calls, while a day of jobs of any cluster we have seen fits in it.
+   * @default 500
+   */
+  maxJobs?: number;
+}
+
+/** Jobs per newest-first read of `listRecentJobs`: one page holds a busy day of one cluster. */
+export const RECENT_JOBS_CHUNK = 100;
+/** `RecentJobsOptions.maxJobs`'s default. */
+export const RECENT_JOBS_MAX = 500;
 
 /** What every backup service of the process shares. */
 export interface BackupShared {
@@ -115,6 +147,8 @@ export interface ReadUse {
   signal: AbortSignal;
   /** Most upstream calls of the request in flight at once. @default 8 */
   maxConcurrency?: number | undefined;
+  /** Whose share of the Atlas budget the calls spend: the caller's id. @default none (the project's only) */
+  spender?: string | undefined;
 }
 
 /** The mutations of one GraphQL request. */
@@ -124,6 +158,8 @@ export interface WriteUse {
   requestId: string;
   /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
   bearerToken?: string | undefined;
+  /** Whose share of the Atlas budget the calls spend: the caller's id. @default none (the project's only) */
+  spender?: string | undefined;
 }
 
 /** A job poller, shared by every subscriber of the job and outliving the request that started it. */
@@ -131,6 +167,11 @@ export interface PollUse {
   use: 'poll';
   /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
   bearerToken?: string | undefined;
+  /**
+   * Whose share of the Atlas budget the reads spend: the subscriber's id for a poller's first read,
+   * `POLLERS_SPENDER` for the others (see `watchJob`). @default none (the project's only)
+   */
+  spender?: string | undefined;
 }
 
 /** Who a backup service works for: its policy follows from that alone (`backupPolicy`). */
@@ -144,9 +185,13 @@ export type BackupUse = ReadUse | WriteUse | PollUse;
  *   the call keeps the idempotency key true to what Atlas did;
  * - poll: neither a request signal nor a request id, because the poller outlives the request; only
  *   the caller's token, since a pass-through caller reads with its own.
+ * Each use's `spender` names whose share of the Atlas budget its calls take.
  */
 export function backupPolicy(u: BackupUse): Pick<BackupServiceDeps, 'callOptions' | 'run'> {
-  const token = u.bearerToken ? { bearerToken: u.bearerToken } : {};
+  const token = {
+    ...(u.bearerToken ? { bearerToken: u.bearerToken } : {}),
+    ...(u.spender !== undefined ? { spender: u.spender } : {}),
+  };
   switch (u.use) {
     case 'read': {
       const limit = pLimit(u.maxConcurrency ?? 8);
@@ -170,10 +215,14 @@ export function backupServices(shared: BackupShared): BackupServices {
   return (use) => createBackupService({ ...shared, ...backupPolicy(use) });
 }
 
-/** Atlas's 404 of a single item as null: the schema's "null when it does not exist". */
+/**
+ * Atlas's 404 of a single item as null: the schema's "null when it does not exist". A cluster neither
+ * family serves (dedicated, M0) has no such item either.
+ */
 function nullIfMissing<T>(p: Promise<T>): Promise<T | null> {
   return p.catch((err: unknown) => {
     if (err instanceof AtlasApiError && err.status === 404) return null;
+    if (err instanceof NotSharedOrFlexError) return null;
     throw err;
   });
 }
@@ -290,6 +339,64 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         FLEX: async () =>
           (await up(() => atlas.flexBackup.listAllRestoreJobs(f(ref), o))).map(job(ref, 'FLEX')),
       }),
+
+    listRecentJobs: async (ref, options = {}) => {
+      const sinceMs =
+        typeof options.since === 'number'
+          ? options.since
+          : options.since === undefined
+            ? -Infinity
+            : timeOf(options.since);
+      const max = options.maxJobs ?? RECENT_JOBS_MAX;
+      const when = (j: RestoreJobSource) => timeOf(j.dto.restoreScheduledDate);
+      const keep = (jobs: RestoreJobSource[]) => jobs.filter((j) => when(j) >= sinceMs).slice(0, max);
+      const sorted = (jobs: RestoreJobSource[]) =>
+        keep(
+          sortNewestFirst(
+            jobs,
+            (j) => j.dto.restoreScheduledDate,
+            (j) => j.dto.id ?? '',
+          ),
+        );
+      return routeByFamily(families, ref, {
+        // Tenant lists take no paging upstream: the whole list is one call anyway.
+        TENANT: async () => sorted(await tenantJobs(ref)),
+        FLEX: async () => {
+          const out: RestoreJobSource[] = [];
+          let before: number | undefined;
+          while (out.length < max) {
+            const read = await readNewestFirst<RestoreJobSource>(
+              async (pageNum, itemsPerPage) => {
+                const p = await up(() =>
+                  atlas.flexBackup.listRestoreJobs({ ...f(ref), pageNum, itemsPerPage }, o),
+                );
+                return { results: p.results.map(job(ref, 'FLEX')), totalCount: p.totalCount };
+              },
+              {
+                before,
+                count: Math.min(RECENT_JOBS_CHUNK, max - out.length),
+                // The first read learns where the newest end is: a page of a chunk answers a cluster
+                // of up to 100 jobs in one call; a longer list costs one more (its oldest 100 jobs,
+                // about 47 KB, read only for `totalCount`).
+                probeSize: RECENT_JOBS_CHUNK,
+                isOlder: (a, b) => when(a) < when(b),
+              },
+            );
+            // Atlas's order is not the one assumed (see newest-first.ts): read it all and sort.
+            if (read.orderBroken) {
+              return sorted(
+                (await up(() => atlas.flexBackup.listAllRestoreJobs(f(ref), o))).map(job(ref, 'FLEX')),
+              );
+            }
+            out.push(...read.items);
+            const oldest = read.items.at(-1);
+            if (read.olderCount === 0 || oldest === undefined || when(oldest) < sinceMs) break;
+            before = read.olderCount;
+          }
+          return keep(out);
+        },
+      });
+    },
 
     getJob: (ref, jobId) =>
       routeByFamily(families, ref, {

@@ -6,9 +6,11 @@ export interface ClusterFields {
   id: string;
   name: string;
   instanceSize: string;
-  backingProvider: 'AWS' | 'GCP' | 'AZURE' | null;
+  /** As Atlas sent it; `readEnum` maps it (unknown values to UNKNOWN). */
+  backingProviderRaw: string | null;
   region: string | null;
-  state: 'IDLE' | 'CREATING' | 'UPDATING' | 'DELETING' | 'REPAIRING' | null;
+  /** As Atlas sent it (`stateName`). */
+  stateRaw: string | null;
   mongoDBVersion: string | null;
   backupEnabled: boolean;
   createDate: string | null;
@@ -37,13 +39,8 @@ export function isTenantBackupCluster(dto: AtlasCluster): boolean {
   return size === 'M2' || size === 'M5';
 }
 
-const PROVIDERS = new Set(['AWS', 'GCP', 'AZURE']);
-const STATES = new Set(['IDLE', 'CREATING', 'UPDATING', 'DELETING', 'REPAIRING']);
-
-const provider = (v: unknown): ClusterFields['backingProvider'] =>
-  typeof v === 'string' && PROVIDERS.has(v) ? (v as ClusterFields['backingProvider']) : null;
-const state = (v: unknown): ClusterFields['state'] =>
-  typeof v === 'string' && STATES.has(v) ? (v as ClusterFields['state']) : null;
+const raw = (v: unknown): string | null =>
+  v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
 
 export function clusterFields(source: ClusterSource): ClusterFields {
   if (source.family === 'FLEX') {
@@ -52,9 +49,9 @@ export function clusterFields(source: ClusterSource): ClusterFields {
       id: d.id ?? '',
       name: d.name ?? '',
       instanceSize: 'FLEX',
-      backingProvider: provider(d.providerSettings.backingProviderName),
-      region: d.providerSettings.regionName ?? null,
-      state: state(d.stateName),
+      backingProviderRaw: raw(d.providerSettings?.backingProviderName),
+      region: d.providerSettings?.regionName ?? null,
+      stateRaw: raw(d.stateName),
       mongoDBVersion: d.mongoDBVersion ?? null,
       // Flex backups are always on; Atlas marks the field readOnly with default true.
       backupEnabled: d.backupSettings?.enabled ?? true,
@@ -67,10 +64,10 @@ export function clusterFields(source: ClusterSource): ClusterFields {
     id: d.id ?? '',
     name: d.name ?? '',
     instanceSize: region?.electableSpecs?.instanceSize ?? 'M2',
-    backingProvider: provider(region?.backingProviderName),
+    backingProviderRaw: raw(region?.backingProviderName),
     // The spec types regionName as an object (a oneOf of enums); Atlas sends the name as a string.
     region: typeof region?.regionName === 'string' ? region.regionName : null,
-    state: state(d.stateName),
+    stateRaw: raw(d.stateName),
     mongoDBVersion: d.mongoDBVersion ?? null,
     backupEnabled: d.backupEnabled ?? true,
     createDate: d.createDate ?? null,
@@ -82,8 +79,6 @@ export function jobClusterName(job: RestoreJobSource): string {
   const dto = job.dto as { clusterName?: string; instanceName?: string };
   return dto.clusterName ?? dto.instanceName ?? job.clusterName;
 }
-
-export type JobStatus = 'PENDING' | 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED';
 
 /** Atlas's terminal statuses for jobs (the CLI's watchers stop on these). */
 export function isTerminal(status: string | undefined): boolean {

@@ -1,6 +1,10 @@
 import type { ApiKeyEntry } from '../callers/api-keys.js';
 import type { AuthMode } from '../callers/credentials.js';
-import type { PersistedManifest, PersistedOperationsMode } from '../security/security-options.js';
+import type {
+  PersistedManifest,
+  PersistedOperationsMode,
+  WebSocketLimits,
+} from '../security/security-options.js';
 
 /**
  * Everything the environment says, validated, as plain data: no functions, no open handles. Turning it
@@ -61,6 +65,8 @@ export interface UpstreamConfig {
   familyTtlMs: number;
   maxUpstreamConcurrency: number;
   pollIntervalMs: number;
+  /** Atlas requests per project and window, and one caller's share of them; false = no budget. */
+  atlasBudget: { points: number; windowMs: number; callerShare: number } | false;
 }
 
 export interface CallersConfig {
@@ -99,6 +105,8 @@ export interface SecurityConfig {
   batchLimit: number;
   maxBodyBytes: number;
   rateLimit: { points: number; windowMs: number } | false;
+  /** Subscriptions one caller may run at once; 0 = no cap. */
+  maxSubscriptions: number;
   trustProxy: boolean;
   executionTimeoutMs: number;
   persistedOperations: PersistedOperationsMode;
@@ -107,6 +115,8 @@ export interface SecurityConfig {
   csrfPrevention: boolean;
   /** Normalised origins (`https://app.example.com`) or `['*']`; undefined = yoga's default. */
   corsOrigins: readonly string[] | undefined;
+  /** graphql-ws's own limits (`GATEWAY_WS_*`); its Origin check uses `corsOrigins` and `production`. */
+  webSocket: WebSocketLimits;
 }
 
 export interface RedisConfig {
@@ -127,6 +137,8 @@ export interface SimulatorConfig {
     privateKey: string | undefined;
   };
   jobMs: number | undefined;
+  /** The simulator's data profile; undefined = `realistic`. */
+  profile: 'realistic' | 'small' | undefined;
   tenantSunset: boolean | undefined;
   /** Token-bucket capacity per project; 0 turns limiting off. */
   rateLimit: number | undefined;

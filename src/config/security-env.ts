@@ -10,6 +10,78 @@ const DEFAULTS = resolveSecurityOptions();
 const DEFAULT_RATE_LIMIT =
   DEFAULTS.rateLimit === false ? { points: 0, windowMs: 60_000 } : DEFAULTS.rateLimit;
 
+// graphql-ws's own limits (src/graphql/websocket-limits.ts); the GraphQL limits above apply to it too.
+const WS = DEFAULTS.webSocket;
+const webSocketEnv = {
+  GATEWAY_WS_MAX_PAYLOAD_BYTES: envVar(
+    {
+      group: 'security',
+      description:
+        'Largest graphql-ws message in bytes; a larger one closes the socket (1009) before it is read.',
+      example: '32768',
+      default: WS.maxPayloadBytes,
+    },
+    integer(1024, 16 * 1024 * 1024),
+  ),
+  GATEWAY_WS_MAX_CONNECTIONS: envVar(
+    {
+      group: 'security',
+      description: 'WebSocket connections open at once, all clients together; more get HTTP 429.',
+      example: '5000',
+      default: WS.maxConnections,
+    },
+    integer(1, 1_000_000),
+  ),
+  GATEWAY_WS_MAX_CONNECTIONS_PER_ADDRESS: envVar(
+    {
+      group: 'security',
+      description:
+        'WebSocket connections open at once from one client address (see GATEWAY_TRUST_PROXY); more get HTTP 429.',
+      example: '10',
+      default: WS.maxConnectionsPerAddress,
+    },
+    integer(1, 1_000_000),
+  ),
+  GATEWAY_WS_MAX_OPERATIONS_PER_SOCKET: envVar(
+    {
+      group: 'security',
+      description:
+        'Operations running at once on one WebSocket (subscriptions until they end); more get `RATE_LIMITED`.',
+      example: '10',
+      default: WS.maxOperationsPerSocket,
+    },
+    integer(1, 100_000),
+  ),
+  GATEWAY_WS_SUBSCRIBE_RATE: envVar(
+    {
+      group: 'security',
+      description:
+        '`subscribe` messages per WebSocket per window: over it `RATE_LIMITED`, over twice it the socket closes (4429).',
+      example: '30',
+      default: WS.subscribeRate.points,
+    },
+    integer(1, 1_000_000),
+  ),
+  GATEWAY_WS_SUBSCRIBE_RATE_WINDOW_MS: envVar(
+    {
+      group: 'security',
+      description: 'The window of GATEWAY_WS_SUBSCRIBE_RATE in milliseconds.',
+      example: '60000',
+      default: WS.subscribeRate.windowMs,
+    },
+    integer(1000, 3_600_000),
+  ),
+  GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS: envVar(
+    {
+      group: 'security',
+      description: 'A WebSocket that sends no `connection_init` within this is closed (4408).',
+      example: '5000',
+      default: WS.connectionInitTimeoutMs,
+    },
+    integer(100, 60_000),
+  ),
+};
+
 export const securityEnv = {
   NODE_ENV: envVar(
     {
@@ -119,6 +191,16 @@ export const securityEnv = {
     },
     integer(1000, 86_400_000),
   ),
+  GATEWAY_MAX_SUBSCRIPTIONS: envVar(
+    {
+      group: 'security',
+      description:
+        'Subscriptions one caller may run at once (SSE and WebSocket), per process; 0 turns the cap off.',
+      example: '5',
+      default: DEFAULTS.maxSubscriptions,
+    },
+    integer(0, 1_000_000),
+  ),
   GATEWAY_TRUST_PROXY: envVar(
     {
       group: 'security',
@@ -187,6 +269,7 @@ export const securityEnv = {
       return normalized.filter((o) => o !== undefined);
     },
   ),
+  ...webSocketEnv,
 };
 
 export function securityFromEnv(v: EnvValues<typeof securityEnv>, reading: EnvReading): SecurityConfig {
@@ -232,11 +315,20 @@ export function securityFromEnv(v: EnvValues<typeof securityEnv>, reading: EnvRe
       v.GATEWAY_RATE_LIMIT === 0
         ? false
         : { points: v.GATEWAY_RATE_LIMIT, windowMs: v.GATEWAY_RATE_LIMIT_WINDOW_MS },
+    maxSubscriptions: v.GATEWAY_MAX_SUBSCRIPTIONS,
     trustProxy: v.GATEWAY_TRUST_PROXY,
     executionTimeoutMs: v.GATEWAY_EXECUTION_TIMEOUT_MS,
     persistedOperations: mode,
     persistedManifest,
     csrfPrevention: v.GATEWAY_CSRF_PREVENTION,
     corsOrigins: v.GATEWAY_CORS_ORIGINS,
+    webSocket: {
+      maxPayloadBytes: v.GATEWAY_WS_MAX_PAYLOAD_BYTES,
+      maxConnections: v.GATEWAY_WS_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: v.GATEWAY_WS_MAX_CONNECTIONS_PER_ADDRESS,
+      maxOperationsPerSocket: v.GATEWAY_WS_MAX_OPERATIONS_PER_SOCKET,
+      subscribeRate: { points: v.GATEWAY_WS_SUBSCRIBE_RATE, windowMs: v.GATEWAY_WS_SUBSCRIBE_RATE_WINDOW_MS },
+      connectionInitTimeoutMs: v.GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS,
+    },
   };
 }

@@ -1,4 +1,4 @@
-import { atLeast, boolean, envVar, integer, text } from './env-var.js';
+import { oneOf, atLeast, boolean, envVar, integer, text } from './env-var.js';
 import type { SimulatorConfig } from './gateway-config.js';
 import type { EnvValues } from './read-env.js';
 
@@ -62,6 +62,16 @@ export const simulatorEnv = {
     },
     atLeast(0),
   ),
+  ATLAS_SIM_PROFILE: envVar(
+    {
+      group: 'simulator',
+      description:
+        "The simulator's data: `realistic` (as a real project: 8 daily Flex snapshots, a Flex cluster with 2,160 jobs, M0 and dedicated clusters) or `small` (the compact data most tests use; docs/simulator.md).",
+      example: 'small',
+      defaultText: '`realistic`',
+    },
+    oneOf(['realistic', 'small'], '"realistic" or "small"'),
+  ),
   ATLAS_SIM_TENANT_SUNSET: envVar(
     {
       group: 'simulator',
@@ -74,9 +84,10 @@ export const simulatorEnv = {
   ATLAS_SIM_RATE_LIMIT: envVar(
     {
       group: 'simulator',
-      description: "Capacity of the simulator's token bucket per project; 0 turns its rate limit off.",
+      description:
+        "Capacity of the simulator's token bucket per project, for every route; unset, Atlas's recorded limits per endpoint set (`Ratelimit-Limit` 1200 on Flex routes, 10000 on cluster routes); 0 turns its rate limit off.",
       example: '50',
-      defaultText: '`1000`',
+      defaultText: '`1200` on Flex routes, `10000` on cluster routes',
     },
     atLeast(0),
   ),
@@ -110,6 +121,7 @@ export function simulatorFromEnv(v: EnvValues<typeof simulatorEnv>): SimulatorCo
       privateKey: v.ATLAS_SIM_PRIVATE_KEY,
     },
     jobMs: v.ATLAS_SIM_JOB_MS,
+    profile: v.ATLAS_SIM_PROFILE,
     tenantSunset: v.ATLAS_SIM_TENANT_SUNSET,
     rateLimit: v.ATLAS_SIM_RATE_LIMIT,
     rateRefillPerSec: v.ATLAS_SIM_RATE_REFILL_PER_SEC,

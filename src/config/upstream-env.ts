@@ -1,4 +1,5 @@
-import { envVar, integer } from './env-var.js';
+import { ATLAS_BUDGET_DEFAULTS } from '../replicas/atlas-budget.js';
+import { envVar, integer, invalid } from './env-var.js';
 import type { UpstreamConfig } from './gateway-config.js';
 import type { EnvValues } from './read-env.js';
 
@@ -30,6 +31,39 @@ export const upstreamEnv = {
     },
     integer(100, 3_600_000),
   ),
+  GATEWAY_ATLAS_BUDGET: envVar(
+    {
+      group: 'upstream',
+      description:
+        "Atlas requests per project per budget window, all callers (and replicas sharing Redis) together; keep it below Atlas's own limit. 0 turns the budget off.",
+      example: '60',
+      default: ATLAS_BUDGET_DEFAULTS.points,
+    },
+    integer(0, 1_000_000),
+  ),
+  GATEWAY_ATLAS_BUDGET_WINDOW_MS: envVar(
+    {
+      group: 'upstream',
+      description:
+        'The Atlas budget window in milliseconds (whole seconds); the budget refills every window.',
+      example: '60000',
+      default: ATLAS_BUDGET_DEFAULTS.windowMs,
+    },
+    (value) =>
+      /^\d+$/.test(value) && Number(value) >= 1000 && Number(value) <= 3_600_000 && Number(value) % 1000 === 0
+        ? Number(value)
+        : invalid('a whole number of seconds in milliseconds, from 1000 to 3600000'),
+  ),
+  GATEWAY_ATLAS_BUDGET_CALLER_PERCENT: envVar(
+    {
+      group: 'upstream',
+      description:
+        "Most of a project's Atlas budget one caller (or all job pollers together) may spend per window, in percent.",
+      example: '25',
+      default: ATLAS_BUDGET_DEFAULTS.callerShare * 100,
+    },
+    integer(1, 100),
+  ),
 };
 
 export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfig {
@@ -37,5 +71,13 @@ export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfi
     familyTtlMs: v.GATEWAY_FAMILY_TTL_MS,
     maxUpstreamConcurrency: v.GATEWAY_UPSTREAM_CONCURRENCY,
     pollIntervalMs: v.GATEWAY_POLL_INTERVAL_MS,
+    atlasBudget:
+      v.GATEWAY_ATLAS_BUDGET === 0
+        ? false
+        : {
+            points: v.GATEWAY_ATLAS_BUDGET,
+            windowMs: v.GATEWAY_ATLAS_BUDGET_WINDOW_MS,
+            callerShare: v.GATEWAY_ATLAS_BUDGET_CALLER_PERCENT / 100,
+          },
   };
 }

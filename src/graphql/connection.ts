@@ -1,5 +1,13 @@
 import type { RestoreJobSource, SnapshotSource } from '../backup/model.js';
+import {
+  coveringPageSize,
+  readNewestFirst,
+  type OldestFirstFetch,
+  type OldestFirstPage,
+} from '../backup/newest-first.js';
 import { BadUserInputError } from '../errors/index.js';
+
+export { coveringPageSize };
 
 /** Largest `first` (Atlas's `itemsPerPage` maximum). */
 export const MAX_FIRST = 500;
@@ -14,21 +22,24 @@ export interface Slice<T> {
 export type SnapshotSlice = Slice<SnapshotSource>;
 export type RestoreJobSlice = Slice<RestoreJobSource>;
 
-/** One page as Atlas returns it. */
-export interface UpstreamPage<T> {
-  results: T[];
-  totalCount: number | undefined;
-}
+/** One page as Atlas returns it (oldest first). */
+export type UpstreamPage<T> = OldestFirstPage<T>;
 
-/** Reads one Atlas page (`pageNum` from 1). */
-export type PageFetcher<T> = (pageNum: number, itemsPerPage: number) => Promise<UpstreamPage<T>>;
+/** Reads one Atlas page (`pageNum` from 1) of a list Atlas orders oldest first. */
+export type PageFetcher<T> = OldestFirstFetch<T>;
 
-// Cursors are opaque to clients; inside they are the offset of the next item.
-export const encodeCursor = (offset: number): string => Buffer.from(`o:${offset}`).toString('base64url');
+/**
+ * Cursors are opaque to clients. Inside: how many items of the list are older than the next one to
+ * answer, counted from the oldest end. New items arrive at the newest end, so a cursor stays valid
+ * (the next page starts where the last one ended) while new snapshots and jobs are made.
+ */
+export const encodeCursor = (olderCount: number): string =>
+  Buffer.from(`b:${olderCount}`).toString('base64url');
 
-export function decodeCursor(cursor: string | null | undefined): number {
-  if (cursor === null || cursor === undefined) return 0;
-  const m = /^o:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+/** The `olderCount` of a cursor; undefined for the first page (start at the newest item). */
+export function decodeCursor(cursor: string | null | undefined): number | undefined {
+  if (cursor === null || cursor === undefined) return undefined;
+  const m = /^b:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!m) throw new BadUserInputError('after', 'an endCursor from a previous page', cursor);
   return Number(m[1]);
 }
@@ -41,70 +52,45 @@ export function checkFirst(first: number | null | undefined): number {
   return n;
 }
 
-/**
- * The Atlas page size that covers items [offset, offset+count) with one call, if there is one: Atlas
- * pages are aligned to `itemsPerPage`, so a page of size P covers the range iff both ends fall in the
- * same page. Sequential paging with a constant `first` always finds P = first.
- */
-export function coveringPageSize(offset: number, count: number): number | undefined {
-  for (let p = count; p <= MAX_FIRST; p++) {
-    if (Math.floor(offset / p) === Math.floor((offset + count - 1) / p)) return p;
-  }
-  return undefined;
-}
-
-function slice<T>(nodes: T[], offset: number, totalCount: number | null, exhausted: boolean): Slice<T> {
-  const end = offset + nodes.length;
-  const hasNextPage = totalCount !== null ? end < totalCount : !exhausted;
+function slice<T>(nodes: T[], olderCount: number, totalCount: number | null): Slice<T> {
   return {
     nodes,
     totalCount,
-    pageInfo: { hasNextPage, endCursor: nodes.length > 0 ? encodeCursor(end) : null },
+    pageInfo: {
+      hasNextPage: olderCount > 0,
+      endCursor: nodes.length > 0 ? encodeCursor(olderCount) : null,
+    },
   };
 }
 
+/** What `pageFromUpstream` answers besides the slice: a page contradicted Atlas's assumed order. */
+export interface UpstreamSlice<T> extends Slice<T> {
+  orderBroken: boolean;
+}
+
 /**
- * `first` items after `offset`, read from a paginated Atlas list with as few calls as possible: one
- * call when a page size covers the range, else the 500-item pages that hold it.
+ * `first` items, newest first, older than the cursor's `before`, of a list Atlas orders oldest first:
+ * only the page(s) holding them are read (`readNewestFirst`), plus one probe for `totalCount` on the
+ * first page of a connection.
  */
 export async function pageFromUpstream<T>(
   fetch: PageFetcher<T>,
-  offset: number,
+  before: number | undefined,
   first: number,
-): Promise<Slice<T>> {
-  if (first === 0) {
-    const probe = await fetch(1, 1);
-    return {
-      nodes: [],
-      totalCount: probe.totalCount ?? null,
-      pageInfo: { hasNextPage: offset < (probe.totalCount ?? 0), endCursor: null },
-    };
-  }
-  const size = coveringPageSize(offset, first);
-  if (size !== undefined) {
-    const pageNum = Math.floor(offset / size) + 1;
-    const page = await fetch(pageNum, size);
-    const start = offset - (pageNum - 1) * size;
-    const nodes = page.results.slice(start, start + first);
-    return slice(nodes, offset, page.totalCount ?? null, page.results.length < size);
-  }
-  const nodes: T[] = [];
-  let totalCount: number | null = null;
-  let exhausted = false;
-  for (let pageNum = Math.floor(offset / MAX_FIRST) + 1; nodes.length < first; pageNum++) {
-    const page = await fetch(pageNum, MAX_FIRST);
-    totalCount = page.totalCount ?? null;
-    const start = Math.max(0, offset - (pageNum - 1) * MAX_FIRST);
-    nodes.push(...page.results.slice(start, start + first - nodes.length));
-    if (page.results.length < MAX_FIRST) {
-      exhausted = true;
-      break;
-    }
-  }
-  return slice(nodes, offset, totalCount, exhausted);
+  isOlder?: (a: T, b: T) => boolean,
+): Promise<UpstreamSlice<T>> {
+  const read = await readNewestFirst(fetch, { before, count: first, ...(isOlder ? { isOlder } : {}) });
+  const s = slice(read.items, read.olderCount, read.totalCount);
+  if (first === 0) s.pageInfo.hasNextPage = (before ?? read.totalCount ?? 0) > 0;
+  return { ...s, orderBroken: read.orderBroken };
 }
 
-/** `first` items after `offset` of a list already held whole (filtered lists, tenant lists). */
-export function pageFromList<T>(items: readonly T[], offset: number, first: number): Slice<T> {
-  return slice(items.slice(offset, offset + first), offset, items.length, true);
+/** `first` items older than `before` of a list already held whole, newest first (filtered, tenant). */
+export function pageFromList<T>(items: readonly T[], before: number | undefined, first: number): Slice<T> {
+  const end = Math.min(before ?? items.length, items.length);
+  const start = items.length - end;
+  const nodes = items.slice(start, start + first);
+  const s = slice(nodes, end - nodes.length, items.length);
+  if (first === 0) s.pageInfo.hasNextPage = end > 0;
+  return s;
 }

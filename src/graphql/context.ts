@@ -5,6 +5,7 @@ import type { IdempotencyStore } from '../jobs/idempotency-store.js';
 import type { JobPollers } from '../jobs/job-pollers.js';
 import type { JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
+import type { UnknownValues } from '../backup/unknown-values.js';
 
 /** Process-wide state the mutations and the subscription share across requests. */
 export interface JobsRuntime {
@@ -21,6 +22,13 @@ export interface GatewayContext {
   /** Sent upstream as `x-request-id`, answered to the client, and in every log line of the request. */
   requestId: string;
   caller: Caller;
+  /**
+   * A pass-through caller whose token Atlas has not accepted yet: rate limits key it by client
+   * address (`rateLimitKey`), so made-up tokens are no fresh budget each. @default false
+   */
+  unverifiedToken?: boolean;
   loaders: Loaders;
   jobs: JobsRuntime;
+  /** Where enum values Atlas sent that the gateway does not know are noted (logged once, counted). @default not noted */
+  unknownValues?: UnknownValues | undefined;
 }

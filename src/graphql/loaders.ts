@@ -38,6 +38,10 @@ export interface PageKey extends ClusterRef {
   pageNum: number;
   itemsPerPage: number;
 }
+export interface RecentKey extends ClusterRef {
+  /** ISO-8601: jobs scheduled before it are not wanted. */
+  since: string;
+}
 export interface ItemKey extends ClusterRef {
   id: string;
 }
@@ -61,6 +65,8 @@ export interface Loaders {
   snapshot: DataLoader<ItemKey, SnapshotSource | null, string>;
   jobPage: DataLoader<PageKey, BackupPage<RestoreJobSource>, string>;
   allJobs: DataLoader<ClusterRef, RestoreJobSource[], string>;
+  /** The cluster's jobs scheduled since `since`, newest first, read from the recent end (bounded). */
+  recentJobs: DataLoader<RecentKey, RestoreJobSource[], string>;
   job: DataLoader<ItemKey, RestoreJobSource | null, string>;
 }
 
@@ -194,6 +200,13 @@ export function createLoaders(deps: LoaderDeps): Loaders {
       { cacheKeyFn: clusterKey },
     ),
 
+    recentJobs: new DataLoader(
+      eachKey((k: RecentKey) =>
+        listing(k, service.listRecentJobs(refOf(k), { since: k.since }).then(primeJobs)),
+      ),
+      { cacheKeyFn: (k: RecentKey) => `${clusterKey(k)}#${k.since}` },
+    ),
+
     job: new DataLoader(
       eachKey((k: ItemKey) => seenOrFetch('j', k, () => service.findJob(refOf(k), k.id))),
       { cacheKeyFn: itemKey },
@@ -246,6 +259,9 @@ export class LazyLoaders implements Loaders {
   }
   get allJobs() {
     return this.#loaders.allJobs;
+  }
+  get recentJobs() {
+    return this.#loaders.recentJobs;
   }
   get job() {
     return this.#loaders.job;

@@ -1,6 +1,12 @@
-import { DateTimeISOResolver } from 'graphql-scalars';
 import { canSeeProject } from '../callers/caller.js';
 import { clusterFields, isTerminal, jobClusterName } from '../backup/mappers.js';
+import {
+  CLUSTER_STATES,
+  DELIVERY_TYPES,
+  JOB_STATUSES,
+  PROVIDERS,
+  readEnum,
+} from '../backup/unknown-values.js';
 import type {
   BackupPage,
   ClusterRef,
@@ -9,7 +15,9 @@ import type {
   SnapshotSource,
 } from '../backup/model.js';
 import { checkFirst, decodeCursor, pageFromList, pageFromUpstream, type Slice } from './connection.js';
+import { sortNewestFirst, timeOf } from '../backup/newest-first.js';
 import type { GatewayContext } from './context.js';
+import { DateTimeScalar } from './date-time.js';
 import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-types.js';
 import type { PageKey } from './loaders.js';
 import { checkClusterName, checkId } from './validate.js';
@@ -28,45 +36,70 @@ interface ListArgs {
   deliveryType?: DeliveryType | null;
 }
 
+/** How a list's items are dated: the gateway's order is newest first by this date, then id. */
+interface Dating<T> {
+  dateOf: (item: T) => string | undefined;
+  idOf: (item: T) => string;
+}
+const snapshotDating: Dating<SnapshotSource> = {
+  dateOf: (s) => s.dto.scheduledTime,
+  idOf: (s) => s.dto.id ?? '',
+};
+const jobDating: Dating<RestoreJobSource> = {
+  dateOf: (j) => j.dto.restoreScheduledDate,
+  idOf: (j) => j.dto.id ?? '',
+};
+
 /**
- * A connection over one of a cluster's lists. Unfiltered: only the Atlas page(s) that hold the
- * requested range. Filtered (Atlas has no status filter): the whole list, filtered here.
+ * A connection over one of a cluster's lists, newest first whatever order Atlas uses. Unfiltered:
+ * only the Atlas page(s) that hold the requested range, read from the newest end of Atlas's
+ * oldest-first list (src/backup/newest-first.ts); a list that arrives whole (tenant) is sorted here.
+ * Filtered (Atlas has no status filter): the whole list (or `all`'s bounded part), sorted and
+ * filtered here. A page whose order contradicts Atlas's assumed one falls back to the whole list.
  */
 async function connection<T extends { dto: { status?: string; deliveryType?: string } }>(
   args: ListArgs,
   page: (k: PageKey) => Promise<BackupPage<T>>,
   all: () => Promise<T[]>,
   ref: ClusterRef,
+  dating: Dating<T>,
   keep?: (item: T) => boolean,
 ): Promise<Slice<T>> {
   const first = checkFirst(args.first);
-  const offset = decodeCursor(args.after);
+  const before = decodeCursor(args.after);
   const status = args.status?.length ? new Set<string>(args.status) : undefined;
+  const sorted = (items: T[]) => sortNewestFirst(items, dating.dateOf, dating.idOf);
   if (status !== undefined || args.deliveryType != null || keep !== undefined) {
     const items = (await all()).filter(
       (i) =>
         (!keep || keep(i)) &&
-        (!status || status.has(i.dto.status ?? '')) &&
-        (args.deliveryType == null || i.dto.deliveryType === args.deliveryType),
+        (!status || status.has(readEnum('status', JOB_STATUSES, i.dto.status) ?? '')) &&
+        (args.deliveryType == null ||
+          readEnum('deliveryType', DELIVERY_TYPES, i.dto.deliveryType) === args.deliveryType),
     );
-    return pageFromList(items, offset, first);
+    return pageFromList(sorted(items), before, first);
   }
   let whole: T[] | undefined;
+  const older = (a: T, b: T) => timeOf(dating.dateOf(a)) < timeOf(dating.dateOf(b));
   const slice = await pageFromUpstream<T>(
     async (pageNum, itemsPerPage) => {
       const p = await page({ ...ref, pageNum, itemsPerPage });
       if (p.whole) whole = p.results;
       return p;
     },
-    offset,
+    before,
     first,
+    older,
   );
-  // Some families' lists arrive whole whatever page was asked for (`whole`); those are sliced here.
-  return whole ? pageFromList(whole, offset, first) : slice;
+  // Some families' lists arrive whole whatever page was asked for (`whole`); those are sorted here.
+  if (whole) return pageFromList(sorted(whole), before, first);
+  if (slice.orderBroken) return pageFromList(sorted(await all()), before, first);
+  const { orderBroken: _checked, ...answer } = slice;
+  return answer;
 }
 
 export const resolvers: Resolvers = {
-  DateTime: DateTimeISOResolver,
+  DateTime: DateTimeScalar,
 
   // A project outside the caller's list answers exactly like one that does not exist (null), so
   // existence does not leak; the check comes before any upstream call.
@@ -158,9 +191,9 @@ export const resolvers: Resolvers = {
   },
 
   Project: {
-    id: (p) => p.id ?? '',
-    name: (p) => p.name,
-    orgId: (p) => p.orgId,
+    id: (p) => p.id ?? missing('Project', 'id'),
+    name: (p) => p.name ?? missing('Project', 'name'),
+    orgId: (p) => p.orgId ?? missing('Project', 'orgId'),
     created: (p) => p.created ?? null,
     clusterCount: (p) => p.clusterCount ?? null,
     clusters: (p, _a, { loaders }) => loaders.projectClusters.load(p.id ?? ''),
@@ -175,9 +208,13 @@ export const resolvers: Resolvers = {
     project: (c, _a, { loaders }) => loaders.project.load(c.projectId),
     family: (c) => c.family,
     instanceSize: (c) => clusterFields(c).instanceSize,
-    backingProvider: (c) => clusterFields(c).backingProvider,
+    backingProvider: (c, _a, ctx) =>
+      readEnum('backingProvider', PROVIDERS, clusterFields(c).backingProviderRaw, ctx.unknownValues),
+    backingProviderRaw: (c) => clusterFields(c).backingProviderRaw,
     region: (c) => clusterFields(c).region,
-    state: (c) => clusterFields(c).state,
+    state: (c, _a, ctx) =>
+      readEnum('clusterState', CLUSTER_STATES, clusterFields(c).stateRaw, ctx.unknownValues),
+    stateRaw: (c) => clusterFields(c).stateRaw,
     mongoDBVersion: (c) => clusterFields(c).mongoDBVersion,
     backupEnabled: (c) => clusterFields(c).backupEnabled,
     createDate: (c) => clusterFields(c).createDate,
@@ -187,6 +224,7 @@ export const resolvers: Resolvers = {
         (k) => loaders.snapshotPage.load(k),
         () => loaders.allSnapshots.load(refOf(c)),
         refOf(c),
+        snapshotDating,
       ),
     snapshot: (c, { id }, { loaders }) => loaders.snapshot.load({ ...refOf(c), id: checkId('id', id) }),
     restoreJobs: (c, args, { loaders }) =>
@@ -195,12 +233,14 @@ export const resolvers: Resolvers = {
         (k) => loaders.jobPage.load(k),
         () => loaders.allJobs.load(refOf(c)),
         refOf(c),
+        jobDating,
       ),
   },
 
   Snapshot: {
-    id: (s) => s.dto.id ?? '',
-    status: (s) => s.dto.status ?? 'PENDING',
+    id: (s) => s.dto.id ?? missing('Snapshot', 'id'),
+    status: (s, _a, ctx) => statusOf('Snapshot', s.dto.status, ctx),
+    statusRaw: (s) => s.dto.status ?? null,
     cluster: (s, _a, ctx) => clusterOf(s, ctx),
     mongoDBVersion: (s) => s.dto.mongoDBVersion ?? null,
     scheduledTime: (s) => s.dto.scheduledTime ?? null,
@@ -211,16 +251,30 @@ export const resolvers: Resolvers = {
       connection<RestoreJobSource>(
         args,
         (k) => loaders.jobPage.load(k),
-        () => loaders.allJobs.load(s),
+        // A job of this snapshot is never older than the snapshot: only the recent end of the
+        // cluster's jobs is read (bounded by `listRecentJobs`), not a list of thousands.
+        () =>
+          s.dto.scheduledTime
+            ? loaders.recentJobs.load({
+                projectId: s.projectId,
+                clusterName: s.clusterName,
+                since: s.dto.scheduledTime,
+              })
+            : loaders.allJobs.load(s),
         s,
+        jobDating,
         (j) => j.dto.snapshotId === s.dto.id,
       ),
   },
 
   RestoreJob: {
-    id: (j) => j.dto.id ?? '',
-    status: (j) => j.dto.status ?? 'PENDING',
-    deliveryType: (j) => j.dto.deliveryType ?? 'DOWNLOAD',
+    id: (j) => j.dto.id ?? missing('RestoreJob', 'id'),
+    status: (j, _a, ctx) => statusOf('RestoreJob', j.dto.status, ctx),
+    statusRaw: (j) => j.dto.status ?? null,
+    deliveryType: (j, _a, ctx) =>
+      readEnum('deliveryType', DELIVERY_TYPES, j.dto.deliveryType, ctx.unknownValues) ??
+      missing('RestoreJob', 'deliveryType'),
+    deliveryTypeRaw: (j) => j.dto.deliveryType ?? null,
     cluster: (j, _a, ctx) => clusterOf({ projectId: j.projectId, clusterName: jobClusterName(j) }, ctx),
     snapshotId: (j) => j.dto.snapshotId ?? '',
     snapshot: (j, _a, { loaders }) =>
@@ -242,6 +296,24 @@ export const resolvers: Resolvers = {
   },
 };
 
+/**
+ * A status Atlas sent, or UNKNOWN (noted once) for one this gateway does not know: an unknown value
+ * never fails the field, so it never nulls the parent list. A missing one is a field error of this
+ * object alone.
+ */
+function statusOf(type: string, raw: string | undefined, ctx: GatewayContext): JobStatus {
+  return readEnum('status', JOB_STATUSES, raw, ctx.unknownValues) ?? missing(type, 'status');
+}
+
+/** Atlas left out a field the schema promises: an error on this field (and object) only. */
+function missing(type: string, field: string): never {
+  throw new GatewayError(
+    'UPSTREAM_UNAVAILABLE',
+    `Atlas sent a ${type} without its required field "${field}".`,
+    { extensions: { field, retryable: false } },
+  );
+}
+
 function jobDeps(ctx: GatewayContext): JobRequestDeps {
   return {
     // Not the loaders' service, whose calls stop when the request ends (see `backupPolicy`).
@@ -249,6 +321,7 @@ function jobDeps(ctx: GatewayContext): JobRequestDeps {
       use: 'write',
       requestId: ctx.requestId,
       bearerToken: ctx.caller.atlasBearerToken,
+      spender: ctx.caller.id,
     }),
     idempotency: ctx.jobs.idempotency,
     clock: ctx.jobs.clock,

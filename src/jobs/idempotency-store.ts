@@ -25,7 +25,8 @@ export interface IdempotentResult {
    * Set when Atlas may have created the job but its answer was lost and could not be checked: the
    * jobs known before the POST, so a retry can tell whether one was created.
    */
-  unresolved?: { before: string[]; snapshotId: string; deliveryType: 'DOWNLOAD' | 'RESTORE' };
+  /** `since`: where the jobs compared were read from (epoch ms); the re-read starts there too. */
+  unresolved?: { before: string[]; snapshotId: string; deliveryType: 'DOWNLOAD' | 'RESTORE'; since?: number };
 }
 
 export type Claim =

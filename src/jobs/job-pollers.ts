@@ -2,6 +2,9 @@ import { Repeater } from 'graphql-yoga';
 import { AtlasApiError } from '../atlas/errors.js';
 import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
+import { GatewayError } from '../errors/index.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import { ExpiringMap } from '../time/expiring-map.js';
 import { realTimers, type Timers } from '../time/timers.js';
 import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
 
@@ -14,6 +17,17 @@ export interface JobPollersOptions {
   timers?: Timers;
   /** How replicas share jobs (one polls, all deliver). @default this process only */
   channel?: JobChannel;
+  /**
+   * How long a job Atlas refused for good (404: no such job, 403, 401, …) is answered from memory:
+   * watching it again within that time fails at once with the same error and no upstream read, so
+   * repeated subscribes to made-up ids cost nothing. 0 turns it off.
+   * @default 30000
+   */
+  failedTtlMs?: number;
+  /** Most refused jobs remembered; the oldest goes first. @default 10000 */
+  maxFailed?: number;
+  /** Times `failedTtlMs`. @default systemClock */
+  clock?: Clock;
 }
 
 /**
@@ -96,12 +110,8 @@ class Poller {
   #receive(m: JobMessage): void {
     if (this.#stopped) return;
     if (m.type === 'error') {
-      const err = new AtlasApiError({
-        operation: 'getRestoreJob',
-        status: m.status,
-        errorCode: m.errorCode,
-        detail: m.detail,
-      });
+      this.owner.remember(this.key, m);
+      const err = failure(m);
       for (const s of [...this.subscribers]) s.fail(err);
       this.stop();
       return;
@@ -142,6 +152,13 @@ class Poller {
       job = await this.fetch();
     } catch (err) {
       if (this.#stopped) return;
+      if (this.last === undefined && spentBudget(err)) {
+        // The read that starts a poller is its subscriber's (watchJob): a subscriber over its share
+        // gets RATE_LIMITED now, with the wait, rather than a subscription that silently waits.
+        for (const s of [...this.subscribers]) s.fail(err);
+        this.stop();
+        return;
+      }
       if (permanent(err)) {
         await this.owner.channel
           .publish(this.key, {
@@ -163,7 +180,7 @@ class Poller {
       // Transient (429, 5xx, network): keep the subscription, wait longer, honour Retry-After.
       this.#failures += 1;
       const backoff = Math.min(this.owner.intervalMs * 2 ** this.#failures, this.owner.maxBackoffMs);
-      const retryAfter = err instanceof AtlasApiError ? (err.retryAfterMs ?? 0) : 0;
+      const retryAfter = retryAfterOf(err);
       this.#schedule(Math.max(backoff, retryAfter));
       return;
     }
@@ -178,6 +195,29 @@ class Poller {
   }
 }
 
+type Failure = Extract<JobMessage, { type: 'error' }>;
+
+const failure = (m: Failure) =>
+  new AtlasApiError({
+    operation: 'getRestoreJob',
+    status: m.status,
+    errorCode: m.errorCode,
+    detail: m.detail,
+  });
+
+// The gateway's own Atlas budget refused the read unsent (src/replicas/atlas-budget.ts).
+const spentBudget = (err: unknown): err is GatewayError =>
+  err instanceof GatewayError && err.code === 'RATE_LIMITED';
+
+// Atlas's Retry-After, or the wait the gateway's own Atlas budget asks for (RATE_LIMITED).
+function retryAfterOf(err: unknown): number {
+  if (err instanceof AtlasApiError) return err.retryAfterMs ?? 0;
+  if (err instanceof GatewayError && typeof err.extensions.retryAfterMs === 'number') {
+    return err.extensions.retryAfterMs;
+  }
+  return 0;
+}
+
 /**
  * One poller per job shared by every subscriber of that job — in this process, and with a shared
  * channel across replicas (one lease holder polls, every replica delivers): N subscribers cost one
@@ -190,21 +230,44 @@ export class JobPollers {
   readonly channel: JobChannel;
   /** Upstream reads made by this replica's pollers so far. */
   polls = 0;
+  /** Watches answered from the refused jobs in memory, with no upstream read. */
+  refusedFromMemory = 0;
   readonly #pollers = new Map<string, Poller>();
+  readonly #failed: ExpiringMap<string, Failure> | undefined;
 
   constructor(options: JobPollersOptions = {}) {
     this.intervalMs = options.intervalMs ?? 4000;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.timers = options.timers ?? realTimers;
     this.channel = options.channel ?? new MemoryJobChannel();
+    const ttlMs = options.failedTtlMs ?? 30_000;
+    this.#failed =
+      ttlMs > 0
+        ? new ExpiringMap({
+            ttlMs,
+            maxEntries: options.maxFailed ?? 10_000,
+            clock: options.clock ?? systemClock,
+          })
+        : undefined;
+  }
+
+  /** @internal A job Atlas refused for good: later watches fail at once (`failedTtlMs`). */
+  remember(key: string, m: Failure): void {
+    this.#failed?.set(key, m);
   }
 
   /**
    * The job's states: the current one first, then each change; ends after COMPLETED or FAILED, or
-   * throws the upstream error when the job cannot be read any more. `key` names the job (and, for
-   * pass-through callers, whose token reads it).
+   * throws the upstream error when the job cannot be read any more (at once, with no read, when Atlas
+   * refused this key for good within `failedTtlMs`). `key` names the job (and, for pass-through
+   * callers, whose token reads it).
    */
   watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<JobEvent> {
+    const refused = this.#failed?.get(key);
+    if (refused) {
+      this.refusedFromMemory += 1;
+      return new Repeater<JobEvent>((_push, stop) => stop(failure(refused)));
+    }
     return new Repeater<JobEvent>(async (push, stop) => {
       let poller = this.#pollers.get(key);
       const fresh = !poller;

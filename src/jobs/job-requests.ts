@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../time/clock.js';
 import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
-import type { BackupService } from '../backup/backup-service.js';
-import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
+import type { BackupService, RecentJobsOptions } from '../backup/backup-service.js';
+import type { ClusterRef, RestoreJobSource, SnapshotSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
 import { idempotencyStoreKey, type Claim, type IdempotencyStore } from './idempotency-store.js';
 
@@ -62,7 +62,12 @@ const maybeApplied = (err: unknown) =>
  */
 export class OutcomeUnknownError extends GatewayError {
   constructor(
-    readonly unresolved: { before: string[]; snapshotId: string; deliveryType: 'DOWNLOAD' | 'RESTORE' },
+    readonly unresolved: {
+      before: string[];
+      snapshotId: string;
+      deliveryType: 'DOWNLOAD' | 'RESTORE';
+      since?: number;
+    },
     cause: unknown,
   ) {
     super(
@@ -95,6 +100,7 @@ function createdSince(
 async function postOnce(
   service: BackupService,
   ref: ClusterRef,
+  window: RecentJobsOptions & { since: number },
   before: RestoreJobSource[],
   snapshotId: string,
   deliveryType: 'DOWNLOAD' | 'RESTORE',
@@ -104,10 +110,16 @@ async function postOnce(
     return await post();
   } catch (err) {
     if (!maybeApplied(err)) throw err;
-    const unresolved = { before: before.map((j) => j.dto.id ?? ''), snapshotId, deliveryType };
+    const unresolved = {
+      before: before.map((j) => j.dto.id ?? ''),
+      snapshotId,
+      deliveryType,
+      since: window.since,
+    };
     let after: RestoreJobSource[];
     try {
-      after = await service.listAllJobs(ref);
+      // The same window as `before`: an older job outside it must not pass for the new one.
+      after = await service.listRecentJobs(ref, window);
     } catch (rereadError) {
       throw new OutcomeUnknownError(unresolved, rereadError);
     }
@@ -117,12 +129,24 @@ async function postOnce(
   }
 }
 
+/**
+ * The jobs a new request compares against (reuse, and "what was there before" for recovery): only
+ * jobs of this snapshot can matter, and none is older than the snapshot; a COMPLETED download's URL
+ * is dead four hours after it finished, and a job still running after a day is not one to wait on,
+ * so a day back is enough. `maxJobs` (500) bounds a cluster with more jobs than that in a day.
+ */
+function recentForRequest(snapshot: SnapshotSource, now: number): { since: number } {
+  const taken = Date.parse(snapshot.dto.scheduledTime ?? '');
+  return { since: Math.max(Number.isNaN(taken) ? 0 : taken, now - RECENT_DAY_MS) };
+}
+const RECENT_DAY_MS = 24 * 60 * 60 * 1000;
+
 async function requireCompletedSnapshot(
   service: BackupService,
   ref: ClusterRef,
   snapshotId: string,
   verb: string,
-) {
+): Promise<SnapshotSource> {
   const snapshot = await service.getSnapshot(ref, snapshotId);
   if (snapshot.dto.status !== 'COMPLETED') {
     throw new GatewayError(
@@ -131,6 +155,7 @@ async function requireCompletedSnapshot(
       { extensions: { snapshotStatus: snapshot.dto.status ?? null } },
     );
   }
+  return snapshot;
 }
 
 const fingerprint = (o: unknown) => createHash('sha256').update(JSON.stringify(o)).digest('hex');
@@ -181,7 +206,10 @@ async function idempotent(
       if (turn.state !== 'new') continue;
       let created: RestoreJobSource | undefined;
       try {
-        created = createdSince(await deps.service.listAllJobs(done), done.unresolved);
+        created = createdSince(
+          await deps.service.listRecentJobs(done, { since: done.unresolved.since }),
+          done.unresolved,
+        );
       } catch (err) {
         turn.settle(done); // still unknown: the next retry looks again
         throw err;
@@ -257,8 +285,9 @@ async function createDownload(
   ref: ClusterRef,
   req: { snapshotId: string; reuseExisting: boolean },
 ): Promise<JobRequestResult> {
-  await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'downloaded');
-  const before = await deps.service.listAllJobs(ref);
+  const snapshot = await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'downloaded');
+  const window = recentForRequest(snapshot, deps.clock.now());
+  const before = await deps.service.listRecentJobs(ref, window);
   if (req.reuseExisting) {
     const existing = usefulDownload(
       before,
@@ -268,7 +297,7 @@ async function createDownload(
     );
     if (existing) return { job: existing, reused: true };
   }
-  const job = await postOnce(deps.service, ref, before, req.snapshotId, 'DOWNLOAD', () =>
+  const job = await postOnce(deps.service, ref, window, before, req.snapshotId, 'DOWNLOAD', () =>
     deps.service.download(ref, req.snapshotId),
   );
   return { job, reused: false };
@@ -283,9 +312,10 @@ export function requestRestore(deps: JobRequestDeps, req: RestoreRequest): Promi
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, target: req.target };
   return idempotent(deps, 'restore', req.idempotencyKey, input, async () => {
-    await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'restored');
-    const before = await deps.service.listAllJobs(ref);
-    const job = await postOnce(deps.service, ref, before, req.snapshotId, 'RESTORE', () =>
+    const snapshot = await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'restored');
+    const window = recentForRequest(snapshot, deps.clock.now());
+    const before = await deps.service.listRecentJobs(ref, window);
+    const job = await postOnce(deps.service, ref, window, before, req.snapshotId, 'RESTORE', () =>
       deps.service.restore(ref, req.snapshotId, req.target),
     );
     return { job, reused: false };

@@ -1,5 +1,6 @@
-import type { BackupServices } from '../backup/backup-service.js';
+import type { BackupService, BackupServices } from '../backup/backup-service.js';
 import type { ClusterRef } from '../backup/model.js';
+import { POLLERS_SPENDER } from '../replicas/atlas-budget.js';
 import type { JobEvent, JobPollers } from './job-pollers.js';
 
 export interface WatchJobDeps {
@@ -27,10 +28,24 @@ export function jobWatchKey(req: WatchJobRequest): string {
 /**
  * A job's states for a subscription: the current one first, then each change, ending after COMPLETED
  * or FAILED (see `JobPollers.watch`). Arguments are assumed checked and access granted by the caller.
+ *
+ * The Atlas budget: the read that starts a poller (the one check a subscription to a made-up job
+ * costs) spends the subscriber's own share; the poller's later reads, made for every subscriber of
+ * the job at once, spend the pollers' shared share (`POLLERS_SPENDER`). A watch that joins a running
+ * poller reads nothing.
  */
 export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterableIterator<JobEvent> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   // Not the request's service: the poller outlives the request that started it.
-  const service = deps.backup({ use: 'poll', bearerToken: req.bearerToken });
-  return deps.pollers.watch(jobWatchKey(req), () => service.getJob(ref, req.jobId));
+  const first = deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: req.callerId });
+  let later: BackupService | undefined;
+  let reads = 0;
+  return deps.pollers.watch(jobWatchKey(req), () => {
+    reads += 1;
+    const service =
+      reads === 1
+        ? first
+        : (later ??= deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: POLLERS_SPENDER }));
+    return service.getJob(ref, req.jobId);
+  });
 }

@@ -22,6 +22,8 @@ export interface MetricSources {
   pollers: { stats(): { pollers: number; subscribers: number; polls: number } };
   /** How the per-request loaders answered, across requests. */
   loaderStats: { readonly requests: number; readonly listHits: number; readonly itemLoads: number };
+  /** Enum values from Atlas the gateway did not know, by kind, since start. @default none counted */
+  unknownValues?: { readonly counts: Readonly<Record<string, number>> };
 }
 
 /**
@@ -117,6 +119,19 @@ export function registerGatewayMetrics(
     'Open restoreJobStatus subscriptions.',
     () => s.pollers.stats().subscribers,
   );
+  const unknown = s.unknownValues;
+  if (unknown) {
+    new Counter({
+      name: 'gateway_unknown_enum_values_total',
+      help: 'Enum values from Atlas the gateway does not know (answered as UNKNOWN), by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(unknown.counts)) this.inc({ kind }, n);
+      },
+    });
+  }
   gauge('gateway_job_pollers', 'Jobs being polled (one poller per job).', () => s.pollers.stats().pollers);
   return {
     onExchange(e) {

@@ -6,13 +6,15 @@ export {
   type RateLimitOptions,
   type ResolvedSecurityOptions,
   type SecurityOptions,
+  type WebSocketLimits,
 } from './security-options.js';
 export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
 export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';
 export { deadlineSignal, executionTimeoutError, useExecutionTimeout } from './use-execution-timeout.js';
 export { useBodyLimit } from './use-body-limit.js';
 export { connectionCostEstimator, useCostLimit, type CostLimitOptions } from './use-cost-limit.js';
-export { rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';
+export { isCallerFault, rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';
+export { tooManySubscriptionsError, useSubscriptionLimit } from './use-subscription-limit.js';
 export { extractPersistedOperationId, usePersistedManifest } from './use-persisted-manifest.js';
 export { stripSuggestions, useHideSuggestions } from './use-hide-suggestions.js';
 export { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';

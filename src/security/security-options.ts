@@ -1,3 +1,7 @@
+import { resolveWebSocketLimits, type WebSocketLimits } from '../graphql/websocket-limits.js';
+
+export type { WebSocketLimits } from '../graphql/websocket-limits.js';
+
 /** A persisted-operations manifest: sha256 (hex) of a document → the document. */
 export type PersistedManifest = ReadonlyMap<string, string>;
 
@@ -47,8 +51,19 @@ export interface SecurityOptions {
   batchLimit?: number;
   /** Largest request body, in bytes; larger ones get HTTP 413 before any parsing. @default 102400 */
   maxBodyBytes?: number;
-  /** Per-caller rate limit; `false` turns it off. @default { points: 300, windowMs: 60000 } */
+  /**
+   * Per-caller rate limit, over operations and started subscriptions alike (a subscription that
+   * fails for the caller's own reason counts twice); `false` turns it off.
+   * @default { points: 300, windowMs: 60000 }
+   */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * Subscriptions one caller (its id, or its address when anonymous) may run at once in this
+   * process, over SSE and graphql-ws together; more are refused with `RATE_LIMITED`. 0 turns the cap
+   * off.
+   * @default 20
+   */
+  maxSubscriptions?: number;
   /**
    * Key anonymous callers by the last `X-Forwarded-For` entry (the address the proxy in front of the
    * gateway saw) instead of the socket's address. Only behind a proxy that sets it.
@@ -87,6 +102,12 @@ export interface SecurityOptions {
    * @default false
    */
   corsLoopback?: boolean;
+  /**
+   * graphql-ws's own limits: message size, connections in all and per address, operations and
+   * `subscribe` rate per socket, `connection_init` timeout (the GraphQL limits above apply as on HTTP).
+   * @default DEFAULT_WEBSOCKET_LIMITS
+   */
+  webSocket?: Partial<WebSocketLimits>;
 }
 
 /**
@@ -99,8 +120,8 @@ export const CSRF_HEADERS: readonly string[] = [
   'apollo-require-preflight',
 ];
 
-export type ResolvedSecurityOptions = Required<Omit<SecurityOptions, 'corsOrigins'>> &
-  Pick<SecurityOptions, 'corsOrigins'>;
+export type ResolvedSecurityOptions = Required<Omit<SecurityOptions, 'corsOrigins' | 'webSocket'>> &
+  Pick<SecurityOptions, 'corsOrigins'> & { webSocket: WebSocketLimits };
 
 /** The options with every default filled in. */
 export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedSecurityOptions {
@@ -115,6 +136,7 @@ export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedS
     batchLimit: options.batchLimit ?? 0,
     maxBodyBytes: options.maxBodyBytes ?? 102_400,
     rateLimit: options.rateLimit ?? { points: 300, windowMs: 60_000 },
+    maxSubscriptions: options.maxSubscriptions ?? 20,
     trustProxy: options.trustProxy ?? false,
     executionTimeoutMs: options.executionTimeoutMs ?? 15_000,
     persistedOperations: options.persistedOperations ?? 'off',
@@ -122,6 +144,7 @@ export function resolveSecurityOptions(options: SecurityOptions = {}): ResolvedS
     csrfPrevention: options.csrfPrevention ?? true,
     csrfHeaders: options.csrfHeaders ?? CSRF_HEADERS,
     corsLoopback: options.corsLoopback ?? false,
+    webSocket: resolveWebSocketLimits(options.webSocket),
     ...(options.corsOrigins !== undefined ? { corsOrigins: options.corsOrigins } : {}),
   };
 }

@@ -11,6 +11,7 @@ import { useCsrfPrevention } from './use-csrf-prevention.js';
 import { useHideSuggestions } from './use-hide-suggestions.js';
 import { usePersistedManifest } from './use-persisted-manifest.js';
 import { useRateLimit } from './use-rate-limit.js';
+import { useSubscriptionLimit } from './use-subscription-limit.js';
 import { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
 
 // graphql-armor's errors carry no code; clients branch on `extensions.code` (docs/api.md).
@@ -65,6 +66,8 @@ export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
   );
   if (o.production) plugins.push(useDisableIntrospection(), useHideSuggestions());
   if (o.rateLimit) plugins.push(useRateLimit(o.rateLimit, o.trustProxy));
+  // After the rate limit: a refused start still costs its point, and holds no slot.
+  if (o.maxSubscriptions > 0) plugins.push(useSubscriptionLimit(o.maxSubscriptions, o.trustProxy));
   plugins.push(useCostLimit({ maxCost: o.maxCost, listSize: o.costListSize, hideSuggestions: o.production }));
   if (o.executionTimeoutMs > 0) plugins.push(useExecutionTimeout(o.executionTimeoutMs));
   return plugins;

@@ -1,22 +1,27 @@
 import type { GraphQLError } from 'graphql';
-import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { AtlasApiError } from '../atlas/errors.js';
 import type { Caller } from '../callers/caller.js';
+import { GatewayError, type GatewayErrorCode } from '../errors/index.js';
 import { requestErrorExtensions } from '../graphql/errors.js';
 import type { RateLimitOptions } from './security-options.js';
 
 /**
- * Who a request counts against: the caller's id once authenticated, or, for open access (every
- * anonymous caller shares the id `anonymous`), the client's address.
+ * Who a request counts against: the caller's id once authenticated, or the client's address for
+ * open access (every anonymous caller shares the id `anonymous`) and for a pass-through token Atlas
+ * has not accepted yet (`unverifiedToken`: its id is only the hash of whatever the client sent, so
+ * each made-up token would otherwise be a fresh budget).
  */
 export function rateLimitKey(context: unknown, trustProxy: boolean): string {
   const ctx = (typeof context === 'object' && context !== null ? context : {}) as {
     caller?: Partial<Caller>;
+    unverifiedToken?: boolean;
     request?: Request;
     req?: { socket?: { remoteAddress?: string } };
   };
   const caller = ctx.caller;
-  if (caller?.id && caller.kind !== 'open') return `caller:${caller.id}`;
+  if (caller?.id && caller.kind !== 'open' && ctx.unverifiedToken !== true) return `caller:${caller.id}`;
   if (trustProxy) {
     const forwarded = ctx.request?.headers.get('x-forwarded-for');
     const last = forwarded?.split(',').pop()?.trim();
@@ -45,10 +50,33 @@ export function rateLimitedError(limit: RateLimitOptions, retryAfterMs: number):
   );
 }
 
+// Refusals a caller brings on itself: asking again changes nothing, so a subscription that ends in
+// one counts twice (a made-up job id, a project it cannot see, a refused token, a bad argument).
+const CALLER_FAULTS: ReadonlySet<GatewayErrorCode> = new Set<GatewayErrorCode>([
+  'BAD_USER_INPUT',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+]);
+
+/** Whether an error (or the resolver error a GraphQL error wraps) is the caller's own doing. */
+export function isCallerFault(err: unknown): boolean {
+  let e = err;
+  // graphql wraps a resolver's throw in a located GraphQLError (maybe of another copy of graphql).
+  for (let depth = 0; depth < 5 && e instanceof Error && 'originalError' in e && e.originalError; depth++) {
+    e = e.originalError;
+  }
+  if (e instanceof GatewayError) return CALLER_FAULTS.has(e.code);
+  return e instanceof AtlasApiError && [400, 401, 403, 404].includes(e.status);
+}
+
 /**
  * Counts every operation (each one of a batch) against its caller, in memory (one gateway process;
  * several replicas each count their own). Runs just before execution, once the caller is known, so a
- * refused operation makes no upstream call.
+ * refused operation makes no upstream call. Starting a subscription is an operation too, on every
+ * transport (SSE and graphql-ws both run yoga's `subscribe`); one that fails for the caller's own
+ * reason (`isCallerFault`: most often a made-up job id, answered 404 after the one read it needed)
+ * costs a second point, so a stream of hostile subscribes runs dry twice as fast.
  */
 export function useRateLimit(limit: RateLimitOptions, trustProxy = false): Plugin {
   const limiter = new RateLimiterMemory({
@@ -56,15 +84,37 @@ export function useRateLimit(limit: RateLimitOptions, trustProxy = false): Plugi
     points: limit.points,
     duration: limit.windowMs / 1000,
   });
+  const consume = (
+    context: unknown,
+    refuse: (result: { errors: GraphQLError[] }) => void,
+  ): Promise<string | undefined> => {
+    const key = rateLimitKey(context, trustProxy);
+    return limiter.consume(key).then(
+      () => key,
+      (rejection: unknown) => {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        refuse({ errors: [rateLimitedError(limit, rejection.msBeforeNext)] });
+        return undefined;
+      },
+    );
+  };
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      return limiter.consume(rateLimitKey(args.contextValue, trustProxy)).then(
-        () => undefined,
-        (rejection: unknown) => {
-          if (!(rejection instanceof RateLimiterRes)) throw rejection;
-          setResultAndStopExecution({ errors: [rateLimitedError(limit, rejection.msBeforeNext)] });
+      return consume(args.contextValue, setResultAndStopExecution).then(() => undefined);
+    },
+    async onSubscribe({ args, setResultAndStopExecution }) {
+      const key = await consume(args.contextValue, setResultAndStopExecution);
+      if (key === undefined) return undefined;
+      const penalize = () => void limiter.penalty(key).catch(() => undefined);
+      return {
+        onSubscribeResult({ result }) {
+          // Refused before it streamed (a project it cannot see, a bad argument): no stream to watch.
+          if (!isAsyncIterable(result) && result.errors?.some(isCallerFault)) penalize();
         },
-      );
+        onSubscribeError({ error }) {
+          if (isCallerFault(error)) penalize();
+        },
+      };
     },
   };
 }

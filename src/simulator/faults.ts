@@ -130,3 +130,43 @@ export class FaultInjector {
     return undefined;
   }
 }
+
+/**
+ * An edit of successful JSON answers, for tests that feed the gateway what a real Atlas may send and
+ * the simulator would not: a new enum value (`CANCELLED`), a field left out. In-process only (a
+ * function cannot cross the admin route).
+ */
+export interface BodyOverride {
+  /** Which answers it edits (an operationId of the spec). Every one when omitted. */
+  operationId?: string;
+  /** Returns the body to send instead (it may change `body` in place and return it). */
+  edit: (body: unknown) => unknown;
+  /** Applies to the next N matching answers, then is removed. @default Infinity */
+  times?: number;
+}
+
+/** The active body overrides; the server passes each successful JSON answer through them. */
+export class BodyOverrides {
+  #rules: (BodyOverride & { hits: number })[] = [];
+
+  add(rule: BodyOverride): void {
+    this.#rules.push({ ...rule, hits: 0 });
+  }
+
+  clear(): void {
+    this.#rules = [];
+  }
+
+  /** The body after every matching rule, in the order they were added. */
+  apply(operationId: string, body: unknown): unknown {
+    let out = body;
+    for (const rule of [...this.#rules]) {
+      if (rule.operationId !== undefined && rule.operationId !== operationId) continue;
+      out = rule.edit(out);
+      rule.hits += 1;
+      if (rule.times !== undefined && rule.hits >= rule.times)
+        this.#rules = this.#rules.filter((r) => r !== rule);
+    }
+    return out;
+  }
+}

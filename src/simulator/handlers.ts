@@ -23,7 +23,10 @@ export type Handler = (ctx: HandlerContext) => SimResponse;
 type Json = Record<string, unknown>;
 
 const V1 = 'v1.0';
-const iso = (ms: number) => new Date(ms).toISOString();
+/** Atlas's dates are whole seconds (`2026-08-10T03:03:29Z`, recorded): no milliseconds. */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+/** A RESTORE job's `expirationDate`: scheduled + 6 h, present from PENDING (recorded). */
+const RESTORE_EXPIRY_MS = 6 * 60 * 60 * 1000;
 const ok = (body: unknown): SimResponse => ({ status: 200, body });
 
 function apiRoot(ctx: HandlerContext): string {
@@ -80,16 +83,30 @@ function requireCluster(store: SimStore, groupId: string, name: string): SeedClu
   return c;
 }
 
-/** Cluster API and tenant backup routes: a Flex cluster (or a migrated M2/M5) is refused, as Atlas does. */
-function requireTenantCluster(store: SimStore, groupId: string, name: string): SeedCluster {
+/** Cluster API: a Flex cluster (or a migrated M2/M5) is refused, as Atlas does; M0 and dedicated answer. */
+function requireClusterApiCluster(store: SimStore, groupId: string, name: string): SeedCluster {
   const c = requireCluster(store, groupId, name);
-  if (store.familyOf(c) !== 'tenant') {
+  if (store.familyOf(c) === 'flex') {
     throw new SimHttpError(
       400,
       'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API',
       `Cannot use the flex cluster ${name} in the cluster API; use the flex cluster API instead.`,
       { parameters: [name] },
     );
+  }
+  return c;
+}
+
+/**
+ * Tenant backup routes: as the cluster API, and an M0 or dedicated cluster has no tenant backups.
+ * ASSUMED answer for those (no recording): 404 CLUSTER_NOT_FOUND, "no such shared-tier cluster".
+ */
+function requireTenantCluster(store: SimStore, groupId: string, name: string): SeedCluster {
+  const c = requireClusterApiCluster(store, groupId, name);
+  if (c.family === 'dedicated' || c.instanceSize === 'M0') {
+    throw new SimHttpError(404, 'CLUSTER_NOT_FOUND', `No cluster named ${name} exists in group ${groupId}.`, {
+      parameters: [name, groupId],
+    });
   }
   return c;
 }
@@ -191,6 +208,9 @@ function connectionStrings(c: SeedCluster): { standard: string; standardSrv: str
   };
 }
 
+/** A dedicated cluster runs on its provider; shared tiers (M0/M2/M5) are TENANT on a backing one. */
+const providerOf = (c: SeedCluster) => (c.family === 'dedicated' ? c.backingProviderName : 'TENANT');
+
 const majorVersion = (v: string) => v.split('.').slice(0, 2).join('.');
 
 /** Fields the three cluster versions share. */
@@ -233,10 +253,10 @@ function legacyClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
     numShards: 1,
     providerBackupEnabled: false,
     providerSettings: {
-      backingProviderName: c.backingProviderName,
+      ...(c.family === 'dedicated' ? {} : { backingProviderName: c.backingProviderName }),
       effectiveInstanceSizeName: c.instanceSize,
       instanceSizeName: c.instanceSize,
-      providerName: 'TENANT',
+      providerName: providerOf(c),
       regionName: c.regionName,
     },
     replicationFactor: 3,
@@ -254,8 +274,8 @@ function legacyClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
 }
 
 /*
- * 2023-02-01 and 2024-08-05 region configs leave out `regionName`: the spec declares it as
- * `type: object` with a `oneOf` of string enums, which no value satisfies.
+ * 2023-02-01 and 2024-08-05 region configs carry `regionName` as a string, as Atlas sends it; the
+ * spec's `type: object` declaration is corrected in src/simulator/openapi.ts (`patchRegionName`).
  */
 function advancedClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
   return {
@@ -266,10 +286,11 @@ function advancedClusterDto(c: SeedCluster, ctx: HandlerContext): Json {
         numShards: 1,
         regionConfigs: [
           {
-            backingProviderName: c.backingProviderName,
+            ...(c.family === 'dedicated' ? {} : { backingProviderName: c.backingProviderName }),
             electableSpecs: { effectiveInstanceSize: c.instanceSize, instanceSize: c.instanceSize },
             priority: 7,
-            providerName: 'TENANT',
+            providerName: providerOf(c),
+            regionName: c.regionName,
           },
         ],
         zoneId: c.zoneId,
@@ -284,14 +305,16 @@ function cluster20240805Dto(c: SeedCluster, ctx: HandlerContext): Json {
     id: c.replicationSpecId,
     regionConfigs: [
       {
-        backingProviderName: c.backingProviderName,
+        ...(c.family === 'dedicated' ? {} : { backingProviderName: c.backingProviderName }),
         electableSpecs: {
           diskSizeGB: c.diskSizeGB,
           effectiveInstanceSize: c.instanceSize,
           instanceSize: c.instanceSize,
         },
         priority: 7,
-        providerName: 'TENANT',
+        providerName: providerOf(c),
+        // Set on tenant clusters as Atlas sends it (recorded: `US_EAST_1`).
+        regionName: c.regionName,
       },
     ],
     zoneId: c.zoneId,
@@ -348,7 +371,8 @@ function snapshotDto(s: SeedSnapshot, c: SeedCluster, route: Route, ctx: Handler
     expiration: s.expiration,
     ...(s.finishTime !== undefined ? { finishTime: s.finishTime } : {}),
     id: s.id,
-    links: self(`${backupRoot(ctx, c, route)}/snapshots/${s.id}`),
+    // Flex items carry no links (recorded); tenant ones keep the self link v1.0 documented.
+    ...(route === 'tenant' ? { links: self(`${backupRoot(ctx, c, route)}/snapshots/${s.id}`) } : {}),
     mongoDBVersion: s.mongoDBVersion,
     scheduledTime: s.scheduledTime,
     ...(s.startTime !== undefined ? { startTime: s.startTime } : {}),
@@ -374,10 +398,14 @@ function restoreJobDto(
     // Tenant names the source cluster `clusterName`, Flex `instanceName`.
     ...(route === 'tenant' ? { clusterName: j.clusterName } : {}),
     deliveryType: j.deliveryType,
-    ...(state.urlExpiresAt !== undefined ? { expirationDate: iso(state.urlExpiresAt) } : {}),
+    ...(state.urlExpiresAt !== undefined
+      ? { expirationDate: iso(state.urlExpiresAt) }
+      : j.deliveryType === 'RESTORE'
+        ? { expirationDate: iso(j.createdAt + RESTORE_EXPIRY_MS) }
+        : {}),
     id: j.id,
     ...(route === 'flex' ? { instanceName: j.clusterName } : {}),
-    links: self(`${backupRoot(ctx, c, route)}/${jobsPath}/${j.id}`),
+    ...(route === 'tenant' ? { links: self(`${backupRoot(ctx, c, route)}/${jobsPath}/${j.id}`) } : {}),
     projectId: j.groupId,
     ...(state.status === 'COMPLETED' && state.finishedAt !== undefined
       ? { restoreFinishedDate: iso(state.finishedAt) }
@@ -404,6 +432,8 @@ function restoreJobDto(
 export function createHandlers(store: SimStore): Record<string, Handler> {
   const tenantSnapshots: Handler = (ctx) => {
     const c = requireTenantCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName'));
+    // Newest first: ASSUMED (no recording of a tenant list; V1DOCS examples list newest first). The
+    // gateway reads tenant lists whole and sorts them, so the order is not relied on.
     const items = store.listSnapshots(c.groupId, c.name).map((s) => snapshotDto(s, c, 'tenant', ctx));
     return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
   };
@@ -429,7 +459,11 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
     (ctx) => {
       const c = requireTenantCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName'));
       const snapshot = requireSnapshot(store, c, requiredBodyField(ctx.body, 'snapshotId'));
-      const targetDeploymentItemName = requiredBodyField(ctx.body, 'targetDeploymentItemName');
+      // v1.0's download takes the snapshot id alone; its target is the source cluster.
+      const targetDeploymentItemName =
+        ctx.apiVersion === V1 && deliveryType === 'DOWNLOAD'
+          ? (bodyField(ctx.body, 'targetDeploymentItemName') ?? c.name)
+          : requiredBodyField(ctx.body, 'targetDeploymentItemName');
       const targetProjectId = bodyField(ctx.body, 'targetProjectId') ?? c.groupId;
       if (deliveryType === 'RESTORE') requireRestoreTarget(store, targetProjectId, targetDeploymentItemName);
       const job = store.createRestoreJob({
@@ -463,12 +497,12 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
       requireProject(store, groupId);
       const items = store
         .listClusters(groupId)
-        .filter((c) => store.familyOf(c) === 'tenant')
+        .filter((c) => store.familyOf(c) !== 'flex')
         .map((c) => clusterDto(c, ctx));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
     getGroupCluster: (ctx) =>
-      ok(clusterDto(requireTenantCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName')), ctx)),
+      ok(clusterDto(requireClusterApiCluster(store, param(ctx, 'groupId'), param(ctx, 'clusterName')), ctx)),
 
     listGroupFlexClusters: (ctx) => {
       const groupId = param(ctx, 'groupId');
@@ -504,8 +538,10 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
     },
     listGroupFlexClusterBackupRestoreJobs: (ctx) => {
       const c = flexCluster(ctx);
+      // Oldest first, ASSUMED like the snapshots' recorded order (no recording of a job list).
       const items = store
         .listRestoreJobs(c.groupId, c.name)
+        .reverse()
         .map((j) => restoreJobDto(store, j, c, 'flex', ctx));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
@@ -531,7 +567,11 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
     },
     listGroupFlexClusterBackupSnapshots: (ctx) => {
       const c = flexCluster(ctx);
-      const items = store.listSnapshots(c.groupId, c.name).map((s) => snapshotDto(s, c, 'flex', ctx));
+      // Oldest first, as Atlas lists them (recorded: flex-snapshots-list.http, scheduled 08-02 … 08-09).
+      const items = store
+        .listSnapshots(c.groupId, c.name)
+        .reverse()
+        .map((s) => snapshotDto(s, c, 'flex', ctx));
       return ok(paginate(items, ctx.page, ctx.baseUrl, ctx.req));
     },
     getGroupFlexClusterBackupSnapshot: (ctx) => {
@@ -541,6 +581,7 @@ export function createHandlers(store: SimStore): Record<string, Handler> {
 
     // Legacy v1.0: the same tenant data; the DTOs add the v1-only fields when apiVersion is 'v1.0'.
     'v1.downloadTenantSnapshot': tenantCreate('DOWNLOAD'),
+    'v1.restoreTenantSnapshot': tenantCreate('RESTORE'),
     'v1.listTenantSnapshots': tenantSnapshots,
     'v1.getTenantSnapshot': tenantSnapshot,
     'v1.listTenantRestores': tenantRestores,

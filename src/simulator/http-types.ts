@@ -17,6 +17,8 @@ export interface SimResponse {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Send the JSON indented, whatever `pretty` the request asked (Atlas's 401, recorded). */
+  pretty?: boolean;
 }
 
 /** Atlas's error body (`ApiError` in the spec). */

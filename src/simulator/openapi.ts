@@ -54,8 +54,27 @@ let cached: Spec | undefined;
 
 /** Loads and indexes the spec once per process; routing and validation are both driven by it. */
 export function loadSpec(): Spec {
-  cached ??= buildSpec(JSON.parse(readFileSync(SPEC_URL, 'utf8')) as Json);
+  cached ??= buildSpec(patchRegionName(JSON.parse(readFileSync(SPEC_URL, 'utf8')) as Json));
   return cached;
+}
+
+/**
+ * The one place the spec is corrected to what Atlas sends. Region configs declare `regionName` as
+ * `type: object` with a `oneOf` of string enums, which no value satisfies (and `US_EAST_2` is both an
+ * AWS and an Azure region, so even a string would match two). Atlas sends the name as a string
+ * (`US_EAST_1` on a tenant cluster, issue #17), so the check takes any of the enums.
+ */
+function patchRegionName(doc: Json): Json {
+  const schemas = (doc.components as Json | undefined)?.schemas as Record<string, Json> | undefined;
+  for (const schema of Object.values(schemas ?? {})) {
+    const props = schema.properties as Record<string, Json> | undefined;
+    const region = props?.regionName;
+    if (region && region.type === 'object' && Array.isArray(region.oneOf)) {
+      const { type: _object, oneOf, ...rest } = region;
+      props.regionName = { ...rest, anyOf: oneOf };
+    }
+  }
+  return doc;
 }
 
 function deref(doc: Json, node: Json): Json {

@@ -2,6 +2,7 @@ import type { SimulatorConfig } from '../config/gateway-config.js';
 import { DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 import type { SimCredential } from './http-types.js';
 import type { SimulatorOptions } from './server.js';
+import { ATLAS_RATE_LIMITS } from './rate-limiter.js';
 
 /** The simulator's demo defaults under what `ATLAS_SIM_*` said; the first credential is the owner. */
 export type ConfiguredSimulatorOptions = SimulatorOptions & {
@@ -26,12 +27,18 @@ export function simulatorOptionsFromConfig(config: SimulatorConfig): ConfiguredS
       readOnly,
     ],
     ...(config.jobMs !== undefined ? { jobMs: config.jobMs } : {}),
+    ...(config.profile !== undefined ? { profile: config.profile } : {}),
     ...(config.tenantSunset !== undefined ? { tenantSunset: config.tenantSunset } : {}),
     // 0 turns limiting off; unset keeps a generous bucket so a demo behaves like Atlas without getting in the way.
+    // Unset: Atlas's recorded limits per endpoint set (1200 Flex, 10000 cluster routes).
     rateLimit:
       config.rateLimit === 0
         ? false
-        : { capacity: config.rateLimit ?? 1000, refillPerSecond: config.rateRefillPerSec ?? 100 },
+        : {
+            capacity: config.rateLimit ?? 1000,
+            refillPerSecond: config.rateRefillPerSec ?? 100,
+            ...(config.rateLimit === undefined ? { capacityBySet: ATLAS_RATE_LIMITS } : {}),
+          },
     ...(config.adminRoutes !== undefined ? { adminRoutes: config.adminRoutes } : {}),
   };
 }

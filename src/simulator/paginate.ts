@@ -42,10 +42,15 @@ export function paginate<T>(
 ): Paginated<T> {
   const start = (page.pageNum - 1) * page.itemsPerPage;
   const results = items.slice(start, start + page.itemsPerPage);
+  // As Atlas writes them (recorded): `includeCount`, `pageNum`, `itemsPerPage` first, in that order,
+  // whatever the request sent; then any other parameter of the request.
   const link = (pageNum: number, rel: string): Link => {
-    const q = new URLSearchParams(req.query);
-    q.set('pageNum', String(pageNum));
-    q.set('itemsPerPage', String(page.itemsPerPage));
+    const q = new URLSearchParams({
+      includeCount: String(page.includeCount),
+      pageNum: String(pageNum),
+      itemsPerPage: String(page.itemsPerPage),
+    });
+    for (const [k, v] of req.query) if (!q.has(k)) q.append(k, v);
     return { href: `${baseUrl}${req.path}?${q.toString()}`, rel };
   };
   const links = [link(page.pageNum, 'self')];

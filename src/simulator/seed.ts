@@ -4,8 +4,11 @@ import { createHash } from 'node:crypto';
 export type BackupStatus = 'PENDING' | 'QUEUED' | 'RUNNING' | 'FAILED' | 'COMPLETED';
 export type DeliveryType = 'RESTORE' | 'DOWNLOAD';
 export type BackingProvider = 'AWS' | 'GCP' | 'AZURE';
-/** How a cluster was created: shared tier (M2/M5) or Flex. Sunset mode serves tenant ones as Flex. */
-export type ClusterFamily = 'tenant' | 'flex';
+/**
+ * How a cluster was created: shared tier (M0/M2/M5), Flex, or dedicated (M10+). Sunset mode serves
+ * M2/M5 ones as Flex.
+ */
+export type ClusterFamily = 'tenant' | 'flex' | 'dedicated';
 
 export interface SeedProject {
   id: string;
@@ -20,7 +23,11 @@ export interface SeedCluster {
   groupId: string;
   name: string;
   family: ClusterFamily;
-  instanceSize: 'M2' | 'M5' | 'FLEX';
+  /**
+   * M0 (free, TENANT provider) and M100 (dedicated) are listed by the clusters API but have no
+   * backups the tenant or Flex routes serve.
+   */
+  instanceSize: 'M0' | 'M2' | 'M5' | 'M100' | 'FLEX';
   backingProviderName: BackingProvider;
   /** The backing provider's region, e.g. `US_EAST_1` (AWS), `CENTRAL_US` (GCP), `US_EAST_2` (Azure). */
   regionName: string;
@@ -65,7 +72,22 @@ export interface SeedData {
   /** Newest first per cluster. */
   snapshots: SeedSnapshot[];
   restoreJobs: SeedRestoreJob[];
+  /**
+   * Jobs made when their cluster's jobs are first touched, so a cluster with thousands of jobs costs
+   * nothing at start-up.
+   */
+  lazyJobs?: { groupId: string; clusterName: string; build: () => SeedRestoreJob[] }[];
 }
+
+/**
+ * Which data the simulator holds:
+ * - `realistic` (the default): as a real Atlas project looks (recorded August 2026): Flex clusters
+ *   keep 8 daily snapshots (8-day retention); `busy-flex` has 2,160 restore jobs, made on first use;
+ *   an M0 and a dedicated (M100) cluster sit in the clusters API next to the shared ones.
+ * - `small`: the compact data the tests are written against: a Flex cluster with 120 six-hourly
+ *   snapshots (a second page at Atlas's default 100), four jobs per cluster, no M0 or dedicated.
+ */
+export type SeedProfile = 'realistic' | 'small';
 
 /** Matches `ManualClock`'s default start, so a store on a fresh ManualClock sees the seed "as of now". */
 export const SEED_EPOCH = '2026-11-23T12:00:00Z';
@@ -220,6 +242,57 @@ const CLUSTERS: ClusterSpec[] = [
   },
 ];
 
+/** What `realistic` adds to the clusters of `small` (and Flex snapshots become 8 daily ones). */
+const REALISTIC_CLUSTERS: ClusterSpec[] = [
+  {
+    project: 'payments',
+    name: 'busy-flex',
+    family: 'flex',
+    instanceSize: 'FLEX',
+    backing: 'AWS',
+    region: 'US_EAST_1',
+    patch: 5,
+    snapshots: 8,
+    intervalMs: DAY,
+    retentionMs: 8 * DAY,
+    statuses: {},
+    ageDays: 120,
+  },
+  {
+    project: 'payments',
+    name: 'free-m0',
+    family: 'tenant',
+    instanceSize: 'M0',
+    backing: 'AWS',
+    region: 'US_EAST_1',
+    patch: 5,
+    snapshots: 0,
+    intervalMs: DAY,
+    retentionMs: DAY,
+    statuses: {},
+    ageDays: 40,
+  },
+  {
+    project: 'payments',
+    name: 'prod-dedicated',
+    family: 'dedicated',
+    // An AWS-only size: the spec's electableSpecs `oneOf` takes an M10 as AWS, Azure and GCP at once,
+    // so no M10 answer validates. The gateway reads no size of a dedicated cluster anyway.
+    instanceSize: 'M100',
+    backing: 'AWS',
+    region: 'US_EAST_1',
+    patch: 5,
+    snapshots: 0,
+    intervalMs: DAY,
+    retentionMs: DAY,
+    statuses: {},
+    ageDays: 300,
+  },
+];
+
+/** Restore jobs of `busy-flex` in `realistic`: as many as the real Flex cluster had. */
+export const BUSY_JOB_COUNT = 2160;
+
 interface JobSpec {
   label: string;
   project: ProjectKey;
@@ -308,14 +381,27 @@ const snapshotId = (key: ProjectKey, cluster: string, index: number) =>
   seedId(`snapshot:${key}:${cluster}:${index}`);
 const jobId = (label: string) => seedId(`restore-job:${label}`);
 
-const iso = (ms: number) => new Date(ms).toISOString();
+/** Whole seconds, as Atlas sends dates (recorded: `2026-08-02T17:05:10Z`). */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
 /**
  * Builds the seed. Ids depend only on labels; times are relative to `now` (floored to the hour) so the
  * newest snapshot is always recent whatever clock the store runs on.
  */
-export function buildSeed(opts: { now?: number | string | Date } = {}): SeedData {
+export function buildSeed(opts: { now?: number | string | Date; profile?: SeedProfile } = {}): SeedData {
   const now = new Date(opts.now ?? SEED_EPOCH).getTime();
+  const realistic = (opts.profile ?? 'realistic') === 'realistic';
+  // Real Flex backups: one snapshot a day, kept 8 days (recorded: 8 snapshots, 08-02 … 08-09).
+  const specs: ClusterSpec[] = realistic
+    ? [
+        ...CLUSTERS.map((c) =>
+          c.family === 'flex' && c.snapshots > 0
+            ? { ...c, snapshots: 8, intervalMs: DAY, retentionMs: 8 * DAY }
+            : c,
+        ),
+        ...REALISTIC_CLUSTERS,
+      ]
+    : CLUSTERS;
   const hour = Math.floor(now / HOUR) * HOUR;
   const orgId = seedId('org:acme');
 
@@ -328,7 +414,7 @@ export function buildSeed(opts: { now?: number | string | Date } = {}): SeedData
 
   const clusters: SeedCluster[] = [];
   const snapshots: SeedSnapshot[] = [];
-  for (const spec of CLUSTERS) {
+  for (const spec of specs) {
     const groupId = projectId(spec.project);
     clusters.push({
       id: clusterId(spec.project, spec.name),
@@ -339,13 +425,13 @@ export function buildSeed(opts: { now?: number | string | Date } = {}): SeedData
       backingProviderName: spec.backing,
       regionName: spec.region,
       mongoDBVersion: `8.0.${spec.patch}`,
-      diskSizeGB: spec.instanceSize === 'M2' ? 2 : 5,
+      diskSizeGB: spec.instanceSize === 'M2' ? 2 : spec.instanceSize === 'M100' ? 100 : 5,
       createDate: iso(spec.ageDays === 0 ? hour - 10 * MINUTE : hour - spec.ageDays * DAY),
       replicationSpecId: seedId(`replication-spec:${spec.project}:${spec.name}`),
       zoneId: seedId(`zone:${spec.project}:${spec.name}`),
     });
     for (let i = 0; i < spec.snapshots; i += 1) {
-      const status = spec.statuses[i] ?? 'COMPLETED';
+      const status = (realistic && spec.family === 'flex' ? undefined : spec.statuses[i]) ?? 'COMPLETED';
       // One hour back so even the newest snapshot has started and (if done) finished before `now`.
       const scheduled = hour - HOUR - i * spec.intervalMs;
       const started = status === 'QUEUED' || status === 'PENDING' ? undefined : scheduled + 2 * MINUTE;
@@ -367,21 +453,63 @@ export function buildSeed(opts: { now?: number | string | Date } = {}): SeedData
     }
   }
 
+  const byId = new Map(snapshots.map((x) => [x.id, x]));
+  const countOf = new Map(specs.map((c) => [`${c.project}/${c.name}`, c.snapshots]));
   const restoreJobs: SeedRestoreJob[] = JOBS.map((j) => {
     const target = j.target ?? { project: j.project, cluster: j.cluster };
+    // Fewer snapshots in `realistic`: the job takes the oldest one there is.
+    const index = Math.min(j.snapshot, (countOf.get(`${j.project}/${j.cluster}`) ?? 1) - 1);
+    const sid = snapshotId(j.project, j.cluster, index);
+    const snap = byId.get(sid);
+    // A job is never older than its snapshot: scheduled at least 30 minutes after it was taken.
+    const taken = snap ? Date.parse(snap.finishTime ?? snap.scheduledTime) + 30 * MINUTE : -Infinity;
     return {
       id: jobId(j.label),
       groupId: projectId(j.project),
       clusterName: j.cluster,
-      snapshotId: snapshotId(j.project, j.cluster, j.snapshot),
+      snapshotId: sid,
       deliveryType: j.deliveryType,
-      createdAt: iso(now - j.agoMs),
+      createdAt: iso(Math.min(now - MINUTE, Math.max(now - j.agoMs, taken))),
       targetProjectId: projectId(target.project),
       targetDeploymentItemName: target.cluster,
     };
   });
 
-  return { orgId, projects, clusters, snapshots, restoreJobs };
+  const lazyJobs: SeedData['lazyJobs'] = [];
+  if (realistic) {
+    const groupId = projectId('payments');
+    const busy = snapshots.filter((x) => x.groupId === groupId && x.clusterName === 'busy-flex');
+    lazyJobs.push({ groupId, clusterName: 'busy-flex', build: () => busyJobs(groupId, busy, now) });
+  }
+
+  return { orgId, projects, clusters, snapshots, restoreJobs, lazyJobs };
+}
+
+/**
+ * 2,160 jobs over the 8 days of `busy-flex`'s snapshots, each of the newest snapshot finished before
+ * it (as CLI end-to-end runs make them): mostly RESTOREs into the cluster itself, every fourth a
+ * DOWNLOAD. All finished long ago except what the store's clock makes of the newest.
+ */
+function busyJobs(groupId: string, busy: SeedSnapshot[], now: number): SeedRestoreJob[] {
+  const oldest = Math.min(...busy.map((x) => Date.parse(x.finishTime ?? x.scheduledTime)));
+  const span = now - 2 * HOUR - oldest;
+  const jobs: SeedRestoreJob[] = [];
+  for (let i = 0; i < BUSY_JOB_COUNT; i++) {
+    // Whole seconds, as Atlas's dates are.
+    const at = Math.floor((oldest + 10 * MINUTE + (span * i) / BUSY_JOB_COUNT) / 1000) * 1000;
+    const snap = busy.find((x) => Date.parse(x.finishTime ?? x.scheduledTime) < at) ?? busy.at(-1)!;
+    jobs.push({
+      id: seedId(`restore-job:busy:${i}`),
+      groupId,
+      clusterName: 'busy-flex',
+      snapshotId: snap.id,
+      deliveryType: i % 4 === 3 ? 'DOWNLOAD' : 'RESTORE',
+      createdAt: iso(at),
+      targetProjectId: groupId,
+      targetDeploymentItemName: 'busy-flex',
+    });
+  }
+  return jobs;
 }
 
 /** Stable handles into the seed for tests; they do not depend on the `now` the seed was built with. */
@@ -392,6 +520,18 @@ export const SEED = {
     payments: { id: projectId('payments'), name: 'Payments' },
     analytics: { id: projectId('analytics'), name: 'Analytics' },
     sandbox: { id: projectId('sandbox'), name: 'Sandbox' },
+  },
+  /** What the `realistic` profile adds (payments project). */
+  realistic: {
+    groupId: projectId('payments'),
+    /** Flex, 8 daily snapshots, `BUSY_JOB_COUNT` jobs. */
+    busyClusterName: 'busy-flex',
+    busyNewestSnapshotId: snapshotId('payments', 'busy-flex', 0),
+    busyJobCount: BUSY_JOB_COUNT,
+    /** M0: in the clusters API, no backups here. */
+    m0ClusterName: 'free-m0',
+    /** Dedicated (M100 on AWS): in the clusters API, no backups here. */
+    dedicatedClusterName: 'prod-dedicated',
   },
   /** A 24-hex id that names nothing in the seed. */
   unknownId: 'ffffffffffffffffffffffff',

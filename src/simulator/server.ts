@@ -2,11 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock, type Clock } from '../time/clock.js';
-import { FaultInjector, parseFaultRule } from './faults.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limiter.js';
+import { BodyOverrides, FaultInjector, parseFaultRule } from './faults.js';
+import { endpointSetOf, RateLimiter, type RateLimitOptions } from './rate-limiter.js';
 import { loadSpec, fieldViolations, type SpecOperation } from './openapi.js';
 import { SimAuth, DEFAULT_SIM_CREDENTIALS } from './auth-server/sim-auth.js';
 import { SimStore } from './store.js';
+import type { SeedProfile } from './seed.js';
 import { createHandlers, type Handler } from './handlers.js';
 import { pageParams } from './paginate.js';
 import {
@@ -29,6 +30,14 @@ export interface SimulatorOptions {
   jobMs?: number;
   /** Tenant routes answer 410 VERSION_GONE and tenant clusters are served as Flex. @default false */
   tenantSunset?: boolean;
+  /**
+   * Which data it holds: `realistic` (as real Atlas: 8 daily Flex snapshots, a cluster with 2,160
+   * jobs, M0 and dedicated clusters) or `small` (what most tests are written against). See
+   * `SeedProfile`. @default 'realistic'
+   */
+  profile?: SeedProfile;
+  /** A new job's first status (see `SimStoreOptions.firstJobStatus`). @default 'PENDING' */
+  firstJobStatus?: 'PENDING' | 'QUEUED';
   /** Accepted credentials. @default DEFAULT_SIM_CREDENTIALS (owner and read-only demo pairs) */
   credentials?: SimCredential[];
   /** Token bucket per project, or `false` for none. @default false */
@@ -84,6 +93,8 @@ export interface RequestRecord {
   status: number;
   /** The project the request was about, when it had one. */
   groupId: string | undefined;
+  /** Bytes of the answer's body as sent (0 when the connection was reset). */
+  bytes: number;
 }
 
 export interface Simulator {
@@ -94,6 +105,8 @@ export interface Simulator {
   store: SimStore;
   auth: SimAuth;
   faults: FaultInjector;
+  /** Edits of successful answers (a new enum value, a missing field), applied before validation. */
+  overrides: BodyOverrides;
   rateLimiter: RateLimiter | undefined;
   /**
    * Requests by operationId since start (or the last `resetStats`), and the most API requests that
@@ -115,6 +128,13 @@ const LEGACY_ROUTES: { method: string; regex: RegExp; key: string; names: string
     method: 'POST',
     regex: new RegExp(`^${LEGACY_BASE}/download$`),
     key: 'v1.downloadTenantSnapshot',
+    names: [],
+  },
+  {
+    // v1.0 documented it (seed 004 era); the gateway's legacy restore posts here.
+    method: 'POST',
+    regex: new RegExp(`^${LEGACY_BASE}/restore$`),
+    key: 'v1.restoreTenantSnapshot',
     names: [],
   },
   {
@@ -159,6 +179,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clock,
     jobMs: options.jobMs ?? 3000,
     tenantSunset: options.tenantSunset ?? false,
+    profile: options.profile ?? 'realistic',
+    firstJobStatus: options.firstJobStatus ?? 'PENDING',
   });
   const auth = new SimAuth({
     credentials: options.credentials ?? DEFAULT_SIM_CREDENTIALS,
@@ -167,6 +189,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     ...(options.tokenTtlSec !== undefined ? { tokenTtlSec: options.tokenTtlSec } : {}),
   });
   const faults = new FaultInjector(options.random);
+  const overrides = new BodyOverrides();
   const rateLimiter = options.rateLimit ? new RateLimiter(options.rateLimit, clock) : undefined;
   const handlers: Record<string, Handler> = createHandlers(store);
   let records: RequestRecord[] = [];
@@ -175,8 +198,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const sockets = new Set<Socket>();
   let baseUrl = '';
 
-  const record = (routed: Routed, req: SimRequest, status: number) => {
-    records.push({
+  const record = (routed: Routed, req: SimRequest, status: number): RequestRecord => {
+    const rec: RequestRecord = {
       operationId: routed.operationId,
       method: req.method,
       path: req.path,
@@ -186,9 +209,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       at: clock.now(),
       status,
       groupId: routed.params.groupId,
-    });
+      bytes: 0,
+    };
+    records.push(rec);
     // Bounded: a long benchmark run must not grow the simulator without end.
     if (records.length > 100_000) records = records.slice(-50_000);
+    return rec;
   };
 
   function route(method: string, path: string): Routed | undefined {
@@ -277,7 +303,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         badRequestDetail: { fields: [{ field: '(body)', description: 'is not valid JSON' }] },
       });
     }
-    const ref = routed.legacy ? '#/components/schemas/TenantRestore' : routed.op?.requestSchemas[contentType];
+    // The v1.0 download takes `{"snapshotId": …}` alone (seed 003, "Request to Download One M2/M5
+    // Cluster Snapshot"): only the v1.0 restore is checked against the full TenantRestore.
+    const ref = routed.legacy
+      ? routed.operationId === 'v1.downloadTenantSnapshot'
+        ? undefined
+        : '#/components/schemas/TenantRestore'
+      : routed.op?.requestSchemas[contentType];
     if (ref) {
       const validate = spec.validator(ref);
       if (!validate(body)) {
@@ -300,7 +332,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
     let rate: { limit: number; remaining: number } | undefined;
     if (rateLimiter) {
-      const decision = rateLimiter.take(routed.params.groupId ?? `principal:${principal.id}`);
+      const decision = rateLimiter.take(
+        routed.params.groupId ?? `principal:${principal.id}`,
+        endpointSetOf(req.path),
+      );
       if (!decision.ok) {
         const scope = req.path.replace(/^\//, '');
         const { capacity, refillPerSecond } = rateLimiter.options;
@@ -496,13 +531,25 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       answer = { status: e.status, headers: e.headers, body: e.toBody(), mediaType: 'application/json' };
     }
 
-    let body = answer.body;
     let status = answer.status;
+    let body =
+      routed && status === 200 && !Buffer.isBuffer(answer.body)
+        ? overrides.apply(operationId, answer.body)
+        : answer.body;
+    // Error answers are plain `application/json` with the code in `X-Error-Code` (recorded); success
+    // answers carry the version's media type with `;charset=utf-8`.
+    const isError = answer.status >= 400 && !Buffer.isBuffer(answer.body);
     const contentType =
       answer.headers?.['content-type'] ??
-      (answer.mediaType && answer.mediaType !== 'application/json'
-        ? `${answer.mediaType};charset=utf-8`
-        : 'application/json;charset=utf-8');
+      (isError
+        ? 'application/json'
+        : answer.mediaType && answer.mediaType !== 'application/json'
+          ? `${answer.mediaType};charset=utf-8`
+          : 'application/json;charset=utf-8');
+    const errorCode =
+      isError && typeof answer.body === 'object' && answer.body !== null
+        ? (answer.body as { errorCode?: unknown }).errorCode
+        : undefined;
     if (routed && req.query.get('envelope') === 'true' && !Buffer.isBuffer(body)) {
       // Atlas's envelope: lists gain `status`, other bodies are wrapped in `content`; HTTP says 200.
       enveloped = true;
@@ -510,9 +557,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       body = isList ? { ...(body as object), status } : { status, content: body };
       status = 200;
     }
-    if (routed) record(routed, req, answer.status);
+    let rec: RequestRecord | undefined;
+    if (routed) rec = record(routed, req, answer.status);
     else if (operationId !== 'admin')
-      record({ operationId, op: undefined, params: {}, legacy: false }, req, answer.status);
+      rec = record({ operationId, op: undefined, params: {}, legacy: false }, req, answer.status);
     if (routed || operationId.startsWith('oauth.')) {
       options.onResponse?.({
         operationId,
@@ -534,12 +582,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     let payload: Buffer = Buffer.isBuffer(body)
       ? body
       : Buffer.from(
-          req.query.get('pretty') === 'true' ? JSON.stringify(body, null, 2) : JSON.stringify(body ?? {}),
+          req.query.get('pretty') === 'true' || answer.pretty
+            ? JSON.stringify(body, null, 2)
+            : JSON.stringify(body ?? {}),
         );
     if (fault?.body === 'malformed')
       payload = Buffer.from(`${payload.toString('utf8').slice(0, -1)},,}<html>`);
+    if (rec) rec.bytes = payload.length;
     const headers: Record<string, string | number> = {
       ...answer.headers,
+      ...(typeof errorCode === 'string' ? { 'x-error-code': errorCode } : {}),
       'content-type': contentType,
       'content-length': payload.length,
     };
@@ -617,6 +669,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     store,
     auth,
     faults,
+    overrides,
     rateLimiter,
     stats,
     resetStats: () => {

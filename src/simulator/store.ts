@@ -7,7 +7,9 @@ import {
   type DeliveryType,
   type SeedCluster,
   type SeedData,
+  type SeedProfile,
   type SeedProject,
+  type SeedRestoreJob,
   type SeedSnapshot,
 } from './seed.js';
 import { snapshotArchive } from './tgz.js';
@@ -18,7 +20,15 @@ export interface SimStoreOptions {
   jobMs?: number;
   /** Serve tenant (M2/M5) clusters as migrated Flex clusters. @default false */
   tenantSunset?: boolean;
-  /** @default buildSeed({ now: clock.now() }) */
+  /**
+   * A new job's first status. Atlas answers a POST with PENDING, then RUNNING and COMPLETED (recorded
+   * August 2026; no QUEUED seen); `QUEUED` keeps the lifecycle the older tests were written against.
+   * @default 'PENDING'
+   */
+  firstJobStatus?: 'PENDING' | 'QUEUED';
+  /** Which data to hold (see `SeedProfile`). @default 'realistic' */
+  profile?: SeedProfile;
+  /** @default buildSeed({ now: clock.now(), profile }) */
   seed?: SeedData;
   /** HMAC key of the snapshotUrl signatures. @default 32 random bytes, so URLs of one store can't be forged */
   downloadSecret?: string | Buffer;
@@ -78,6 +88,7 @@ export class SimStore {
   readonly clock: Clock;
   readonly jobMs: number;
   readonly orgId: string;
+  readonly firstJobStatus: 'PENDING' | 'QUEUED';
   #tenantSunset: boolean;
   readonly #secret: Buffer;
   readonly #projects = new Map<string, SeedProject>();
@@ -87,11 +98,14 @@ export class SimStore {
   readonly #snapshotById = new Map<string, SeedSnapshot>();
   readonly #jobs = new Map<string, RestoreJobRecord>();
   readonly #createdPerSnapshot = new Map<string, number>();
+  /** Cluster key → jobs to make on first touch (`SeedData.lazyJobs`). */
+  readonly #lazyJobs = new Map<string, () => SeedRestoreJob[]>();
   #jobCounter = 0;
 
   constructor(opts: SimStoreOptions) {
     this.clock = opts.clock;
     this.jobMs = opts.jobMs ?? 3000;
+    this.firstJobStatus = opts.firstJobStatus ?? 'PENDING';
     this.#tenantSunset = opts.tenantSunset ?? false;
     this.#secret =
       opts.downloadSecret === undefined
@@ -99,7 +113,7 @@ export class SimStore {
         : Buffer.isBuffer(opts.downloadSecret)
           ? opts.downloadSecret
           : Buffer.from(opts.downloadSecret, 'utf8');
-    const seed = opts.seed ?? buildSeed({ now: this.clock.now() });
+    const seed = opts.seed ?? buildSeed({ now: this.clock.now(), profile: opts.profile ?? 'realistic' });
     this.orgId = seed.orgId;
     for (const p of seed.projects) this.#projects.set(p.id, { ...p });
     for (const c of seed.clusters) {
@@ -114,7 +128,12 @@ export class SimStore {
       list.push(copy);
       this.#snapshotById.set(s.id, copy);
     }
-    for (const j of seed.restoreJobs) {
+    this.#addJobs(seed.restoreJobs);
+    for (const l of seed.lazyJobs ?? []) this.#lazyJobs.set(clusterKey(l.groupId, l.clusterName), l.build);
+  }
+
+  #addJobs(jobs: SeedRestoreJob[]): void {
+    for (const j of jobs) {
       const snapshot = this.#snapshotById.get(j.snapshotId);
       this.#jobs.set(j.id, {
         ...j,
@@ -122,6 +141,15 @@ export class SimStore {
         outcome: snapshot?.status === 'COMPLETED' ? 'COMPLETED' : 'FAILED',
       });
     }
+  }
+
+  /** Makes a cluster's lazy jobs, once. */
+  #touch(groupId: string, clusterName: string): void {
+    const key = clusterKey(groupId, clusterName);
+    const build = this.#lazyJobs.get(key);
+    if (!build) return;
+    this.#lazyJobs.delete(key);
+    this.#addJobs(build());
   }
 
   get tenantSunset(): boolean {
@@ -150,8 +178,12 @@ export class SimStore {
     return this.#clusters.get(clusterKey(groupId, name));
   }
 
-  /** The family a cluster is served as: after the sunset Atlas has migrated every M2/M5 to Flex. */
+  /**
+   * The family a cluster is served as: after the sunset Atlas has migrated every M2/M5 to Flex. M0
+   * stays tenant (free clusters were not migrated by this sunset), dedicated stays dedicated.
+   */
   familyOf(cluster: SeedCluster): ClusterFamily {
+    if (cluster.family === 'dedicated' || cluster.instanceSize === 'M0') return cluster.family;
     return this.#tenantSunset ? 'flex' : cluster.family;
   }
 
@@ -167,12 +199,14 @@ export class SimStore {
 
   /** Restore and download jobs whose source is the cluster, newest first. */
   listRestoreJobs(groupId: string, clusterName: string): RestoreJobRecord[] {
+    this.#touch(groupId, clusterName);
     return [...this.#jobs.values()]
       .filter((j) => j.groupId === groupId && j.clusterName === clusterName)
       .sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
   }
 
   getRestoreJob(groupId: string, clusterName: string, jobId: string): RestoreJobRecord | undefined {
+    this.#touch(groupId, clusterName);
     const j = this.#jobs.get(jobId);
     return j && j.groupId === groupId && j.clusterName === clusterName ? j : undefined;
   }
@@ -182,6 +216,7 @@ export class SimStore {
     const snapshot = this.getSnapshot(input.groupId, input.clusterName, input.snapshotId);
     if (!snapshot)
       throw new Error(`snapshot ${input.snapshotId} is not one of ${input.groupId}/${input.clusterName}`);
+    this.#touch(input.groupId, input.clusterName);
     const now = this.clock.now();
     this.#jobCounter += 1;
     // ObjectId-like: creation seconds first, so ids sort by time as Atlas's do; the rest is stable per store.
@@ -213,13 +248,17 @@ export class SimStore {
     return n;
   }
 
-  /** QUEUED for the first 20 % of jobMs, then RUNNING, then COMPLETED; a doomed job goes QUEUED → FAILED. */
+  /**
+   * `firstJobStatus` (PENDING, as Atlas) for the first 20 % of jobMs, then RUNNING, then COMPLETED; a
+   * doomed job stays in its first status, then FAILED.
+   */
   jobState(job: RestoreJobRecord): JobState {
     const elapsed = this.clock.now() - job.createdAt;
     const end = job.createdAt + this.jobMs;
-    if (elapsed < 0.2 * this.jobMs) return { status: 'QUEUED' };
+    const first = this.firstJobStatus;
+    if (elapsed < 0.2 * this.jobMs) return { status: first };
     if (job.outcome === 'FAILED') {
-      return elapsed < this.jobMs ? { status: 'QUEUED' } : { status: 'FAILED', finishedAt: end };
+      return elapsed < this.jobMs ? { status: first } : { status: 'FAILED', finishedAt: end };
     }
     if (elapsed < this.jobMs) return { status: 'RUNNING' };
     return {

@@ -75,7 +75,7 @@ describe('Digest (API keys) against the simulator', () => {
     );
     const first = await client.projects.getGroup({ groupId: G }).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(AtlasApiError);
-    expect(first).toMatchObject({ status: 401, errorCode: 'UNAUTHORIZED' });
+    expect(first).toMatchObject({ status: 401, errorCode: 'UNEXPECTED_ERROR' });
     expect(sim.stats().total).toBe(2);
     await expect(client.projects.getGroup({ groupId: G })).rejects.toMatchObject({ status: 401 });
     expect(sim.stats().total).toBe(4);

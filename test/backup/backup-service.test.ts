@@ -118,7 +118,7 @@ describe('routing per family', () => {
     expect((err as AtlasApiError).status).toBe(404);
   });
 
-  it('answers null for a single item Atlas says does not exist, with one call each', async () => {
+  it('answers null for a single item Atlas says does not exist; an unknown cluster is asked of both families (CLUSTER_NOT_FOUND is a family signal)', async () => {
     const { service } = fresh();
     const found: unknown[] = [];
     const calls = await ops(async () => {
@@ -133,6 +133,7 @@ describe('routing per family', () => {
       'getGroupFlexClusterBackupRestoreJob',
       'getGroup',
       'getGroupFlexCluster',
+      'getGroupCluster',
     ]);
   });
 

@@ -15,7 +15,9 @@ describe('family signals', () => {
     expect(familySignal(api(400, 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API'), 'FLEX')).toBe('TENANT');
     expect(familySignal(api(400, 'CANNOT_USE_FLEX_CLUSTER_IN_CLUSTER_API'), 'TENANT')).toBe('FLEX');
     expect(familySignal(api(410, 'VERSION_GONE'), 'TENANT')).toBe('FLEX');
-    expect(familySignal(api(404, 'CLUSTER_NOT_FOUND'), 'FLEX')).toBeUndefined();
+    // The CLI falls back from a Flex route on these too.
+    expect(familySignal(api(404, 'CLUSTER_NOT_FOUND'), 'FLEX')).toBe('TENANT');
+    expect(familySignal(api(400, 'FEATURE_UNSUPPORTED'), 'FLEX')).toBe('TENANT');
     expect(familySignal(api(410, 'VERSION_GONE'), 'FLEX')).toBeUndefined();
   });
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AtlasApiError, AtlasNetworkError } from '../../src/atlas/errors.js';
-import { familySignal, routeByFamily, type FamilyCalls } from '../../src/backup/backup-router.js';
+import {
+  NotSharedOrFlexError,
+  familySignal,
+  routeByFamily,
+  type FamilyCalls,
+} from '../../src/backup/backup-router.js';
 import { FamilyCache } from '../../src/backup/family-cache.js';
 import type { Family } from '../../src/backup/model.js';
 import { ManualClock } from '../../src/time/clock.js';
@@ -82,16 +87,53 @@ describe('routing one call by family', () => {
 
   it('leaves any other error to the caller, learning nothing', async () => {
     const cache = new FamilyCache({ clock: new ManualClock() });
-    const notFound = api(404, 'CLUSTER_NOT_FOUND');
+    const notFound = api(404, 'GROUP_NOT_FOUND');
     const { familyCalls, tried } = calls({ TENANT: 'tenant answer', FLEX: notFound });
     await expect(routeByFamily(cache, ref, familyCalls)).rejects.toBe(notFound);
     expect(tried).toEqual(['FLEX']);
     expect(cache.get(ref)).toBeUndefined();
   });
 
-  it('answers the second family’s error when the switch fails too', async () => {
+  it.each([
+    ['CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API', 400],
+    ['FEATURE_UNSUPPORTED', 400],
+    ['CLUSTER_NOT_FOUND', 404],
+  ])(
+    'family signal %s from a Flex route: the tenant route is asked, as the Atlas CLI does',
+    async (code, status) => {
+      const cache = new FamilyCache({ clock: new ManualClock() });
+      const { familyCalls, tried } = calls({ TENANT: 'tenant answer', FLEX: api(status, code) });
+      expect(await routeByFamily(cache, ref, familyCalls)).toBe('tenant answer');
+      expect(tried).toEqual(['FLEX', 'TENANT']);
+      expect(cache.get(ref)).toBe('TENANT');
+    },
+  );
+
+  it('family signal CLUSTER_NOT_FOUND from a tenant route: the Flex route is asked', async () => {
     const cache = new FamilyCache({ clock: new ManualClock() });
-    const second = api(404, 'CLUSTER_NOT_FOUND');
+    cache.set(ref, 'TENANT');
+    const { familyCalls, tried } = calls({ TENANT: api(404, 'CLUSTER_NOT_FOUND'), FLEX: 'flex answer' });
+    expect(await routeByFamily(cache, ref, familyCalls)).toBe('flex answer');
+    expect(tried).toEqual(['TENANT', 'FLEX']);
+    expect(cache.get(ref)).toBe('FLEX');
+  });
+
+  it('a weak signal is learned only once the other family answers', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const missing = api(404, 'CLUSTER_NOT_FOUND');
+    const { familyCalls, tried } = calls({ TENANT: api(404, 'CLUSTER_NOT_FOUND'), FLEX: missing });
+    // No such cluster in either family: Atlas's 404 (null or NOT_FOUND), and nothing learned.
+    await expect(routeByFamily(cache, ref, familyCalls)).rejects.toMatchObject({
+      status: 404,
+      errorCode: 'CLUSTER_NOT_FOUND',
+    });
+    expect(tried).toEqual(['FLEX', 'TENANT']);
+    expect(cache.get(ref)).toBeUndefined();
+  });
+
+  it('answers the second family’s error when the switch fails for another reason', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const second = api(503, 'UNEXPECTED_ERROR');
     const { familyCalls, tried } = calls({
       TENANT: second,
       FLEX: api(400, 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API'),
@@ -100,5 +142,35 @@ describe('routing one call by family', () => {
     expect(tried).toEqual(['FLEX', 'TENANT']);
     // The signal itself was Atlas's word: the family stays learned.
     expect(cache.get(ref)).toBe('TENANT');
+  });
+});
+
+describe('a dedicated (M10+) or M0 cluster: neither family serves it', () => {
+  const dedicated = {
+    FLEX: api(400, 'CANNOT_USE_NON_FLEX_CLUSTER_IN_FLEX_API'),
+    TENANT: api(410, 'VERSION_GONE'),
+  };
+
+  it('answers NOT_FOUND "not a shared-tier or Flex cluster" on every request, whatever the cache holds', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const answers: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { familyCalls } = calls(dedicated);
+      answers.push(await routeByFamily(cache, ref, familyCalls).catch((e: unknown) => e));
+    }
+    for (const a of answers) {
+      expect(a).toBeInstanceOf(NotSharedOrFlexError);
+      expect((a as NotSharedOrFlexError).code).toBe('NOT_FOUND');
+      expect((a as NotSharedOrFlexError).extensions).toEqual({ reason: 'NOT_SHARED_TIER_OR_FLEX' });
+    }
+  });
+
+  it('before the sunset too: the tenant route has no such cluster after Flex named it non-Flex', async () => {
+    const cache = new FamilyCache({ clock: new ManualClock() });
+    const { familyCalls } = calls({ ...dedicated, TENANT: api(404, 'CLUSTER_NOT_FOUND') });
+    await expect(routeByFamily(cache, ref, familyCalls)).rejects.toBeInstanceOf(NotSharedOrFlexError);
+    const again = calls({ ...dedicated, TENANT: api(404, 'CLUSTER_NOT_FOUND') });
+    await expect(routeByFamily(cache, ref, again.familyCalls)).rejects.toBeInstanceOf(NotSharedOrFlexError);
+    expect(again.tried).toEqual(['TENANT', 'FLEX']);
   });
 });

@@ -1,3 +1,4 @@
+import { JOB_STATUSES, readEnum, UnknownValues } from '../../src/backup/unknown-values.js';
 import { describe, expect, it } from 'vitest';
 import { clusterFields, isTenantBackupCluster, isTerminal } from '../../src/backup/mappers.js';
 import type { ClusterSource } from '../../src/backup/model.js';
@@ -40,15 +41,15 @@ describe('mappers', () => {
   it('maps tenant clusterName/region configs and flex providerSettings into one shape', () => {
     expect(clusterFields(tenant)).toMatchObject({
       instanceSize: 'M5',
-      backingProvider: 'GCP',
+      backingProviderRaw: 'GCP',
       region: 'CENTRAL_US',
-      state: 'IDLE',
+      stateRaw: 'IDLE',
     });
     expect(clusterFields(flex)).toMatchObject({
       instanceSize: 'FLEX',
-      backingProvider: 'AZURE',
+      backingProviderRaw: 'AZURE',
       region: 'EUROPE_WEST',
-      state: 'UPDATING',
+      stateRaw: 'UPDATING',
       backupEnabled: true,
     });
   });
@@ -70,5 +71,19 @@ describe('mappers', () => {
       true,
       true,
     ]);
+  });
+});
+
+describe('reading enums from Atlas', () => {
+  it('maps an unknown value to UNKNOWN, notes it once per value and counts every sighting', () => {
+    const logged: string[] = [];
+    const unknown = new UnknownValues((kind, raw) => logged.push(`${kind}:${raw}`));
+    expect(readEnum('status', JOB_STATUSES, 'COMPLETED', unknown)).toBe('COMPLETED');
+    expect(readEnum('status', JOB_STATUSES, 'CANCELLED', unknown)).toBe('UNKNOWN');
+    expect(readEnum('status', JOB_STATUSES, 'CANCELLED', unknown)).toBe('UNKNOWN');
+    expect(readEnum('status', JOB_STATUSES, 'CLOSED', unknown)).toBe('UNKNOWN');
+    expect(readEnum('status', JOB_STATUSES, undefined, unknown)).toBeNull();
+    expect(logged).toEqual(['status:CANCELLED', 'status:CLOSED']);
+    expect(unknown.counts.status).toBe(3);
   });
 });

@@ -229,9 +229,12 @@ describe('the simulator group', () => {
       publicKey: documented('ATLAS_SIM_PUBLIC_KEY'),
       privateKey: documented('ATLAS_SIM_PRIVATE_KEY'),
     });
+    // Unset: Atlas's recorded Ratelimit-Limit per endpoint set (issue #17).
+    expect(documented('ATLAS_SIM_RATE_LIMIT')).toBe('1200 on Flex routes, 10000 on cluster routes');
     expect(options.rateLimit).toEqual({
-      capacity: Number(documented('ATLAS_SIM_RATE_LIMIT')),
+      capacity: 1000,
       refillPerSecond: Number(documented('ATLAS_SIM_RATE_REFILL_PER_SEC')),
+      capacityBySet: { flex: 1200, cluster: 10_000 },
     });
   });
 
@@ -242,10 +245,14 @@ describe('the simulator group', () => {
       ATLAS_SIM_JOB_MS: '0',
       ATLAS_SIM_RATE_LIMIT: '0',
       ATLAS_SIM_ADMIN: 'true',
+      ATLAS_SIM_PROFILE: 'small',
     };
     expect(loadConfig(env).simulator).toEqual(loadSimulatorConfig(env));
     const options = simulatorOptionsFromConfig(loadSimulatorConfig(env));
-    expect(options).toMatchObject({ jobMs: 0, rateLimit: false, adminRoutes: true });
+    expect(options).toMatchObject({ jobMs: 0, rateLimit: false, adminRoutes: true, profile: 'small' });
+    expect(() => loadSimulatorConfig({ ATLAS_SIM_PROFILE: 'huge' })).toThrow(
+      'ATLAS_SIM_PROFILE: expected "realistic" or "small", got "huge"',
+    );
     expect(options.credentials[0]).toMatchObject({ clientId: 'id', clientSecret: 'secret' });
     // The simulator's own command is not bothered by the gateway's variables.
     expect(() => loadSimulatorConfig({ PORT: 'abc', ATLAS_SIM_JOB_MS: '-5' })).toThrow(

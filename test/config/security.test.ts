@@ -40,9 +40,18 @@ describe('security config', () => {
       batchLimit: 0,
       maxBodyBytes: 102_400,
       rateLimit: { points: 300, windowMs: 60_000 },
+      maxSubscriptions: 20,
       executionTimeoutMs: 15_000,
       persistedOperations: 'off',
       csrfPrevention: true,
+      webSocket: {
+        maxPayloadBytes: 65_536,
+        maxConnections: 1000,
+        maxConnectionsPerAddress: 50,
+        maxOperationsPerSocket: 25,
+        subscribeRate: { points: 100, windowMs: 10_000 },
+        connectionInitTimeoutMs: 3000,
+      },
     });
     const { corsPolicy, ...yoga } = securityYogaOptions(options);
     expect(yoga).toEqual({ batching: false, graphiql: true, maxBodyBytes: 102_400 });
@@ -66,12 +75,20 @@ describe('security config', () => {
       GATEWAY_MAX_BODY_BYTES: '65536',
       GATEWAY_RATE_LIMIT: '120',
       GATEWAY_RATE_LIMIT_WINDOW_MS: '30000',
+      GATEWAY_MAX_SUBSCRIPTIONS: '5',
       GATEWAY_TRUST_PROXY: 'true',
       GATEWAY_EXECUTION_TIMEOUT_MS: '5000',
       GATEWAY_PERSISTED_OPERATIONS: 'enforce',
       GATEWAY_PERSISTED_OPERATIONS_FILE: manifest,
       GATEWAY_CSRF_PREVENTION: 'false',
       GATEWAY_CORS_ORIGINS: 'https://app.example.com, https://admin.example.com/',
+      GATEWAY_WS_MAX_PAYLOAD_BYTES: '32768',
+      GATEWAY_WS_MAX_CONNECTIONS: '5000',
+      GATEWAY_WS_MAX_CONNECTIONS_PER_ADDRESS: '10',
+      GATEWAY_WS_MAX_OPERATIONS_PER_SOCKET: '7',
+      GATEWAY_WS_SUBSCRIBE_RATE: '30',
+      GATEWAY_WS_SUBSCRIBE_RATE_WINDOW_MS: '60000',
+      GATEWAY_WS_CONNECTION_INIT_TIMEOUT_MS: '5000',
     });
     expect(options).toEqual({
       production: true,
@@ -84,12 +101,21 @@ describe('security config', () => {
       batchLimit: 10,
       maxBodyBytes: 65536,
       rateLimit: { points: 120, windowMs: 30_000 },
+      maxSubscriptions: 5,
       trustProxy: true,
       executionTimeoutMs: 5000,
       persistedOperations: 'enforce',
       persistedManifest: new Map([[sha256Hex(query), query]]),
       csrfPrevention: false,
       corsOrigins: ['https://app.example.com', 'https://admin.example.com'],
+      webSocket: {
+        maxPayloadBytes: 32768,
+        maxConnections: 5000,
+        maxConnectionsPerAddress: 10,
+        maxOperationsPerSocket: 7,
+        subscribeRate: { points: 30, windowMs: 60_000 },
+        connectionInitTimeoutMs: 5000,
+      },
     });
     const { corsPolicy, ...yoga } = securityYogaOptions(options);
     expect(yoga).toEqual({ batching: { limit: 10 }, graphiql: false, maxBodyBytes: 65536 });

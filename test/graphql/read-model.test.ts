@@ -175,14 +175,26 @@ describe('connections', () => {
     expect(new Set(ids).size).toBe(T.snapshotCount);
   });
 
-  it('reads one Atlas page per page of a sequential walk', async () => {
-    const calls = await stack.upstreamCalls(() => walk(F.clusterName, 40));
+  it('order: a connection answers newest first against the oldest-first simulator, reading only the pages needed', async () => {
+    let walked: Awaited<ReturnType<typeof walk>> | undefined;
+    const calls = await stack.upstreamCalls(async () => {
+      walked = await walk(F.clusterName, 40);
+    });
+    // Newest first: the running snapshot (the newest) leads, and scheduled times only go back.
+    expect(walked!.ids[0]).toBe(F.runningSnapshotId);
+    const times = walked!.ids.map((id) =>
+      Date.parse(stack.sim.store.getSnapshot(P, F.clusterName, id)!.scheduledTime),
+    );
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
     const lists = calls.filter((c) => c.operationId === 'listGroupFlexClusterBackupSnapshots');
-    expect(lists.map((c) => new URL(c.target, 'http://x').searchParams.get('pageNum'))).toEqual([
-      '1',
-      '2',
-      '3',
-    ]);
+    // Page 1 of 40 learns totalCount (120), then each page of the walk is one Atlas page from the
+    // newest end: 81-120 (page 3), 41-80 (page 2), 1-40 (page 1).
+    expect(
+      lists.map((c) => {
+        const q = new URL(c.target, 'http://x').searchParams;
+        return `${q.get('pageNum')}x${q.get('itemsPerPage')}`;
+      }),
+    ).toEqual(['1x40', '3x40', '2x40', '1x40']);
   });
 
   it('filters snapshots by status and jobs by delivery type', async () => {
@@ -221,8 +233,13 @@ describe('upstream economy', () => {
       }`);
       expect(res.errors).toBeUndefined();
     });
-    // listGroups + (clusters + flexClusters) per project + (snapshots + restore jobs) per cluster.
-    expect(calls).toHaveLength(1 + 2 * projects.length + 2 * clusters.length);
+    // listGroups + (clusters + flexClusters) per project + (snapshots + restore jobs) per cluster, and
+    // on a Flex list longer than the page one more read: the first learns where the newest end is.
+    const longFlexLists = clusters
+      .filter((c) => c.family === 'flex')
+      .flatMap((c) => [store.listSnapshots(c.groupId, c.name), store.listRestoreJobs(c.groupId, c.name)])
+      .filter((list) => list.length > 5).length;
+    expect(calls).toHaveLength(1 + 2 * projects.length + 2 * clusters.length + longFlexLists);
     const gets = calls.map((c) => `${c.method} ${c.target}`);
     expect(new Set(gets).size).toBe(gets.length);
     expect(calls.every((c) => c.method === 'GET')).toBe(true);

@@ -121,6 +121,10 @@ function fakeService() {
     listJobPage: unused,
     listAllJobs: async (ref) =>
       [...jobs.values()].filter((j) => j.projectId === ref.projectId && j.clusterName === ref.clusterName),
+    listRecentJobs: async (ref) =>
+      [...jobs.values()]
+        .filter((j) => j.projectId === ref.projectId && j.clusterName === ref.clusterName)
+        .reverse(),
     getJob: async (_ref, id) => {
       const job = jobs.get(id);
       if (!job) throw new Error(`no job ${id}`);

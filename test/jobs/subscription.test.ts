@@ -32,8 +32,9 @@ afterEach(async () => {
   }
 });
 
-async function setup(timers?: ManualTimers) {
+async function setup(timers?: ManualTimers, env: Record<string, string> = {}) {
   const stack = await startStack({
+    env,
     sim: { jobMs: JOB_MS },
     gateway: { pollIntervalMs: 10, ...(timers ? { timers } : {}) },
   });
@@ -183,7 +184,8 @@ describe('one poller per job', () => {
   /** Drives a job to COMPLETED with `n` SSE subscribers; answers the upstream reads of the job. */
   async function watchWith(n: number) {
     const timers = new ManualTimers();
-    const { stack, url } = await setup(timers);
+    // Every subscriber comes from one address, which is one caller to the per-caller cap.
+    const { stack, url } = await setup(timers, { GATEWAY_MAX_SUBSCRIPTIONS: String(n) });
     const jobId = await newDownload(stack);
     const reads = async (fn: () => Promise<void>) =>
       (await stack.upstreamCalls(fn)).filter((c) => c.operationId === 'getGroupFlexClusterBackupRestoreJob')

@@ -18,6 +18,7 @@ describe('/readyz names each check and why it failed', () => {
     expect(res.body).toEqual({ status: 'ready', checks: { atlas: { ok: true }, credentials: { ok: true } } });
   });
 
+  // Atlas answers a refused key with errorCode UNEXPECTED_ERROR (recorded, issue #17).
   it('503 when Atlas refuses the API key (Digest): Atlas is up, the credentials are not', async () => {
     const stack = await startStack({
       auth: { type: 'digest', publicKey: OWNER.publicKey, privateKey: 'not-the-private-key' },
@@ -29,7 +30,7 @@ describe('/readyz names each check and why it failed', () => {
       status: 'not ready',
       checks: {
         atlas: { ok: true },
-        credentials: { ok: false, reason: 'Atlas answered 401 UNAUTHORIZED' },
+        credentials: { ok: false, reason: 'Atlas answered 401 UNEXPECTED_ERROR' },
       },
     });
   });

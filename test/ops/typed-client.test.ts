@@ -32,14 +32,14 @@ it('examples/typed-client/dashboard.ts answers the typed dashboard over plain fe
   expectTypeOf(data.projects[0]!.clusters[0]!.snapshots.nodes[0]!.status).toEqualTypeOf<JobStatus>();
   expectTypeOf(data.projects[0]!.clusters[0]!.snapshots.nodes[0]!.finishTime).toEqualTypeOf<string | null>();
 
-  expect(data.projects.map((p) => p.name)).toEqual(['Payments', 'Analytics', 'Sandbox']);
-  const payments = data.projects.find((p) => p.id === SEED.projects.payments.id)!;
-  const tenant = payments.clusters.find((c) => c.name === SEED.tenant.clusterName)!;
+  expect(data.projects.map((p) => p!.name)).toEqual(['Payments', 'Analytics', 'Sandbox']);
+  const payments = data.projects.find((p) => p!.id === SEED.projects.payments.id)!;
+  const tenant = payments.clusters.find((c) => c!.name === SEED.tenant.clusterName)!;
   expect(tenant).toMatchObject({ family: 'TENANT', instanceSize: 'M2', backingProvider: 'AWS' });
   expect(tenant.snapshots.totalCount).toBe(SEED.tenant.snapshotCount);
   expect(tenant.snapshots.nodes).toHaveLength(2);
   expect(tenant.restoreJobs.nodes).toHaveLength(1); // first: 1 of the seed's tenant jobs
-  const flex = payments.clusters.find((c) => c.name === SEED.flex.clusterName)!;
+  const flex = payments.clusters.find((c) => c!.name === SEED.flex.clusterName)!;
   expect(flex).toMatchObject({ family: 'FLEX', instanceSize: 'FLEX' });
 
   const lines = summarize(data);
@@ -48,7 +48,7 @@ it('examples/typed-client/dashboard.ts answers the typed dashboard over plain fe
       tenant.snapshots.nodes[0]!.finishTime ?? '(unfinished)'
     }; ${tenant.restoreJobs.totalCount} jobs`,
   );
-  expect(lines.length).toBe(data.projects.reduce((n, p) => n + p.clusters.length, 0));
+  expect(lines.length).toBe(data.projects.reduce((n, p) => n + p!.clusters.length, 0));
 });
 
 it('types variables and results of other documents too, and errors throw a GraphQLRequestError', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePersistedManifest, sha256Hex } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { openedWs, type RawWs, type WsOperation } from '../support/graphql-ws.js';
 import type { Stack } from '../support/stack.js';
 import { post, startSecureStack } from '../support/security-gateway.js';
 
@@ -295,19 +296,128 @@ function randomCase(r: Rng): Case {
   }
 }
 
+/** The largest message the fuzzed gateways accept over graphql-ws (their default). */
+const MAX_WS_PAYLOAD = 65_536;
+
+/** A random graphql-ws `subscribe` payload: the same hostile operations as over HTTP. */
+function randomPayload(r: Rng): { what: string; payload: unknown } {
+  switch (r.int(0, 6)) {
+    case 0: {
+      // Mostly an object (graphql-ws itself closes with 4400 on variables that are not one).
+      const variables =
+        r.next() < 0.8
+          ? { p: randomValue(r), n: randomValue(r), first: randomValue(r), s: randomValue(r) }
+          : randomValue(r);
+      return {
+        what: `variables ${JSON.stringify(variables)?.slice(0, 120)}`,
+        payload: { query: r.pick(VALID_QUERIES), variables },
+      };
+    }
+    case 1: {
+      const query = nestedQuery(r);
+      return { what: `deeply nested query (${query.length} chars)`, payload: { query } };
+    }
+    case 2: {
+      const query = Array.from({ length: r.int(1, 60) }, () => r.pick(VOCABULARY)).join(' ');
+      return {
+        what: `token soup ${JSON.stringify(query.slice(0, 120))}`,
+        payload: { query, operationName: r.pick([undefined, 'X', '', 'C', null]) },
+      };
+    }
+    case 3: {
+      const size = r.pick([10_000, 60_000, MAX_WS_PAYLOAD - 100, MAX_WS_PAYLOAD + 100, 300_000]);
+      return {
+        what: `huge query string (${size})`,
+        payload: { query: `{ __typename }#${'x'.repeat(size)}` },
+      };
+    }
+    case 4: {
+      const hash = r.pick([sha256Hex(KNOWN), '0'.repeat(64), 'zz', '']);
+      return {
+        what: `persisted ${hash.slice(0, 12)}`,
+        payload: r.pick<unknown>([
+          { query: '', extensions: { persistedQuery: { version: 1, sha256Hash: hash } } },
+          { query: '', documentId: hash },
+          { query: '', extensions: { persistedQuery: randomValue(r) } },
+          { query: '{ __typename }', extensions: randomValue(r) },
+        ]),
+      };
+    }
+    case 5: {
+      const payload = r.pick<unknown>([
+        null,
+        1,
+        'x',
+        [],
+        {},
+        { query: 1 },
+        { query: null },
+        { query: ['x'] },
+      ]);
+      return { what: `odd payload ${JSON.stringify(payload)}`, payload };
+    }
+    default: {
+      const query = r.pick([...VALID_QUERIES, '{', '%%%', '', 'subscription { restoreJobStatus }']);
+      return { what: `query ${JSON.stringify(query.slice(0, 80))}`, payload: { query } };
+    }
+  }
+}
+
+/** A message that is no well-formed `subscribe`: what the socket must survive or close cleanly on. */
+function randomRawMessage(r: Rng): { what: string; message: string | Buffer } {
+  switch (r.int(0, 3)) {
+    case 0: {
+      const text = JSON.stringify({ type: 'subscribe', id: 'x', payload: { query: r.pick(VALID_QUERIES) } });
+      const cut = text.slice(0, r.int(0, text.length - 1));
+      return { what: `malformed JSON ${JSON.stringify(cut.slice(0, 80))}`, message: cut };
+    }
+    case 1: {
+      const bytes = Buffer.from(randomBytes(r, 4096));
+      return { what: `${bytes.length} random bytes (binary frame)`, message: bytes };
+    }
+    case 2: {
+      const message = {
+        type: r.pick<unknown>([
+          'nope',
+          'next',
+          'error',
+          'connection_ack',
+          'connection_init',
+          'complete',
+          7,
+          null,
+        ]),
+        id: r.pick<unknown>(['1', '', 7, null, undefined]),
+        payload: randomValue(r),
+      };
+      return { what: `message ${JSON.stringify(message).slice(0, 120)}`, message: JSON.stringify(message) };
+    }
+    default:
+      return { what: 'ping', message: JSON.stringify({ type: 'ping', payload: randomValue(r) }) };
+  }
+}
+
+// Close codes that say the client broke the protocol: bad message (4400), too big (1009), second
+// connection_init (4429), duplicate id (4409), invalid frame or UTF-8 (1002, 1007). Never 4500 or 1011.
+const CLIENT_FAULT_CLOSES = [4400, 1009, 4429, 4409, 1002, 1007];
+
 // The same limits outside and in production (no introspection, no suggestions, no GraphiQL).
 let stacks: Stack[] = [];
+let urls: string[] = [];
 beforeAll(async () => {
   const options = {
     batchLimit: 5,
     rateLimit: { points: 1_000_000, windowMs: 60_000 },
     persistedOperations: 'allow' as const,
     persistedManifest: parsePersistedManifest({ [sha256Hex(KNOWN)]: KNOWN }),
+    // The fuzz sends hundreds of operations on one socket: its rate is not what is tested here.
+    webSocket: { subscribeRate: { points: 1_000_000, windowMs: 60_000 }, maxPayloadBytes: MAX_WS_PAYLOAD },
   };
   stacks = await Promise.all([
     startSecureStack({ ...options, production: false }),
     startSecureStack({ ...options, production: true }),
   ]);
+  urls = await Promise.all(stacks.map((s) => s.gateway.listen(0)));
 });
 afterAll(async () => {
   await Promise.all(stacks.map((s) => s.close()));
@@ -368,6 +478,84 @@ describe('fuzz', () => {
         const normal = await post(stack, { query: `{ project(id: "${P}") { name } }` });
         expect(normal.status).toBe(200);
         expect(normal.json?.data).toEqual({ project: { name: 'Payments' } });
+      }
+    },
+  );
+});
+
+describe('fuzz over graphql-ws', () => {
+  it(
+    `answers ${ITERATIONS} hostile graphql-ws messages with an error or a result, or a client-fault close (seed ${SEED_VALUE})`,
+    { timeout: 120_000 },
+    async () => {
+      const r = prng(SEED_VALUE ^ 0x5eed);
+      const sockets: (RawWs | undefined)[] = [undefined, undefined];
+      /** The open, acknowledged socket to a stack, reopened after a close. */
+      const socketTo = async (i: number): Promise<RawWs> => {
+        const open = sockets[i];
+        if (open && open.socket.readyState === open.socket.OPEN) return open;
+        const ws = await openedWs(urls[i]!);
+        expect((await ws.init()).type).toBe('connection_ack');
+        sockets[i] = ws;
+        return ws;
+      };
+      const closes: Record<number, number> = {};
+      for (let i = 0; i < ITERATIONS; i++) {
+        const production = r.next() < 0.5;
+        const ws = await socketTo(production ? 1 : 0);
+        const id = `op-${i}`;
+        let what: string;
+        let operation: Promise<WsOperation>;
+        if (r.next() < 0.75) {
+          const c = randomPayload(r);
+          what = c.what;
+          ws.send({ type: 'subscribe', id, payload: c.payload });
+          operation = ws.outcome(id);
+        } else {
+          const c = randomRawMessage(r);
+          what = c.what;
+          if (typeof c.message === 'string') ws.send(c.message);
+          else ws.socket.send(c.message);
+          // Whatever the raw message did, a well-formed operation after it must be answered or the
+          // socket must have closed for a client fault.
+          operation = ws.operation(id, { query: '{ __typename }' });
+        }
+        const label = `seed ${SEED_VALUE}, ws case ${i}${production ? ' (production)' : ''}: ${what}`;
+        let timer: NodeJS.Timeout | undefined;
+        const hang = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${HANG_GUARD_MS} ms: ${label}`)),
+            HANG_GUARD_MS,
+          );
+        });
+        try {
+          const { results, end } = await Promise.race([operation, hang]);
+          if (end.type === 'close') {
+            expect(CLIENT_FAULT_CLOSES, `${label} → close ${end.code} ${end.reason}`).toContain(end.code);
+            closes[end.code] = (closes[end.code] ?? 0) + 1;
+          } else if (end.type === 'error') {
+            // The WebSocket twin of a 4xx: GraphQL errors, none of them an internal one (a 5xx).
+            expect(end.errors.length, label).toBeGreaterThan(0);
+            for (const e of end.errors) {
+              expect(typeof e.message, label).toBe('string');
+              expect(e.extensions?.code, `${label} → ${e.message}`).not.toBe('INTERNAL_SERVER_ERROR');
+            }
+          } else {
+            for (const result of results) {
+              expect(result, label).toSatisfy((x: object) => 'data' in x || 'errors' in x);
+            }
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      console.log(`graphql-ws fuzz closes by code: ${JSON.stringify(closes)}`);
+      for (const i of [0, 1]) {
+        const ws = await socketTo(i);
+        expect(await ws.operation('last', { query: `{ project(id: "${P}") { name } }` })).toEqual({
+          results: [{ data: { project: { name: 'Payments' } } }],
+          end: { type: 'complete' },
+        });
       }
     },
   );

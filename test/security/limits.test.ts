@@ -8,8 +8,10 @@ import { EXAMPLE_QUERY } from '../../src/gateway.js';
 import { loadTypeDefs } from '../../src/graphql/type-defs.js';
 import { connectionCostEstimator } from '../../src/security/index.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { openedWs } from '../support/graphql-ws.js';
 import type { Stack } from '../support/stack.js';
 import { firstError, post, raw, startSecureStack } from '../support/security-gateway.js';
+import { operationOver, type Transport, type TransportAnswer } from '../support/transports.js';
 
 const P = SEED.projects.payments.id;
 
@@ -21,26 +23,22 @@ function nested(levels: number): string {
 }
 
 let stack: Stack;
+let url: string;
 beforeAll(async () => {
-  stack = await startSecureStack({ batchLimit: 3, maxBodyBytes: 4096, rateLimit: false });
+  stack = await startSecureStack({
+    batchLimit: 3,
+    maxBodyBytes: 4096,
+    rateLimit: false,
+    webSocket: { maxPayloadBytes: 4096 },
+  });
+  url = await stack.gateway.listen(0, '127.0.0.1');
 });
 afterAll(async () => {
   await stack.close();
 });
 
 describe('the default limits let real clients through', () => {
-  it('answers the GraphiQL example query', async () => {
-    const res = await post(stack, { query: EXAMPLE_QUERY });
-    expect(res.json?.errors).toBeUndefined();
-    expect(res.status).toBe(200);
-  });
-
-  it('answers the introspection query GraphiQL sends (outside production)', async () => {
-    const res = await post(stack, { query: getIntrospectionQuery() });
-    expect(res.json?.errors).toBeUndefined();
-    expect(res.status).toBe(200);
-  });
-
+  // The example query and introspection: below, over every transport.
   it('answers a batch within the limit', async () => {
     const res = await post(stack, [{ query: '{ __typename }' }, { query: '{ __typename }' }]);
     expect(res.status).toBe(200);
@@ -48,88 +46,101 @@ describe('the default limits let real clients through', () => {
   });
 });
 
-describe('each limit refuses a hostile request before any upstream call', () => {
-  it('refuses a query nested deeper than 10', async () => {
-    let res;
-    const calls = await stack.upstreamCalls(async () => {
-      res = await post(stack, { query: nested(6) });
-    });
-    expect(calls).toEqual([]);
-    expect(res!.status).toBe(400);
-    expect(firstError(res!)).toEqual({
-      code: 'BAD_USER_INPUT',
-      message: expect.stringMatching(/^Query depth limit of 10 exceeded, found 14/),
-    });
-  });
+/** How a transport answers an operation refused before execution: HTTP 400, or an `error` message. */
+const REFUSED: Record<Exclude<Transport, 'SSE'>, string> = { HTTP: 'HTTP 400', 'graphql-ws': 'ws error' };
 
-  it('refuses more than 15 aliases', async () => {
-    const fields = Array.from({ length: 16 }, (_, i) => `p${i}: project(id: "${P}") { name }`).join(' ');
-    let res;
-    const calls = await stack.upstreamCalls(async () => {
-      res = await post(stack, { query: `{ ${fields} }` });
-    });
-    expect(calls).toEqual([]);
-    expect(res!.status).toBe(400);
-    expect(firstError(res!)).toEqual({
-      code: 'BAD_USER_INPUT',
-      message: expect.stringMatching(/Aliases limit of 15 exceeded, found 16/),
-    });
-  });
+/** The first error's code and message of an answer over any transport. */
+const first = (a: TransportAnswer) =>
+  a.errors?.[0] ? { code: a.errors[0].extensions?.code, message: a.errors[0].message } : undefined;
 
-  it('refuses a document of more than 1000 tokens while parsing it', async () => {
-    const query = `{ ${'a '.repeat(1001)}}`;
-    let res;
-    const calls = await stack.upstreamCalls(async () => {
-      res = await post(stack, { query });
-    });
-    expect(calls).toEqual([]);
-    expect(res!.status).toBe(400);
-    expect(firstError(res!)).toEqual({
-      code: 'BAD_USER_INPUT',
-      message: expect.stringMatching(/Token limit of 1000 exceeded/),
-    });
-  });
+describe.each(['HTTP', 'graphql-ws'] as const)(
+  'each GraphQL limit refuses a hostile operation over %s before any upstream call',
+  (transport) => {
+    /** Sends `body` over this transport on a real socket: its answer and the Atlas calls it made. */
+    async function send(body: Record<string, unknown>) {
+      let answer: TransportAnswer | undefined;
+      const calls = await stack.upstreamCalls(async () => {
+        answer = await operationOver(transport, url, body);
+      });
+      return { answer: answer!, calls };
+    }
 
-  it('refuses more than 20 directives', async () => {
-    const fields = Array.from({ length: 21 }, () => '__typename @include(if: true)').join(' ');
-    let res;
-    const calls = await stack.upstreamCalls(async () => {
-      res = await post(stack, { query: `{ ${fields} }` });
+    it('answers the GraphiQL example query and the introspection query GraphiQL sends (outside production)', async () => {
+      for (const query of [EXAMPLE_QUERY, getIntrospectionQuery()]) {
+        const { answer } = await send({ query });
+        expect(answer.errors).toBeUndefined();
+        expect(answer.how).toBe(transport === 'HTTP' ? 'HTTP 200' : 'ws next');
+      }
     });
-    expect(calls).toEqual([]);
-    expect(res!.status).toBe(400);
-    expect(firstError(res!)).toEqual({
-      code: 'BAD_USER_INPUT',
-      message: expect.stringMatching(/Directives limit of 20 exceeded, found 21/),
-    });
-  });
 
-  it('refuses a costly query: large pages under every cluster of every project', async () => {
-    const query = '{ projects { clusters { snapshots(first: 500) { nodes { id } } } } }';
-    let res;
-    const calls = await stack.upstreamCalls(async () => {
-      res = await post(stack, { query });
+    it('refuses a query nested deeper than 10', async () => {
+      const { answer, calls } = await send({ query: nested(6) });
+      expect(calls).toEqual([]);
+      expect(answer.how).toBe(REFUSED[transport]);
+      expect(first(answer)).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: expect.stringMatching(/^Query depth limit of 10 exceeded, found 14/),
+      });
     });
-    expect(calls).toEqual([]);
-    expect(res!.status).toBe(400);
-    expect(res!.json?.errors?.[0]).toMatchObject({
-      message: expect.stringMatching(/^Operation cost \d+ exceeds the limit of 10000/),
-      extensions: { code: 'BAD_USER_INPUT', maxCost: 10000 },
-    });
-  });
 
-  it('prices `first` from variables on every request, not from a cached validation', async () => {
-    const query = 'query Q($n: Int!) { projects { clusters { snapshots(first: $n) { nodes { id } } } } }';
-    const cheap = await post(stack, { query, variables: { n: 1 } });
-    expect(cheap.json?.errors).toBeUndefined();
-    let res;
-    const calls = await stack.upstreamCalls(async () => {
-      res = await post(stack, { query, variables: { n: 500 } });
+    it('refuses more than 15 aliases', async () => {
+      const fields = Array.from({ length: 16 }, (_, i) => `p${i}: project(id: "${P}") { name }`).join(' ');
+      const { answer, calls } = await send({ query: `{ ${fields} }` });
+      expect(calls).toEqual([]);
+      expect(answer.how).toBe(REFUSED[transport]);
+      expect(first(answer)).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: expect.stringMatching(/Aliases limit of 15 exceeded, found 16/),
+      });
     });
-    expect(calls).toEqual([]);
-    expect(firstError(res!)?.message).toMatch(/exceeds the limit of 10000/);
-  });
 
+    it('refuses a document of more than 1000 tokens while parsing it', async () => {
+      const { answer, calls } = await send({ query: `{ ${'a '.repeat(1001)}}` });
+      expect(calls).toEqual([]);
+      expect(answer.how).toBe(REFUSED[transport]);
+      expect(first(answer)).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: expect.stringMatching(/Token limit of 1000 exceeded/),
+      });
+    });
+
+    it('refuses more than 20 directives', async () => {
+      const fields = Array.from({ length: 21 }, () => '__typename @include(if: true)').join(' ');
+      const { answer, calls } = await send({ query: `{ ${fields} }` });
+      expect(calls).toEqual([]);
+      expect(answer.how).toBe(REFUSED[transport]);
+      expect(first(answer)).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: expect.stringMatching(/Directives limit of 20 exceeded, found 21/),
+      });
+    });
+
+    it('refuses a costly query: large pages under every cluster of every project', async () => {
+      const query = '{ projects { clusters { snapshots(first: 500) { nodes { id } } } } }';
+      const { answer, calls } = await send({ query });
+      expect(calls).toEqual([]);
+      expect(answer.how).toBe(REFUSED[transport]);
+      expect(answer.errors).toEqual([
+        {
+          message: expect.stringMatching(/^Operation cost \d+ exceeds the limit of 10000/),
+          extensions: { code: 'BAD_USER_INPUT', cost: 50210, maxCost: 10000 },
+        },
+      ]);
+    });
+
+    it('prices `first` from variables on every request, not from a cached validation', async () => {
+      const query = 'query Q($n: Int!) { projects { clusters { snapshots(first: $n) { nodes { id } } } } }';
+      const cheap = await send({ query, variables: { n: 1 } });
+      expect(cheap.answer.errors).toBeUndefined();
+      const { answer, calls } = await send({ query, variables: { n: 500 } });
+      expect(calls).toEqual([]);
+      expect(answer.how).toBe(REFUSED[transport]);
+      expect(first(answer)?.message).toMatch(/exceeds the limit of 10000/);
+    });
+  },
+);
+
+describe('each HTTP limit refuses a hostile request before any upstream call', () => {
   it('refuses a batch over the limit', async () => {
     const batch = Array.from({ length: 4 }, () => ({ query: `{ project(id: "${P}") { name } }` }));
     let res;
@@ -234,11 +245,6 @@ describe('requests yoga cannot read', () => {
 });
 
 describe('the body limit over a real socket', () => {
-  let url: string;
-  beforeAll(async () => {
-    url = await stack.gateway.listen(0, '127.0.0.1');
-  });
-
   it('refuses a chunked body over the size with 413', async () => {
     async function* chunks() {
       yield '{"query":"{ __typename }","variables":{"pad":"';
@@ -267,5 +273,32 @@ describe('the body limit over a real socket', () => {
     });
     expect(res.statusCode).toBe(200);
     expect(await res.body.json()).toEqual({ data: { project: { name: 'Payments' } } });
+  });
+});
+
+describe('the message size limit over graphql-ws', () => {
+  it('closes a socket whose message is over maxPayload (1009), before reading it or any upstream call', async () => {
+    const ws = await openedWs(url);
+    expect((await ws.init()).type).toBe('connection_ack');
+    let closed;
+    const calls = await stack.upstreamCalls(async () => {
+      ws.send({
+        type: 'subscribe',
+        id: '1',
+        payload: { query: '{ __typename }', variables: { pad: 'x'.repeat(5000) } },
+      });
+      closed = await ws.closed;
+    });
+    expect(closed).toEqual({ code: 1009, reason: '' });
+    expect(calls).toEqual([]);
+  });
+
+  it('answers a message within the size', async () => {
+    const ws = await openedWs(url);
+    await ws.init();
+    expect(await ws.operation('1', { query: `{ project(id: "${P}") { name } }` })).toEqual({
+      results: [{ data: { project: { name: 'Payments' } } }],
+      end: { type: 'complete' },
+    });
   });
 });

@@ -27,6 +27,8 @@ function setup(opts: { tenantSunset?: boolean; jobMs?: number } = {}) {
     jobMs: opts.jobMs ?? JOB_MS,
     tenantSunset: opts.tenantSunset ?? false,
     downloadSecret: 'test',
+    profile: 'small',
+    firstJobStatus: 'QUEUED',
   });
   const handlers = createHandlers(store);
   const call = (
@@ -110,7 +112,7 @@ function parseUrl(snapshotUrl: string) {
 
 describe('seed', () => {
   it('is deterministic: two stores on the same clock answer the same', () => {
-    expect(buildSeed()).toEqual(buildSeed({ now: SEED_EPOCH }));
+    expect(buildSeed({ profile: 'small' })).toEqual(buildSeed({ now: SEED_EPOCH, profile: 'small' }));
     const a = setup();
     const b = setup();
     for (const [op, params] of [
@@ -129,8 +131,8 @@ describe('seed', () => {
   });
 
   it('has stable 24-hex ids, unique across the seed, independent of now', () => {
-    const seed = buildSeed();
-    const later = buildSeed({ now: '2030-01-01T00:00:00Z' });
+    const seed = buildSeed({ profile: 'small' });
+    const later = buildSeed({ now: '2030-01-01T00:00:00Z', profile: 'small' });
     const ids = [
       ...seed.projects.map((p) => p.id),
       ...seed.clusters.map((c) => c.id),
@@ -144,7 +146,7 @@ describe('seed', () => {
   });
 
   it('holds the mix the tests rely on', () => {
-    const seed = buildSeed();
+    const seed = buildSeed({ profile: 'small' });
     expect(seed.projects.map((p) => p.name)).toEqual(['Payments', 'Analytics', 'Sandbox']);
     const tenant = seed.clusters.filter((c) => c.family === 'tenant');
     expect(new Set(tenant.map((c) => c.instanceSize))).toEqual(new Set(['M2', 'M5']));
@@ -235,8 +237,10 @@ describe('job lifecycle', () => {
     const done = get();
     expectValid('getGroupFlexClusterBackupRestoreJob', done);
     expect(done.status).toBe('COMPLETED');
-    expect(done.restoreFinishedDate).toBe(new Date(t0 + JOB_MS).toISOString());
-    expect(done.expirationDate).toBe(new Date(t0 + JOB_MS + 4 * 3600_000).toISOString());
+    // Whole seconds, as Atlas sends them.
+    const whole = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    expect(done.restoreFinishedDate).toBe(whole(t0 + JOB_MS));
+    expect(done.expirationDate).toBe(whole(t0 + JOB_MS + 4 * 3600_000));
     expect(done.snapshotFinishedDate).toEqual(expect.any(String));
     const url = parseUrl(done.snapshotUrl as string);
     expect(url).toMatchObject({ origin: BASE, jobId: created.id, snapshotId: SEED.flex.completedSnapshotId });
@@ -276,7 +280,11 @@ describe('job lifecycle', () => {
     const done = call('getGroupClusterBackupTenantRestore', { ...params, restoreId: job.id as string });
     expect(done.status).toBe('COMPLETED');
     expect(done).not.toHaveProperty('snapshotUrl');
-    expect(done).not.toHaveProperty('expirationDate');
+    // A RESTORE job's expirationDate is restoreScheduledDate + 6 h, from the start (recorded).
+    expect(Date.parse(job.expirationDate as string) - Date.parse(job.restoreScheduledDate as string)).toBe(
+      6 * 3600_000,
+    );
+    expect(done.expirationDate).toBe(job.expirationDate);
     expectValid('createGroupClusterBackupTenantRestore', job);
 
     const e = expectError(
@@ -421,7 +429,7 @@ describe('downloads', () => {
       },
     );
     // Job ids are deterministic, so another store has the same job: its (random) secret must not sign for this one.
-    const other = new SimStore({ clock, jobMs: JOB_MS });
+    const other = new SimStore({ clock, jobMs: JOB_MS, profile: 'small', firstJobStatus: 'QUEUED' });
     clock.set(Date.parse(SEED_EPOCH));
     const otherJob = other.createRestoreJob({
       groupId: P,
@@ -660,15 +668,16 @@ describe('pagination', () => {
   const params = { groupId: P, name: FLEX };
   const path = `/api/atlas/v2/groups/${P}/flexClusters/${FLEX}/backup/snapshots`;
 
-  it('pages the 120 flex snapshots at the default 100 with totalCount and a next link', () => {
+  it('pages the 120 flex snapshots at the default 100 with totalCount and a next link, oldest first as Atlas does', () => {
     const first = call('listGroupFlexClusterBackupSnapshots', params, { path });
     expectValid('listGroupFlexClusterBackupSnapshots', first);
     expect(results(first)).toHaveLength(100);
     expect(first.totalCount).toBe(120);
     const links = first.links as { rel: string; href: string }[];
     const next = links.find((l) => l.rel === 'next');
-    expect(next?.href).toBe(`${BASE}${path}?pageNum=2&itemsPerPage=100`);
-    expect(results(first)[0]!.id).toBe(SEED.flex.runningSnapshotId);
+    expect(next?.href).toBe(`${BASE}${path}?includeCount=true&pageNum=2&itemsPerPage=100`);
+    // Atlas's recorded order for Flex snapshots (flex-snapshots-list.http): oldest first.
+    expect(results(first)[0]!.id).not.toBe(SEED.flex.runningSnapshotId);
 
     const second = call('listGroupFlexClusterBackupSnapshots', params, { path, query: { pageNum: '2' } });
     expect(results(second)).toHaveLength(20);
@@ -677,9 +686,10 @@ describe('pagination', () => {
     expect(rels).toEqual(['self', 'previous']);
     const all = [...results(first), ...results(second)].map((s) => s.id);
     expect(new Set(all).size).toBe(120);
-    // Newest first across pages.
+    // Oldest first across pages; the newest (running) snapshot is the last item of the last page.
     const times = [...results(first), ...results(second)].map((s) => Date.parse(s.scheduledTime as string));
-    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(results(second).at(-1)!.id).toBe(SEED.flex.runningSnapshotId);
   });
 
   it('omits totalCount with includeCount=false and pages tenant lists the same way', () => {
@@ -812,13 +822,14 @@ describe('every operation answers a body valid against the spec', () => {
     expectValid(op, call(op, params, body === undefined ? {} : { body }));
   });
 
-  it('covers all 18 operations and the 5 legacy keys', () => {
+  it('covers all 18 operations and the 6 legacy keys', () => {
     const { handlers } = setup();
     expect(new Set(cases.map((c) => c[0])).size).toBe(18);
     expect(Object.keys(handlers).sort()).toEqual(
       [
         ...cases.map((c) => c[0]),
         'v1.downloadTenantSnapshot',
+        'v1.restoreTenantSnapshot',
         'v1.listTenantSnapshots',
         'v1.getTenantSnapshot',
         'v1.listTenantRestores',
@@ -862,6 +873,25 @@ describe('legacy v1.0', () => {
       status: 'COMPLETED',
       finishedDate: expect.any(String),
       snapshotUrl: expect.any(String),
+    });
+  });
+
+  it('v1.0 download takes {"snapshotId"} alone (seed 003); v1.0 POST tenant/restore exists', () => {
+    const job = call('v1.downloadTenantSnapshot', t, {
+      ...v1,
+      body: { snapshotId: SEED.tenant.completedSnapshotId },
+    });
+    expect(job).toMatchObject({ deliveryType: 'DOWNLOAD', targetDeploymentItemName: TENANT });
+    const restore = call('v1.restoreTenantSnapshot', t, {
+      ...v1,
+      body: {
+        snapshotId: SEED.tenant.completedSnapshotId,
+        targetDeploymentItemName: SEED.tenant.m5ClusterName,
+      },
+    });
+    expect(restore).toMatchObject({
+      deliveryType: 'RESTORE',
+      targetDeploymentItemName: SEED.tenant.m5ClusterName,
     });
   });
 

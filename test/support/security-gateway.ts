@@ -9,7 +9,14 @@ import { startStack, type Stack } from './stack.js';
  */
 export function startSecureStack(options: SecurityOptions, gateway: GatewayOverrides = {}): Promise<Stack> {
   const base = loadConfig({});
-  const config: GatewayConfig = { ...base, security: { ...base.security, ...options } };
+  const config: GatewayConfig = {
+    ...base,
+    security: {
+      ...base.security,
+      ...options,
+      webSocket: { ...base.security.webSocket, ...options.webSocket },
+    },
+  };
   return startStack({ config, gateway });
 }
 

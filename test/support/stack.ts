@@ -48,11 +48,16 @@ export async function startStack(
     /** The gateway's own Atlas credentials. @default the simulator owner's service account */
     auth?: AtlasAuthConfig;
     /**
-     * The environment the gateway is configured from, as `src/index.ts` reads it.
-     * @default {} (demo mode: open callers, every limit at its default)
+     * The environment the gateway is configured from, as `src/index.ts` reads it. One exception to
+     * "as `npm start`": the Atlas budget is off unless `env` sets `GATEWAY_ATLAS_BUDGET`, since it
+     * refills on the wall clock while tests run hours of job polling in milliseconds.
+     * @default {} (demo mode: open callers, every other limit at its default)
      */
     env?: Env;
-    /** An already validated configuration, instead of `env`. @default loadConfig(env) */
+    /**
+     * An already validated configuration, instead of `env` (its Atlas budget off unless `env` sets
+     * `GATEWAY_ATLAS_BUDGET`, as above). @default loadConfig(env)
+     */
     config?: GatewayConfig;
     /** Injected or overridden `createGateway` options, applied last (a logger, timers, …). @default {} */
     gateway?: GatewayOverrides;
@@ -60,7 +65,13 @@ export async function startStack(
 ): Promise<Stack> {
   const clock = new ManualClock();
   const sim = await startContractSimulator({ clock, ...opts.sim });
-  const configured = createGatewayFromConfig(opts.config ?? loadConfig(opts.env ?? {}), {
+  const env = opts.env ?? {};
+  const loaded = opts.config ?? loadConfig(env);
+  const config: GatewayConfig =
+    env.GATEWAY_ATLAS_BUDGET === undefined
+      ? { ...loaded, upstream: { ...loaded.upstream, atlasBudget: false } }
+      : loaded;
+  const configured = createGatewayFromConfig(config, {
     clock,
     logging: false,
     ...opts.gateway,

@@ -22,14 +22,18 @@ export type CloudProvider =
   /** Microsoft Azure. */
   | 'AZURE'
   /** Google Cloud. */
-  | 'GCP';
+  | 'GCP'
+  /** A provider this gateway does not know yet; `backingProviderRaw` has it as sent. */
+  | 'UNKNOWN';
 
 /** How a restore job delivers its snapshot. */
 export type DeliveryType =
   /** A `.tgz` of the data files at `snapshotUrl`, valid for four hours. */
   | 'DOWNLOAD'
   /** Restored into a target cluster. */
-  | 'RESTORE';
+  | 'RESTORE'
+  /** A delivery type this gateway does not know yet; `deliveryTypeRaw` has it as sent. */
+  | 'UNKNOWN';
 
 /** Status of a snapshot or a restore/download job: the one enum Atlas shares between both families. */
 export type JobStatus =
@@ -42,7 +46,12 @@ export type JobStatus =
   /** Waiting for a worker. */
   | 'QUEUED'
   /** In progress. */
-  | 'RUNNING';
+  | 'RUNNING'
+  /**
+   * A value Atlas sent that this gateway does not know yet (Atlas adds values without a new API
+   * version); `statusRaw` has it as sent.
+   */
+  | 'UNKNOWN';
 
 export type TypedClientDashboardQueryVariables = Exact<{
   snapshots: number;
@@ -60,14 +69,14 @@ export type TypedClientDashboardQuery = {
       backingProvider: CloudProvider | null;
       snapshots: {
         totalCount: number | null;
-        nodes: Array<{ id: string; status: JobStatus; finishTime: string | null }>;
+        nodes: Array<{ id: string; status: JobStatus; finishTime: string | null } | null>;
       };
       restoreJobs: {
         totalCount: number | null;
-        nodes: Array<{ id: string; status: JobStatus; deliveryType: DeliveryType }>;
+        nodes: Array<{ id: string; status: JobStatus; deliveryType: DeliveryType } | null>;
       };
-    }>;
-  }>;
+    } | null>;
+  } | null>;
 };
 
 export const TypedClientDashboardDocument = {

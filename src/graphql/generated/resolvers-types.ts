@@ -15,7 +15,10 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /** A point in time, ISO-8601 in UTC (`2026-11-23T12:00:00Z`), as Atlas sends it. */
+  /**
+   * A point in time, ISO-8601 in UTC (`2026-11-23T12:00:00Z`), passed through exactly as Atlas sent it
+   * (Atlas sends whole seconds, `…:29Z`; no `.000` is added on the way).
+   */
   DateTime: { input: string; output: string; }
 };
 
@@ -36,13 +39,17 @@ export type CloudProvider =
   /** Microsoft Azure. */
   | 'AZURE'
   /** Google Cloud. */
-  | 'GCP';
+  | 'GCP'
+  /** A provider this gateway does not know yet; `backingProviderRaw` has it as sent. */
+  | 'UNKNOWN';
 
 /** A shared-tier (M2/M5) or Flex cluster. Which REST family serves it is hidden; `family` tells. */
 export type Cluster = {
   __typename?: 'Cluster';
   /** The cloud provider under the cluster. */
   backingProvider?: Maybe<CloudProvider>;
+  /** `backingProvider` exactly as Atlas sent it (useful when that is `UNKNOWN`). */
+  backingProviderRaw?: Maybe<Scalars['String']['output']>;
   /** Whether Atlas takes backups of the cluster. */
   backupEnabled: Scalars['Boolean']['output'];
   /** When the cluster was created. */
@@ -64,19 +71,26 @@ export type Cluster = {
   /** The provider's region name, e.g. `US_EAST_1`. */
   region?: Maybe<Scalars['String']['output']>;
   /**
-   * The cluster's restore and download jobs. `first` defaults to 20 (at most 500); filters keep only
-   * jobs in those states or of that delivery type.
+   * The cluster's restore and download jobs, newest first (by `restoreScheduledDate`, then id), read
+   * from the newest end of Atlas's list as `snapshots` are. `first` defaults to 20 (at most 500);
+   * filters keep only jobs in those states or of that delivery type (they read the whole list).
    */
   restoreJobs: RestoreJobConnection;
   /** One snapshot by id, or null. */
   snapshot?: Maybe<Snapshot>;
   /**
-   * The cluster's snapshots, newest first as Atlas lists them. `first` defaults to 20 (at most 500);
-   * `after` is the `endCursor` of a previous page; `status` keeps only snapshots in those states.
+   * The cluster's snapshots, newest first (by `scheduledTime`, then id) whatever order Atlas lists them
+   * in: Atlas lists Flex snapshots oldest first, so the gateway reads the pages at the newest end of
+   * that list (Atlas's `totalCount` says where it is) and reverses them; it checks each page's order
+   * and, should Atlas's change, reads the whole list and sorts it. Tenant lists come whole and are
+   * sorted. `first` defaults to 20 (at most 500); `after` is the `endCursor` of a previous page, and
+   * stays valid while new snapshots are taken; `status` keeps only snapshots in those states.
    */
   snapshots: SnapshotConnection;
   /** Lifecycle state. */
   state?: Maybe<ClusterState>;
+  /** `state` exactly as Atlas sent it (useful when that is `UNKNOWN`). */
+  stateRaw?: Maybe<Scalars['String']['output']>;
 };
 
 
@@ -112,6 +126,8 @@ export type ClusterState =
   | 'IDLE'
   /** Atlas is repairing it. */
   | 'REPAIRING'
+  /** A state this gateway does not know yet; `stateRaw` has it as sent. */
+  | 'UNKNOWN'
   /** A change is being applied. */
   | 'UPDATING';
 
@@ -120,7 +136,9 @@ export type DeliveryType =
   /** A `.tgz` of the data files at `snapshotUrl`, valid for four hours. */
   | 'DOWNLOAD'
   /** Restored into a target cluster. */
-  | 'RESTORE';
+  | 'RESTORE'
+  /** A delivery type this gateway does not know yet; `deliveryTypeRaw` has it as sent. */
+  | 'UNKNOWN';
 
 /** Status of a snapshot or a restore/download job: the one enum Atlas shares between both families. */
 export type JobStatus =
@@ -133,7 +151,12 @@ export type JobStatus =
   /** Waiting for a worker. */
   | 'QUEUED'
   /** In progress. */
-  | 'RUNNING';
+  | 'RUNNING'
+  /**
+   * A value Atlas sent that this gateway does not know yet (Atlas adds values without a new API
+   * version); `statusRaw` has it as sent.
+   */
+  | 'UNKNOWN';
 
 export type Mutation = {
   __typename?: 'Mutation';
@@ -177,8 +200,11 @@ export type Project = {
   cluster?: Maybe<Cluster>;
   /** Number of clusters of every tier Atlas counts in the project. */
   clusterCount?: Maybe<Scalars['Int']['output']>;
-  /** The project's shared-tier (M2/M5) and Flex clusters, the ones with backups this API serves. */
-  clusters: Array<Cluster>;
+  /**
+   * The project's shared-tier (M2/M5) and Flex clusters, the ones with backups this API serves. An item
+   * Atlas sent incompletely is null, with a field error; the others stand.
+   */
+  clusters: Array<Maybe<Cluster>>;
   /** When the project was created. */
   created?: Maybe<Scalars['DateTime']['output']>;
   /** 24-hex project id. */
@@ -201,8 +227,11 @@ export type Query = {
   cluster?: Maybe<Cluster>;
   /** One project by its 24-hex id, or null when it does not exist (or the caller may not see it). */
   project?: Maybe<Project>;
-  /** The projects the caller can see. */
-  projects: Array<Project>;
+  /**
+   * The projects the caller can see. An item Atlas sent without a field the schema requires is null,
+   * with a field error naming the field; the rest of the list stands.
+   */
+  projects: Array<Maybe<Project>>;
   /** One restore or download job of a cluster, or null when it does not exist. */
   restoreJob?: Maybe<RestoreJob>;
   /** One snapshot of a cluster, or null when it does not exist. */
@@ -292,7 +321,13 @@ export type RestoreJob = {
   cluster: Cluster;
   /** Download (`snapshotUrl`) or restore into a target cluster. */
   deliveryType: DeliveryType;
-  /** When `snapshotUrl` stops working (four hours after the job completed). */
+  /** `deliveryType` exactly as Atlas sent it (useful when that is `UNKNOWN`). */
+  deliveryTypeRaw?: Maybe<Scalars['String']['output']>;
+  /**
+   * For a DOWNLOAD job: when `snapshotUrl` stops working (four hours after the job completed). For a
+   * RESTORE job: `restoreScheduledDate` + 6 hours, present from PENDING on (Atlas's deadline for the
+   * restore; recorded from Atlas, August 2026).
+   */
   expirationDate?: Maybe<Scalars['DateTime']['output']>;
   /** 24-hex job id. */
   id: Scalars['ID']['output'];
@@ -315,6 +350,8 @@ export type RestoreJob = {
   snapshotUrl?: Maybe<Scalars['String']['output']>;
   /** Job status. */
   status: JobStatus;
+  /** `status` exactly as Atlas sent it (useful when that is `UNKNOWN`). */
+  statusRaw?: Maybe<Scalars['String']['output']>;
   /** Name of the target cluster (RESTORE jobs). */
   targetDeploymentItemName?: Maybe<Scalars['String']['output']>;
   /** Project of the target cluster (RESTORE jobs). */
@@ -324,8 +361,8 @@ export type RestoreJob = {
 /** A page of restore and download jobs. */
 export type RestoreJobConnection = {
   __typename?: 'RestoreJobConnection';
-  /** The jobs of this page. */
-  nodes: Array<RestoreJob>;
+  /** The jobs of this page; one Atlas sent incompletely is null, with a field error. */
+  nodes: Array<Maybe<RestoreJob>>;
   /** Where this page ends. */
   pageInfo: PageInfo;
   /** How many jobs match in all; null when unknown. */
@@ -354,7 +391,11 @@ export type Snapshot = {
   id: Scalars['ID']['output'];
   /** MongoDB version of the cluster when the snapshot was taken. */
   mongoDBVersion?: Maybe<Scalars['String']['output']>;
-  /** The restore and download jobs made from this snapshot. */
+  /**
+   * The restore and download jobs made from this snapshot, newest first. Only the cluster's jobs
+   * scheduled since the snapshot was taken are read (a job is never older than its snapshot), at most
+   * the newest 500: on a cluster with thousands of jobs, older ones of a long-kept snapshot are left out.
+   */
   restoreJobs: RestoreJobConnection;
   /** When Atlas scheduled the snapshot. */
   scheduledTime?: Maybe<Scalars['DateTime']['output']>;
@@ -362,6 +403,8 @@ export type Snapshot = {
   startTime?: Maybe<Scalars['DateTime']['output']>;
   /** Snapshot status. */
   status: JobStatus;
+  /** `status` exactly as Atlas sent it (useful when that is `UNKNOWN`). */
+  statusRaw?: Maybe<Scalars['String']['output']>;
 };
 
 
@@ -376,8 +419,8 @@ export type SnapshotRestoreJobsArgs = {
 /** A page of snapshots. */
 export type SnapshotConnection = {
   __typename?: 'SnapshotConnection';
-  /** The snapshots of this page. */
-  nodes: Array<Snapshot>;
+  /** The snapshots of this page; one Atlas sent incompletely is null, with a field error. */
+  nodes: Array<Maybe<Snapshot>>;
   /** Where this page ends. */
   pageInfo: PageInfo;
   /** How many snapshots match in all (Atlas's estimate); null when unknown. */
@@ -533,6 +576,7 @@ export type RequiresRightDirectiveResolver<Result, Parent, ContextType = Gateway
 
 export type ClusterResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Cluster'] = ResolversParentTypes['Cluster']> = {
   backingProvider?: Resolver<Maybe<ResolversTypes['CloudProvider']>, ParentType, ContextType>;
+  backingProviderRaw?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   backupEnabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   createDate?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   family?: Resolver<ResolversTypes['BackupFamily'], ParentType, ContextType>;
@@ -547,6 +591,7 @@ export type ClusterResolvers<ContextType = GatewayContext, ParentType extends Re
   snapshot?: Resolver<Maybe<ResolversTypes['Snapshot']>, ParentType, ContextType, RequireFields<ClusterSnapshotArgs, 'id'>>;
   snapshots?: Resolver<ResolversTypes['SnapshotConnection'], ParentType, ContextType, RequireFields<ClusterSnapshotsArgs, 'first'>>;
   state?: Resolver<Maybe<ResolversTypes['ClusterState']>, ParentType, ContextType>;
+  stateRaw?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -566,7 +611,7 @@ export type PageInfoResolvers<ContextType = GatewayContext, ParentType extends R
 export type ProjectResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Project'] = ResolversParentTypes['Project']> = {
   cluster?: Resolver<Maybe<ResolversTypes['Cluster']>, ParentType, ContextType, RequireFields<ProjectClusterArgs, 'name'>>;
   clusterCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
-  clusters?: Resolver<Array<ResolversTypes['Cluster']>, ParentType, ContextType>;
+  clusters?: Resolver<Array<Maybe<ResolversTypes['Cluster']>>, ParentType, ContextType>;
   created?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -576,7 +621,7 @@ export type ProjectResolvers<ContextType = GatewayContext, ParentType extends Re
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   cluster?: Resolver<Maybe<ResolversTypes['Cluster']>, ParentType, ContextType, RequireFields<QueryClusterArgs, 'name' | 'projectId'>>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
-  projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType>;
+  projects?: Resolver<Array<Maybe<ResolversTypes['Project']>>, ParentType, ContextType>;
   restoreJob?: Resolver<Maybe<ResolversTypes['RestoreJob']>, ParentType, ContextType, RequireFields<QueryRestoreJobArgs, 'clusterName' | 'id' | 'projectId'>>;
   snapshot?: Resolver<Maybe<ResolversTypes['Snapshot']>, ParentType, ContextType, RequireFields<QuerySnapshotArgs, 'clusterName' | 'id' | 'projectId'>>;
 };
@@ -594,6 +639,7 @@ export type RequestRestorePayloadResolvers<ContextType = GatewayContext, ParentT
 export type RestoreJobResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RestoreJob'] = ResolversParentTypes['RestoreJob']> = {
   cluster?: Resolver<ResolversTypes['Cluster'], ParentType, ContextType>;
   deliveryType?: Resolver<ResolversTypes['DeliveryType'], ParentType, ContextType>;
+  deliveryTypeRaw?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   expirationDate?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isTerminal?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -604,12 +650,13 @@ export type RestoreJobResolvers<ContextType = GatewayContext, ParentType extends
   snapshotId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   snapshotUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['JobStatus'], ParentType, ContextType>;
+  statusRaw?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   targetDeploymentItemName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   targetProjectId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
 };
 
 export type RestoreJobConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RestoreJobConnection'] = ResolversParentTypes['RestoreJobConnection']> = {
-  nodes?: Resolver<Array<ResolversTypes['RestoreJob']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<Maybe<ResolversTypes['RestoreJob']>>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 };
@@ -624,10 +671,11 @@ export type SnapshotResolvers<ContextType = GatewayContext, ParentType extends R
   scheduledTime?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   startTime?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['JobStatus'], ParentType, ContextType>;
+  statusRaw?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type SnapshotConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['SnapshotConnection'] = ResolversParentTypes['SnapshotConnection']> = {
-  nodes?: Resolver<Array<ResolversTypes['Snapshot']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<Maybe<ResolversTypes['Snapshot']>>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 };

@@ -1,5 +1,4 @@
 import type { Clock } from '../../time/clock.js';
-import { apiErrorBody } from '../http-types.js';
 import type { Principal, SimCredential, SimRequest, SimResponse } from '../http-types.js';
 import { DigestServer, parseAuthParams } from './digest.js';
 import type { DigestAlgorithm } from './digest.js';
@@ -145,7 +144,14 @@ export class SimAuth {
     return {
       status: 401,
       headers: { 'content-type': 'application/json', 'www-authenticate': this.#digest.challenge(stale) },
-      body: apiErrorBody(401, 'UNAUTHORIZED', 'You are not authorized for this resource.'),
+      // As Atlas answers (recorded by the CLI's e2e tests): UNEXPECTED_ERROR, indented, no `parameters`.
+      body: {
+        error: 401,
+        errorCode: 'UNEXPECTED_ERROR',
+        reason: 'Unauthorized',
+        detail: 'You are not authorized for this resource.',
+      },
+      pretty: true,
     };
   }
 }
