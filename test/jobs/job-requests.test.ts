@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AtlasNetworkError, AtlasResponseError } from '../../src/atlas/errors.js';
-import type { BackupService } from '../../src/backup/backup-service.js';
+import type { BackupService, RecentJobsOptions } from '../../src/backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource, SnapshotSource } from '../../src/backup/model.js';
 import { GatewayError } from '../../src/errors/index.js';
 import { idempotencyStoreKey, MemoryIdempotencyStore } from '../../src/jobs/idempotency-store.js';
@@ -35,7 +35,11 @@ interface JobDto {
 class FakeAtlas {
   readonly jobs: RestoreJobSource[] = [];
   readonly snapshots = new Map<string, string | undefined>([['snap-1', 'COMPLETED']]);
-  readonly calls = { getSnapshot: 0, listAllJobs: 0, getJob: 0, download: 0, restore: 0 };
+  readonly calls = { getSnapshot: 0, listRecentJobs: 0, getJob: 0, download: 0, restore: 0 };
+  /** The `since` of every job list read. */
+  readonly windows: (string | number | undefined)[] = [];
+  /** When the snapshot was taken. */
+  snapshotTime: string | undefined = new Date(NOW - 3_600_000).toISOString();
   failPost: { error: unknown; created: boolean } | undefined;
   failLists = 0;
   #next = 1;
@@ -70,11 +74,16 @@ class FakeAtlas {
       FakeAtlas.checkRef(ref);
       this.calls.getSnapshot++;
       const status = this.snapshots.get(snapshotId);
-      return { ...ref, family: 'TENANT', dto: { id: snapshotId, status } } as SnapshotSource;
+      return {
+        ...ref,
+        family: 'TENANT',
+        dto: { id: snapshotId, status, scheduledTime: this.snapshotTime },
+      } as SnapshotSource;
     },
-    listAllJobs: async (ref: ClusterRef): Promise<RestoreJobSource[]> => {
+    listRecentJobs: async (ref: ClusterRef, options?: RecentJobsOptions): Promise<RestoreJobSource[]> => {
       FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
-      this.calls.listAllJobs++;
+      this.calls.listRecentJobs++;
+      this.windows.push(options?.since);
       if (this.failLists > 0) {
         this.failLists--;
         throw new AtlasNetworkError('connection reset', {
@@ -266,7 +275,7 @@ describe('requestDownload and requestRestore: a snapshot that is not COMPLETED',
       'Snapshot snap-1 is in an unknown state; only a COMPLETED snapshot can be restored.',
       { snapshotStatus: null },
     ]);
-    expect([atlas.calls.download, atlas.calls.restore, atlas.calls.listAllJobs]).toEqual([0, 0, 0]);
+    expect([atlas.calls.download, atlas.calls.restore, atlas.calls.listRecentJobs]).toEqual([0, 0, 0]);
   });
 });
 
@@ -276,7 +285,7 @@ describe('a POST whose answer was lost', () => {
     atlas.addJob({ snapshotId: 'snap-1', deliveryType: 'RESTORE', status: 'COMPLETED' });
     atlas.failPost = { error: lostAnswer(), created: true };
     expect(summary(await restore(deps))).toEqual({ id: 'job-2', reused: false });
-    expect(atlas.calls.listAllJobs).toBe(2);
+    expect(atlas.calls.listRecentJobs).toBe(2);
   });
 
   it('a 2xx with an unreadable body may have been applied; 300 and a missing status may not', async () => {
@@ -292,7 +301,7 @@ describe('a POST whose answer was lost', () => {
       const error = bad(status);
       atlas.failPost = { error, created: true };
       await expect(restore(deps)).rejects.toBe(error);
-      expect(atlas.calls.listAllJobs).toBe(1);
+      expect(atlas.calls.listRecentJobs).toBe(1);
     }
   });
 
@@ -305,7 +314,7 @@ describe('a POST whose answer was lost', () => {
       const error = new AtlasNetworkError('x', { operation: 'createBackupRestoreJob', ...init });
       atlas.failPost = { error, created: false };
       await expect(download(deps)).rejects.toBe(error);
-      expect(atlas.calls.listAllJobs).toBe(1);
+      expect(atlas.calls.listRecentJobs).toBe(1);
     }
   });
 
@@ -321,18 +330,18 @@ describe('a POST whose answer was lost', () => {
       return post(ref, snapshotId);
     };
     await expect(download(deps, { reuseExisting: false })).rejects.toBe(error);
-    expect(atlas.calls.listAllJobs).toBe(2);
+    expect(atlas.calls.listRecentJobs).toBe(2);
   });
 
   it('OutcomeUnknownError when the jobs cannot be read again; the same key then finds the job', async () => {
     const { atlas, deps } = setup();
     atlas.failPost = { error: lostAnswer(), created: true };
     atlas.failLists = 0;
-    const reread = atlas.service.listAllJobs;
+    const reread = atlas.service.listRecentJobs;
     let lists = 0;
-    atlas.service.listAllJobs = async (ref: ClusterRef) => {
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
       if (++lists === 2) atlas.failLists = 1;
-      return reread(ref);
+      return reread(ref, options);
     };
     const err = await rejection(download(deps, { idempotencyKey: 'k-1' }));
     expect(err).toBeInstanceOf(OutcomeUnknownError);
@@ -345,15 +354,16 @@ describe('a POST whose answer was lost', () => {
       before: [],
       snapshotId: 'snap-1',
       deliveryType: 'DOWNLOAD',
+      since: NOW - 3_600_000,
     });
     expect(atlas.calls.download).toBe(1);
 
     // The retry finds the job the lost POST made, records it, and makes no second POST.
     expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
     // Recorded: the next retry asks for that job, not for the list.
-    const listsBefore = atlas.calls.listAllJobs;
+    const listsBefore = atlas.calls.listRecentJobs;
     expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
-    expect([atlas.calls.listAllJobs - listsBefore, atlas.calls.getJob, atlas.calls.download]).toEqual([
+    expect([atlas.calls.listRecentJobs - listsBefore, atlas.calls.getJob, atlas.calls.download]).toEqual([
       0, 1, 1,
     ]);
   });
@@ -363,11 +373,11 @@ describe('a POST whose answer was lost', () => {
     const storeKey = idempotencyStoreKey('apikey:svc', 'restore', 'k-2');
     atlas.failPost = { error: lostAnswer(), created: false };
     atlas.failLists = 0;
-    const reread = atlas.service.listAllJobs;
+    const reread = atlas.service.listRecentJobs;
     let lists = 0;
-    atlas.service.listAllJobs = async (ref: ClusterRef) => {
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
       if (++lists === 2 || lists === 3) atlas.failLists = 1;
-      return reread(ref);
+      return reread(ref, options);
     };
     await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(OutcomeUnknownError);
     // The look fails again: the error reaches the client and the key stays unresolved.
@@ -377,7 +387,7 @@ describe('a POST whose answer was lost', () => {
       fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
       ...REF,
       jobId: '',
-      unresolved: { before: [], snapshotId: 'snap-1', deliveryType: 'RESTORE' },
+      unresolved: { before: [], snapshotId: 'snap-1', deliveryType: 'RESTORE', since: NOW - 3_600_000 },
     });
     // Now the list answers, without the job: this request makes it, for real.
     expect(summary(await restore(deps, 'k-2'))).toEqual({ id: 'job-1', reused: false });
@@ -480,11 +490,11 @@ describe('idempotency keys under concurrency and lost answers', () => {
     const { atlas, deps } = setup();
     atlas.failPost = { error: lostAnswer(), created: false };
     atlas.failLists = 0;
-    const reread = atlas.service.listAllJobs;
+    const reread = atlas.service.listRecentJobs;
     let lists = 0;
-    atlas.service.listAllJobs = async (ref: ClusterRef) => {
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
       if (++lists === 2) atlas.failLists = 1;
-      return reread(ref);
+      return reread(ref, options);
     };
     await expect(restore(deps, 'c-3')).rejects.toBeInstanceOf(OutcomeUnknownError);
     const count = counting(deps);
@@ -499,11 +509,11 @@ describe('idempotency keys under concurrency and lost answers', () => {
   it('a retry adopts the restore job the lost POST made, without a second POST', async () => {
     const { atlas, deps } = setup();
     atlas.failPost = { error: lostAnswer(), created: true };
-    const reread = atlas.service.listAllJobs;
+    const reread = atlas.service.listRecentJobs;
     let lists = 0;
-    atlas.service.listAllJobs = async (ref: ClusterRef) => {
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
       if (++lists === 2) atlas.failLists = 1;
-      return reread(ref);
+      return reread(ref, options);
     };
     await expect(restore(deps, 'c-4')).rejects.toBeInstanceOf(OutcomeUnknownError);
     expect(summary(await restore(deps, 'c-4'))).toEqual({ id: 'job-1', reused: true });
@@ -554,5 +564,18 @@ describe('idempotency keys under concurrency and lost answers', () => {
     await download(deps, { reuseExisting: false, idempotencyKey: 'c-7' });
     const claim = await idempotency.claim(idempotencyStoreKey('apikey:svc', 'download', 'c-7'), 'x');
     expect(claim.state === 'done' && claim.result.jobId).toBe('');
+  });
+});
+
+describe('the window of jobs a request reads', () => {
+  it('from the snapshot’s time, but at most a day back; the retry of a lost answer reads the same window', async () => {
+    const { atlas, deps } = setup();
+    await download(deps, { reuseExisting: false });
+    atlas.snapshotTime = new Date(NOW - 3 * 86_400_000).toISOString();
+    await download(deps, { reuseExisting: false });
+    atlas.snapshotTime = undefined;
+    atlas.failPost = { error: lostAnswer(), created: true };
+    await restore(deps);
+    expect(atlas.windows).toEqual([NOW - 3_600_000, NOW - 86_400_000, NOW - 86_400_000, NOW - 86_400_000]);
   });
 });
