@@ -103,6 +103,84 @@ describe('parseApiKeys', () => {
   });
 });
 
+describe('parseApiKeys: what arrived, described by type, and nothing kept from a bad list', () => {
+  it('says where the JSON stops parsing (the whole position), or nothing when it cannot tell', () => {
+    expect(parse('[{"id": 1}]   garbage')).toEqual({
+      keys: [],
+      problems: ['GATEWAY_API_KEYS: expected JSON, got text that does not parse (at position 14)'],
+    });
+    expect(parse('')).toEqual({
+      keys: [],
+      problems: ['GATEWAY_API_KEYS: expected JSON, got text that does not parse'],
+    });
+  });
+
+  it('returns no entry for a non-array, null or an empty list', () => {
+    expect(parse({ keys: [] }).keys).toEqual([]);
+    expect(parse('null')).toEqual({
+      keys: [],
+      problems: ['GATEWAY_API_KEYS: expected a JSON array of {id, hash, projects, rights}, got null'],
+    });
+    expect(parse([]).keys).toEqual([]);
+  });
+
+  it('describes a null entry and fields of the wrong type by their type, never by their value', () => {
+    const { keys, problems } = parse([
+      null,
+      { id: 12345, hash: [hashApiKey('x')], projects: [[A], 7], rights: [8] },
+    ]);
+    expect(keys).toEqual([]);
+    expect(problems).toEqual([
+      'GATEWAY_API_KEYS[0]: expected an object {id, hash, projects, rights}, got null',
+      'GATEWAY_API_KEYS[1].id: expected 1-64 characters of A-Z a-z 0-9 . _ : @ -, got number',
+      'GATEWAY_API_KEYS[1].hash: expected "sha256:" and 64 lowercase hex digits (npx tsx src/callers/hash-key.ts <key>), got an array of 1',
+      'GATEWAY_API_KEYS[1].projects[0]: expected a 24-hex project id, got an array of 1',
+      'GATEWAY_API_KEYS[1].projects[1]: expected a 24-hex project id, got number',
+      'GATEWAY_API_KEYS[1].rights[0]: expected "read", "download" or "restore", got number',
+    ]);
+  });
+});
+
+describe('apiKeyAuth built in code', () => {
+  it('refuses an entry whose hash is not sha256:<hex>, naming the key', () => {
+    expect(() =>
+      apiKeyAuth({ keys: [{ id: 'bad', hash: 'sha256:zz', projects: '*', rights: ['read'] }] }),
+    ).toThrow(new Error('apiKeyAuth: key "bad" has no valid sha256:<hex> hash'));
+  });
+
+  it('is the `apikey` method; "*" means every project; the first of two entries with one hash wins', async () => {
+    const method = apiKeyAuth({
+      keys: [
+        { id: 'first', hash: hashApiKey(KEY_ALL), projects: '*', rights: ['read'] },
+        { id: 'second', hash: hashApiKey(KEY_ALL), projects: [A], rights: ['restore'] },
+      ],
+    });
+    expect(method.mode).toBe('apikey');
+    expect(await method.identify({ apiKey: KEY_ALL })).toEqual({
+      id: 'apikey:first',
+      kind: 'apiKey',
+      projects: 'all',
+      rights: new Set(['read']),
+    });
+  });
+});
+
+describe('apiKeyAuth, built inside the test', () => {
+  // The describe-level `authenticate` above is built before any test runs: these pin the same facts
+  // with the method built in the test itself.
+  it('keeps a key to its projects, and says what it accepts', async () => {
+    const method = apiKeyAuth({ keys: ENTRIES.slice(0, 1) });
+    expect(method.accepts).toBe('an API key (x-api-key, or Authorization: Bearer)');
+    expect(await method.identify({ apiKey: KEY_A })).toMatchObject({ projects: new Set([A]) });
+  });
+});
+
+describe('authenticateWith', () => {
+  it('refuses an empty list of methods', () => {
+    expect(() => authenticateWith([])).toThrow(new Error('authenticateWith: expected at least one method'));
+  });
+});
+
 describe('apiKeyAuth', () => {
   const authenticate = authenticateWith([apiKeyAuth({ keys: ENTRIES })]);
 
@@ -166,6 +244,36 @@ describe('hash-key CLI', () => {
     const problems: string[] = [];
     expect(parseApiKeys(`[${entry}]`, 'entry', problems)).toHaveLength(1);
     expect(problems).toEqual([]);
+  });
+
+  it('warns below 32 characters only, with the exact advice, and never on stdout', () => {
+    const warning =
+      'warning: a short key; the fast hash is only safe for long random keys. Prefer one made by this command without arguments.\n';
+    expect(hashKeyCommand(['k'.repeat(31)])).toEqual({
+      stdout: `${hashApiKey('k'.repeat(31))}\n`,
+      stderr: warning,
+    });
+    expect(hashKeyCommand(['k'.repeat(32)])).toEqual({
+      stdout: `${hashApiKey('k'.repeat(32))}\n`,
+      stderr: '',
+    });
+  });
+
+  it('treats an empty argument as none: prints a fresh key, line by line, and nothing on stderr', () => {
+    const { stdout, stderr } = hashKeyCommand(['']);
+    expect(stderr).toBe('');
+    const key = /^key: {3}(agw_\S+)$/m.exec(stdout)?.[1] ?? '';
+    const hash = hashApiKey(key);
+    expect(stdout).toBe(
+      [
+        `key:   ${key}`,
+        `hash:  ${hash}`,
+        `entry: ${JSON.stringify({ id: 'my-service', hash, projects: '*', rights: ['read'] })}`,
+        '# give the key to the service (x-api-key or Authorization: Bearer); configure only the hash.',
+        '',
+      ].join('\n'),
+    );
+    expect(hashKeyCommand([]).stderr).toBe('');
   });
 
   it('runs as `tsx src/callers/hash-key.ts <key>`', async () => {

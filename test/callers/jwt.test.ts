@@ -158,6 +158,61 @@ describe('jwtAuth with a PEM public key', () => {
   });
 });
 
+describe('jwtAuth: every claim check names itself exactly', () => {
+  const projectsOf = async (claims: JWTPayload) =>
+    (await withPem()(new Request('http://g.test/', { headers: bearer(await sign(claims)) }))).projects;
+
+  it('reads ["*"] as every project, but "*" among project ids is refused', async () => {
+    expect(await projectsOf({ atlas_projects: ['*'] })).toBe('all');
+    for (const atlas_projects of [['*', A], [A, 'nope'], [[A]]]) {
+      expect((await refusal(withPem(), bearer(await sign({ atlas_projects })))).message).toBe(
+        'The JWT claim "atlas_projects" must be "*" or an array of 24-hex project ids.',
+      );
+    }
+  });
+
+  it('refuses rights of which only some are known', async () => {
+    const token = await sign({ atlas_projects: [A], atlas_rights: ['read', 'admin'] });
+    expect((await refusal(withPem(), bearer(token))).message).toBe(
+      'The JWT claim "atlas_rights" must be an array of "read", "download", "restore".',
+    );
+  });
+
+  it('refuses an empty subject, a token not valid yet, and an expiry that is not a number', async () => {
+    expect((await refusal(withPem(), bearer(await sign(CLAIMS, { sub: '' })))).message).toBe(
+      'The JWT has no subject (sub).',
+    );
+    const early = await new SignJWT(CLAIMS)
+      .setProtectedHeader({ alg: 'RS256' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('user-1')
+      .setNotBefore('10m')
+      .setExpirationTime('1h')
+      .sign(rsa.privateKey);
+    expect((await refusal(withPem(), bearer(early))).message).toBe('The JWT is not valid yet (nbf).');
+    const badExp = await sign({ ...CLAIMS, exp: 'soon' } as unknown as JWTPayload, { exp: null });
+    const err = await refusal(withPem(), bearer(badExp));
+    expect([err.code, err.message]).toEqual(['UNAUTHENTICATED', 'The JWT expiry (exp) is invalid.']);
+  });
+
+  it('takes a PEM whose newlines are written as \\n (as in a .env file)', async () => {
+    const oneLine = publicPem.trim().replace(/\n/g, '\\n');
+    expect(oneLine).not.toContain('\n');
+    const auth = authenticateWith([
+      jwtAuth({ key: { publicKey: oneLine }, issuer: ISSUER, audience: AUDIENCE }),
+    ]);
+    expect((await auth(new Request('http://g.test/', { headers: bearer(await sign()) }))).id).toBe(USER_1);
+  });
+
+  it('with a shared secret, built in the test: the jwt method, what it accepts, HS256 accepted', async () => {
+    const method = jwtAuth({ key: { secret: SECRET }, issuer: ISSUER, audience: AUDIENCE });
+    expect([method.mode, method.accepts]).toEqual(['jwt', 'a JWT (Authorization: Bearer)']);
+    const token = await sign(CLAIMS, { alg: 'HS256', key: new TextEncoder().encode(SECRET) });
+    expect(await method.identify({ bearer: token })).toMatchObject({ id: USER_1, kind: 'jwt' });
+  });
+});
+
 describe('finding 9b: the JWT caller id includes the issuer', () => {
   it('finding 9b: alice of one issuer and alice of another are two callers', async () => {
     const SECOND = 'https://second-idp.example.test/';
@@ -259,5 +314,6 @@ describe('jwtAuth with a JWKS over a real socket', () => {
     const err = await refusal(auth, bearer(await sign(CLAIMS, { kid: 'k1' })));
     expect(err.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(err.extensions).toEqual({ retryable: true });
+    expect(err.message).toBe('The JWT signing keys (JWKS) could not be fetched.');
   });
 });

@@ -30,6 +30,25 @@ describe('redactUrl', () => {
     );
   });
 
+  it('removes user info when only a user name or only a password is there', () => {
+    expect(redactUrl('https://user@host.test/a')).toBe('https://[redacted]@host.test/a');
+    expect(redactUrl('https://:secret@host.test/a')).toBe('https://[redacted]@host.test/a');
+  });
+
+  it('drops empty parameters, and redacts a sensitive name that has no value', () => {
+    expect(redactUrl('https://h/p?&a=1&&signature=x&')).toBe('https://h/p?a=1&signature=[redacted]');
+    expect(redactUrl('https://h/p?signature&a')).toBe('https://h/p?signature=[redacted]&a');
+    // A one-letter name: `=` at index 1 still splits the name from the value.
+    expect(redactUrl('https://h/p?a=signature')).toBe('https://h/p?a=signature');
+  });
+
+  it('decodes parameter names (a `+` is a space) and keeps a name that does not decode', () => {
+    expect(redactUrl('https://h/p?%53ignature=x')).toBe('https://h/p?%53ignature=[redacted]');
+    // `api key`, not `apikey`: form encoding makes `+` a space.
+    expect(redactUrl('https://h/p?api+key=1')).toBe('https://h/p?api+key=1');
+    expect(redactUrl('https://h/p?%E0%A4%A=1&sig=2')).toBe('https://h/p?%E0%A4%A=1&sig=[redacted]');
+  });
+
   it('redacts whole what does not parse as a URL', () => {
     expect(redactUrl('not a url ?signature=abc')).toBe(REDACTED);
   });
@@ -56,6 +75,12 @@ describe('redactHeaders', () => {
       'set-cookie': REDACTED,
       accept: 'application/json',
       'content-length': '12',
+    });
+  });
+
+  it('joins a multi-valued header that is not a credential', () => {
+    expect(redactHeaders({ 'X-Forwarded-For': ['10.0.0.1', '10.0.0.2'] })).toEqual({
+      'x-forwarded-for': '10.0.0.1, 10.0.0.2',
     });
   });
 

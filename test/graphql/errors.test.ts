@@ -9,7 +9,21 @@ import {
 import type { AtlasExchange } from '../../src/atlas/index.js';
 import { BadUserInputError, GatewayError } from '../../src/errors/index.js';
 import { createGateway } from '../../src/gateway.js';
-import { maskError, requestErrorExtensions, toGraphQLError } from '../../src/graphql/errors.js';
+import {
+  GraphQLError,
+  locatedError,
+  parse,
+  Source,
+  type FieldNode,
+  type OperationDefinitionNode,
+} from 'graphql';
+import {
+  expectedErrorLine,
+  maskError,
+  originalOf,
+  requestErrorExtensions,
+  toGraphQLError,
+} from '../../src/graphql/errors.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { startTinyServer, type TinyServer } from '../support/tiny-server.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -132,6 +146,116 @@ describe('error mapping', () => {
     expect(masked.message).toBe('Unexpected error.');
     expect(JSON.stringify(masked)).not.toContain('secret');
     expect((masked as { extensions?: { code?: string } }).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+});
+
+describe('error mapping, message by message', () => {
+  const net = (code: 'ATLAS_NETWORK_ERROR' | 'ATLAS_TIMEOUT', requestId?: string) =>
+    new AtlasNetworkError('x', { operation: 'getGroup', code, sent: true, requestId });
+
+  it('a Digest nonce that kept going stale is a retryable UPSTREAM_UNAVAILABLE, not a refused key', () => {
+    const e = toGraphQLError(api(401, 'UNAUTHORIZED', { nonceStale: true }))!;
+    expect([e.message, e.extensions.code, e.extensions.retryable]).toEqual([
+      'Atlas kept answering that the Digest nonce had expired; retry.',
+      'UPSTREAM_UNAVAILABLE',
+      true,
+    ]);
+  });
+
+  it('no retryAfterMs or requestId key at all when Atlas sent none', () => {
+    expect(Object.keys(toGraphQLError(api(503, 'SERVICE_UNAVAILABLE'))!.extensions)).toEqual([
+      'code',
+      'retryable',
+      'atlas',
+    ]);
+  });
+
+  it('says which of network, timeout, unreadable answer or Atlas authentication failed, with the request id', () => {
+    const auth = new AtlasAuthError('invalid_client', { operation: 'oauthToken', status: 401 });
+    const bad = new AtlasResponseError('not json', { operation: 'getGroup', status: 200 });
+    expect(
+      [net('ATLAS_NETWORK_ERROR'), net('ATLAS_TIMEOUT'), bad, auth].map((e) => toGraphQLError(e)!.message),
+    ).toEqual([
+      'Atlas could not be reached.',
+      'Atlas did not answer in time.',
+      'Atlas sent an answer the gateway could not read.',
+      'The gateway could not authenticate to Atlas.',
+    ]);
+    expect(toGraphQLError(net('ATLAS_NETWORK_ERROR', 'req-9'))!.extensions).toEqual({
+      code: 'UPSTREAM_UNAVAILABLE',
+      retryable: true,
+      requestId: 'req-9',
+    });
+    expect(toGraphQLError(net('ATLAS_NETWORK_ERROR'))!.extensions).toEqual({
+      code: 'UPSTREAM_UNAVAILABLE',
+      retryable: true,
+    });
+  });
+});
+
+describe('maskError and originalOf', () => {
+  const doc = parse(new Source('{ project { name } }', 'q.graphql'));
+  const field = (doc.definitions[0] as OperationDefinitionNode).selectionSet.selections[0] as FieldNode;
+
+  it('keeps where the error stands (nodes, source, positions, path) when it maps it', () => {
+    const located = locatedError(new GatewayError('NOT_FOUND', 'No such project.'), [field], ['project']);
+    const mapped = maskError(located, 'Unexpected error.') as GraphQLError;
+    expect(mapped.message).toBe('No such project.');
+    expect(mapped.nodes).toEqual([field]);
+    expect(mapped.source).toBe(located.source);
+    expect(mapped.positions).toEqual([2]);
+    expect(mapped.locations).toEqual([{ line: 1, column: 3 }]);
+    expect(mapped.path).toEqual(['project']);
+    const masked = maskError(locatedError(new Error('boom'), [field], ['project']), 'Unexpected error.');
+    expect((masked as GraphQLError).path).toEqual(['project']);
+    expect((masked as GraphQLError).locations).toEqual([{ line: 1, column: 3 }]);
+  });
+
+  it('passes graphql’s own errors (no cause) as they are, and masks null and strings', () => {
+    const own = new GraphQLError('Cannot query field "nope" on type "Query".');
+    expect(maskError(own, 'Unexpected error.')).toBe(own);
+    for (const thrown of [null, 'a string', 42]) {
+      const masked = maskError(thrown, 'Unexpected error.') as GraphQLError;
+      expect([masked.message, masked.extensions.code]).toEqual([
+        'Unexpected error.',
+        'INTERNAL_SERVER_ERROR',
+      ]);
+    }
+    expect(originalOf(null)).toBeNull();
+  });
+
+  it('originalOf unwraps located errors down to the thrown one, and stops at an error that is its own cause', () => {
+    const thrown = new GatewayError('CONFLICT', 'x');
+    expect(originalOf(locatedError(locatedError(thrown, [field]), [field]))).toBe(thrown);
+    const loop = new GraphQLError('loop');
+    Object.defineProperty(loop, 'originalError', { value: loop });
+    expect(originalOf(loop)).toBe(loop);
+    // Only an error named GraphQLError is unwrapped, not anything with an originalError.
+    const lookalike = { name: 'Other', originalError: thrown };
+    expect(originalOf(lookalike)).toBe(lookalike);
+  });
+});
+
+describe('expectedErrorLine', () => {
+  const doc = parse('{ project { name } }');
+  const field = (doc.definitions[0] as OperationDefinitionNode).selectionSet.selections[0] as FieldNode;
+
+  it('info for what the client caused (with the field’s path), warn for Atlas, nothing for the unexpected', () => {
+    expect(
+      expectedErrorLine(locatedError(new GatewayError('FORBIDDEN', 'No right.'), [field], ['project'])),
+    ).toEqual({ level: 'info', fields: { code: 'FORBIDDEN', path: ['project'] }, message: 'No right.' });
+    expect(expectedErrorLine(api(503, 'SERVICE_UNAVAILABLE'))).toEqual({
+      level: 'warn',
+      fields: { code: 'UPSTREAM_UNAVAILABLE' },
+      message: 'Atlas answered HTTP 503.',
+    });
+    expect(expectedErrorLine(new GatewayError('SHUTTING_DOWN', 'Bye.'))).toEqual({
+      level: 'warn',
+      fields: { code: 'SHUTTING_DOWN' },
+      message: 'Bye.',
+    });
+    expect(expectedErrorLine(new Error('boom'))).toBeUndefined();
+    expect(expectedErrorLine(new GatewayError('INTERNAL_SERVER_ERROR', 'x'))).toBeUndefined();
   });
 });
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -276,6 +276,98 @@ describe('Redis idempotency store: keys expire with Redis’s own PX', () => {
   });
 });
 
+describe.each(stores)('%s idempotency store: claims, waits and retakes, value by value', (_name, make) => {
+  it('a second claim in flight carries the first one’s fingerprint, and its wait gets the result', async () => {
+    const store = make();
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp-1');
+    const second = await store.claim(key, 'fp-2');
+    if (first.state !== 'new' || second.state !== 'inflight') throw new Error('expected new, then inflight');
+    expect(second.fingerprint).toBe('fp-1');
+    // Settled after the waiter has looked at least once.
+    await new Promise((r) => setTimeout(r, 50));
+    first.settle(result('job-1'));
+    expect(await second.wait).toEqual(result('job-1'));
+  });
+
+  it('the wait of a claim whose first request failed answers undefined (the key is free again)', async () => {
+    const store = make();
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    const second = await store.claim(key, 'fp');
+    if (first.state !== 'new' || second.state !== 'inflight') throw new Error('expected new, then inflight');
+    first.settle(undefined);
+    expect(await second.wait).toBeUndefined();
+    const third = await store.claim(key, 'fp');
+    expect(third.state).toBe('new');
+    if (third.state === 'new') third.settle(undefined);
+  });
+
+  it('retake of a key never claimed is a plain claim; retake of a settled (resolved) result answers it', async () => {
+    const store = make();
+    const fresh = await store.retake(randomUUID(), 'fp', unresolvedResult(['a']));
+    expect(fresh.state).toBe('new');
+    if (fresh.state === 'new') fresh.settle(undefined);
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    if (first.state !== 'new') throw new Error('expected new');
+    first.settle(result('job-1'));
+    await expect.poll(async () => (await store.claim(key, 'fp')).state).toBe('done');
+    const again = await store.retake(key, 'fp', result('job-1'));
+    expect(again).toEqual({ state: 'done', result: result('job-1') });
+  });
+
+  it('a retaken key is in flight for the others, with the retaker’s fingerprint', async () => {
+    const store = make();
+    const key = randomUUID();
+    const unresolved = await leftUnresolved(store, key);
+    const turn = await store.retake(key, 'fp', unresolved);
+    expect(turn.state).toBe('new');
+    const other = await store.claim(key, 'fp');
+    expect(other.state === 'inflight' && other.fingerprint).toBe('fp');
+    if (turn.state === 'new') turn.settle(undefined);
+  });
+});
+
+describe('memory idempotency store: bounded', () => {
+  it('keeps maxKeys keys, the oldest going first', async () => {
+    const store = new MemoryIdempotencyStore({ clock: new ManualClock(), maxKeys: 2 });
+    await store.claim('k1', 'fp');
+    await store.claim('k2', 'fp');
+    expect((await store.claim('k1', 'fp')).state).toBe('inflight');
+    await store.claim('k3', 'fp');
+    expect((await store.claim('k2', 'fp')).state).toBe('inflight');
+    expect((await store.claim('k1', 'fp')).state).toBe('new');
+  });
+
+  it('keeps 100 000 keys by default', async () => {
+    const store = new MemoryIdempotencyStore({ clock: new ManualClock() });
+    for (let i = 0; i < 100_000; i++) await store.claim(`k${i}`, 'fp');
+    expect((await store.claim('k0', 'fp')).state).toBe('inflight');
+    await store.claim('k100000', 'fp');
+    expect((await store.claim('k1', 'fp')).state).toBe('inflight');
+    expect((await store.claim('k0', 'fp')).state).toBe('new');
+  });
+});
+
+describe('Redis idempotency store while Redis is away', () => {
+  it('keeps keys in this replica, with the configured TTL', async () => {
+    const away = connectRedis({ url: 'redis://127.0.0.1:1', prefix: 'test-away:' });
+    try {
+      const clock = new ManualClock();
+      const store = new RedisIdempotencyStore(away, { clock, ttlMs: 1_000 });
+      const first = await store.claim('k', 'fp');
+      if (first.state !== 'new') throw new Error('expected new');
+      first.settle(result('job-1'));
+      expect(await store.claim('k', 'fp')).toEqual({ state: 'done', result: result('job-1') });
+      clock.advance(1_001);
+      expect((await store.claim('k', 'fp')).state).toBe('new');
+    } finally {
+      await away.close();
+    }
+  });
+});
+
 describe('idempotencyStoreKey', () => {
   it('finding 9c: parts that joined with ":" were one key are two keys, of fixed length', () => {
     const a = idempotencyStoreKey('apikey:svc', 'download', 'x:download:K');
@@ -284,5 +376,11 @@ describe('idempotencyStoreKey', () => {
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(idempotencyStoreKey('apikey:svc', 'download', 'x:download:K')).toBe(a);
     expect(idempotencyStoreKey('c', 'download', 'k')).not.toBe(idempotencyStoreKey('c', 'restore', 'k'));
+  });
+
+  it('is the SHA-256 of the length-prefixed parts (keys already in Redis stay valid across versions)', () => {
+    expect(idempotencyStoreKey('apikey:svc', 'download', 'K-1')).toBe(
+      createHash('sha256').update('10:apikey:svc8:download3:K-1').digest('hex'),
+    );
   });
 });

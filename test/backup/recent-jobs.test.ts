@@ -1,0 +1,96 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AtlasClient } from '../../src/atlas/index.js';
+import { AtlasApiError } from '../../src/atlas/errors.js';
+import { backupPolicy, createBackupService, type BackupService } from '../../src/backup/backup-service.js';
+import { FamilyCache } from '../../src/backup/family-cache.js';
+import type { ClusterRef, RestoreJobSource } from '../../src/backup/model.js';
+import type { ManualClock } from '../../src/simulator/index.js';
+import { SEED } from '../../src/simulator/seed.js';
+import type { startContractSimulator } from '../support/contract.js';
+import { startAtlasClient } from '../support/atlas-client.js';
+
+// `listRecentJobs` on the realistic data (a Flex cluster with 2,160 jobs, and the tenant cluster),
+// compared job by job with the whole list read the long way.
+const BUSY: ClusterRef = { projectId: SEED.realistic.groupId, clusterName: SEED.realistic.busyClusterName };
+const TENANT: ClusterRef = { projectId: SEED.tenant.groupId, clusterName: SEED.tenant.clusterName };
+
+let sim: Awaited<ReturnType<typeof startContractSimulator>>;
+let atlas: AtlasClient;
+let clock: ManualClock;
+beforeAll(async () => {
+  ({
+    sim,
+    client: atlas,
+    clock,
+  } = await startAtlasClient({ sim: { profile: 'realistic' }, sleepMovesClock: false }));
+});
+
+const service = (): BackupService => createBackupService({ atlas, families: new FamilyCache({ clock }) });
+const when = (j: RestoreJobSource) => Date.parse(j.dto.restoreScheduledDate ?? '');
+const ids = (jobs: RestoreJobSource[]) => jobs.map((j) => j.dto.id);
+/** Every job of the cluster, newest first. */
+async function allNewestFirst(ref: ClusterRef) {
+  const all = await service().listAllJobs(ref);
+  return [...all].sort((a, b) => when(b) - when(a));
+}
+
+describe('listRecentJobs', () => {
+  it('answers the newest 500 by default, newest first, of a Flex cluster with 2,160 jobs', async () => {
+    const all = await allNewestFirst(BUSY);
+    expect(all.length).toBe(SEED.realistic.busyJobCount);
+    expect(new Set(all.map(when)).size).toBe(all.length);
+    expect(ids(await service().listRecentJobs(BUSY))).toEqual(ids(all.slice(0, 500)));
+  });
+
+  it('stops at `since` (epoch ms or ISO-8601, the job at `since` itself included) and at maxJobs', async () => {
+    const all = await allNewestFirst(BUSY);
+    const since = when(all[9]!);
+    expect(ids(await service().listRecentJobs(BUSY, { since }))).toEqual(ids(all.slice(0, 10)));
+    expect(ids(await service().listRecentJobs(BUSY, { since: new Date(since).toISOString() }))).toEqual(
+      ids(all.slice(0, 10)),
+    );
+    expect(ids(await service().listRecentJobs(BUSY, { since, maxJobs: 3 }))).toEqual(ids(all.slice(0, 3)));
+    // Reaching further back than one chunk of reads.
+    const far = when(all[700]!);
+    expect(ids(await service().listRecentJobs(BUSY, { since: far, maxJobs: 1000 }))).toEqual(
+      ids(all.slice(0, 701)),
+    );
+  });
+
+  it('filters and sorts a tenant cluster’s whole list the same way', async () => {
+    const all = await allNewestFirst(TENANT);
+    expect(all.length).toBeGreaterThan(1);
+    expect(ids(await service().listRecentJobs(TENANT))).toEqual(ids(all));
+    const since = when(all[0]!);
+    expect(ids(await service().listRecentJobs(TENANT, { since }))).toEqual(
+      ids(all.filter((j) => when(j) >= since)),
+    );
+    expect(ids(await service().listRecentJobs(TENANT, { maxJobs: 1 }))).toEqual(ids(all.slice(0, 1)));
+  });
+});
+
+describe('findJob and backupPolicy', () => {
+  it('answers null only for a job Atlas says does not exist: a 500 reaches the caller', async () => {
+    expect(await service().findJob(BUSY, SEED.unknownId)).toBeNull();
+    const id = sim.faults.add({ operationId: 'getGroupFlexClusterBackupRestoreJob', status: 500 });
+    try {
+      const err = await service()
+        .findJob(BUSY, SEED.unknownId)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AtlasApiError);
+      expect((err as AtlasApiError).status).toBe(500);
+    } finally {
+      sim.faults.remove(id);
+    }
+  });
+
+  it('names whose share of the Atlas budget a use spends, only when told', () => {
+    expect(backupPolicy({ use: 'poll', spender: 'apikey:svc' })).toEqual({
+      callOptions: { spender: 'apikey:svc' },
+    });
+    expect(backupPolicy({ use: 'write', requestId: 'w', spender: '' })).toEqual({
+      callOptions: { requestId: 'w', spender: '' },
+    });
+    expect(Object.keys(backupPolicy({ use: 'poll' }).callOptions ?? {})).toEqual([]);
+  });
+});

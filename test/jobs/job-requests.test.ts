@@ -1,0 +1,581 @@
+import { describe, expect, it } from 'vitest';
+import { AtlasNetworkError, AtlasResponseError } from '../../src/atlas/errors.js';
+import type { BackupService, RecentJobsOptions } from '../../src/backup/backup-service.js';
+import type { ClusterRef, RestoreJobSource, SnapshotSource } from '../../src/backup/model.js';
+import { GatewayError } from '../../src/errors/index.js';
+import { idempotencyStoreKey, MemoryIdempotencyStore } from '../../src/jobs/idempotency-store.js';
+import {
+  OutcomeUnknownError,
+  requestDownload,
+  requestRestore,
+  type JobRequestDeps,
+  type JobRequestResult,
+} from '../../src/jobs/job-requests.js';
+import { ManualClock } from '../../src/simulator/index.js';
+
+/*
+ * `requestDownload` and `requestRestore` against an in-memory BackupService (injected, as the gateway
+ * injects the real one): every decision of job-requests.ts with exact answers and counted Atlas calls.
+ * The gateway-level behaviour is in mutations.test.ts.
+ */
+
+const REF: ClusterRef = { projectId: 'a'.repeat(24), clusterName: 'Cluster0' };
+const NOW = Date.parse('2026-11-30T12:00:00Z');
+
+interface JobDto {
+  id: string;
+  snapshotId: string;
+  deliveryType: 'DOWNLOAD' | 'RESTORE';
+  status?: string | undefined;
+  snapshotUrl?: string;
+  expirationDate?: string;
+}
+
+/** What Atlas does, step by step; `failPost` makes the next POST fail (after creating the job or not). */
+class FakeAtlas {
+  readonly jobs: RestoreJobSource[] = [];
+  readonly snapshots = new Map<string, string | undefined>([['snap-1', 'COMPLETED']]);
+  readonly calls = { getSnapshot: 0, listRecentJobs: 0, getJob: 0, download: 0, restore: 0 };
+  /** The `since` of every job list read. */
+  readonly windows: (string | number | undefined)[] = [];
+  /** When the snapshot was taken. */
+  snapshotTime: string | undefined = new Date(NOW - 3_600_000).toISOString();
+  failPost: { error: unknown; created: boolean } | undefined;
+  failLists = 0;
+  #next = 1;
+
+  addJob(dto: Partial<JobDto> & { snapshotId: string }): RestoreJobSource {
+    const job = {
+      ...REF,
+      family: 'TENANT',
+      dto: { id: `job-${this.#next++}`, deliveryType: 'DOWNLOAD', status: 'PENDING', ...dto },
+    } as RestoreJobSource;
+    this.jobs.push(job);
+    return job;
+  }
+
+  #post(snapshotId: string, deliveryType: 'DOWNLOAD' | 'RESTORE'): RestoreJobSource {
+    const fail = this.failPost;
+    this.failPost = undefined;
+    if (fail && !fail.created) throw fail.error;
+    const job = this.addJob({ snapshotId, deliveryType });
+    if (fail) throw fail.error;
+    return job;
+  }
+
+  /** Every Atlas call names the requested cluster, exactly. */
+  static checkRef(ref: ClusterRef): void {
+    if (JSON.stringify(ref) !== JSON.stringify(REF))
+      throw new Error(`unexpected cluster ${JSON.stringify(ref)}`);
+  }
+
+  readonly service = {
+    getSnapshot: async (ref: ClusterRef, snapshotId: string): Promise<SnapshotSource> => {
+      FakeAtlas.checkRef(ref);
+      this.calls.getSnapshot++;
+      const status = this.snapshots.get(snapshotId);
+      return {
+        ...ref,
+        family: 'TENANT',
+        dto: { id: snapshotId, status, scheduledTime: this.snapshotTime },
+      } as SnapshotSource;
+    },
+    listRecentJobs: async (ref: ClusterRef, options?: RecentJobsOptions): Promise<RestoreJobSource[]> => {
+      FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
+      this.calls.listRecentJobs++;
+      this.windows.push(options?.since);
+      if (this.failLists > 0) {
+        this.failLists--;
+        throw new AtlasNetworkError('connection reset', {
+          operation: 'listBackupRestoreJobs',
+          code: 'ATLAS_NETWORK_ERROR',
+          sent: true,
+        });
+      }
+      return [...this.jobs];
+    },
+    getJob: async (ref: ClusterRef, jobId: string): Promise<RestoreJobSource> => {
+      FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
+      this.calls.getJob++;
+      const job = this.jobs.find((j) => j.dto.id === jobId);
+      if (!job) throw new Error(`no job ${jobId}`);
+      return job;
+    },
+    download: async (ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+      FakeAtlas.checkRef(ref);
+      this.calls.download++;
+      return this.#post(snapshotId, 'DOWNLOAD');
+    },
+    restore: async (ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+      FakeAtlas.checkRef(ref);
+      this.calls.restore++;
+      return this.#post(snapshotId, 'RESTORE');
+    },
+  };
+}
+
+function setup(extra: Partial<JobRequestDeps> = {}) {
+  const atlas = new FakeAtlas();
+  const clock = new ManualClock(NOW);
+  const idempotency = new MemoryIdempotencyStore({ clock });
+  const deps: JobRequestDeps = {
+    service: atlas.service as unknown as BackupService,
+    idempotency,
+    clock,
+    callerId: 'apikey:svc',
+    ...extra,
+  };
+  return { atlas, clock, idempotency, deps };
+}
+
+const download = (deps: JobRequestDeps, extra: Partial<Parameters<typeof requestDownload>[1]> = {}) =>
+  requestDownload(deps, { ...REF, snapshotId: 'snap-1', ...extra });
+const restore = (deps: JobRequestDeps, idempotencyKey?: string) =>
+  requestRestore(deps, {
+    ...REF,
+    snapshotId: 'snap-1',
+    target: { projectId: 'b'.repeat(24), clusterName: 'Target' },
+    idempotencyKey,
+  });
+
+const summary = (r: JobRequestResult) => ({ id: r.job.dto.id, reused: r.reused });
+
+async function rejection(p: Promise<unknown>): Promise<GatewayError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof GatewayError)) throw new Error(`expected a GatewayError, got ${String(err)}`);
+  return err;
+}
+
+const lostAnswer = () =>
+  new AtlasNetworkError('socket hang up', {
+    operation: 'createBackupRestoreJob',
+    code: 'ATLAS_NETWORK_ERROR',
+    sent: true,
+  });
+
+describe('requestDownload: which existing DOWNLOAD job is reused', () => {
+  it.each(['PENDING', 'QUEUED', 'RUNNING'])(
+    'a %s download of the snapshot is reused, no POST',
+    async (status) => {
+      const { atlas, deps } = setup();
+      const running = atlas.addJob({ snapshotId: 'snap-1', status });
+      expect(summary(await download(deps))).toEqual({ id: running.dto.id, reused: true });
+      expect(atlas.calls.download).toBe(0);
+    },
+  );
+
+  it('not a restore job, not another snapshot, not a failed one, not one without a status', async () => {
+    const { atlas, deps } = setup();
+    atlas.addJob({ snapshotId: 'snap-1', deliveryType: 'RESTORE', status: 'RUNNING' });
+    atlas.addJob({ snapshotId: 'snap-2', status: 'RUNNING' });
+    atlas.addJob({ snapshotId: 'snap-1', status: 'FAILED' });
+    atlas.addJob({ snapshotId: 'snap-1', status: undefined });
+    // Failed, though it has a URL that has not expired.
+    atlas.addJob({
+      snapshotId: 'snap-1',
+      status: 'FAILED',
+      snapshotUrl: 'https://dl.test/x',
+      expirationDate: new Date(NOW + 3_600_000).toISOString(),
+    });
+    expect(summary(await download(deps))).toEqual({ id: 'job-6', reused: false });
+    expect(atlas.calls.download).toBe(1);
+  });
+
+  it('a COMPLETED download is reused only while its URL stays valid more than 5 minutes (the default)', async () => {
+    const at = (ms: number) => new Date(NOW + ms).toISOString();
+    const url = 'https://dl.test/x.tgz?signature=s';
+    {
+      const { atlas, deps } = setup();
+      const fresh = atlas.addJob({
+        snapshotId: 'snap-1',
+        status: 'COMPLETED',
+        snapshotUrl: url,
+        expirationDate: at(300_001),
+      });
+      expect(summary(await download(deps))).toEqual({ id: fresh.dto.id, reused: true });
+    }
+    for (const dto of [
+      { snapshotUrl: url, expirationDate: at(300_000) },
+      { snapshotUrl: '', expirationDate: at(3_600_000) },
+      { expirationDate: at(3_600_000) },
+      { snapshotUrl: url },
+    ]) {
+      const { atlas, deps } = setup();
+      atlas.addJob({ snapshotId: 'snap-1', status: 'COMPLETED', ...dto });
+      expect(summary(await download(deps))).toEqual({ id: 'job-2', reused: false });
+    }
+  });
+
+  it('minUrlLifetimeMs sets that margin', async () => {
+    const { atlas, deps } = setup({ minUrlLifetimeMs: 1_000 });
+    const job = atlas.addJob({
+      snapshotId: 'snap-1',
+      status: 'COMPLETED',
+      snapshotUrl: 'https://dl.test/x',
+      expirationDate: new Date(NOW + 1_001).toISOString(),
+    });
+    expect(summary(await download(deps))).toEqual({ id: job.dto.id, reused: true });
+  });
+
+  it('reuseExisting: false always makes a new job', async () => {
+    const { atlas, deps } = setup();
+    atlas.addJob({ snapshotId: 'snap-1', status: 'RUNNING' });
+    expect(summary(await download(deps, { reuseExisting: false }))).toEqual({ id: 'job-2', reused: false });
+    expect(atlas.calls.download).toBe(1);
+  });
+});
+
+describe('requestDownload: identical requests in flight share one answer', () => {
+  it('one POST for a burst of one caller, per caller; the entry is gone afterwards', async () => {
+    const inflight = new Map<string, Promise<JobRequestResult>>();
+    const { atlas, deps } = setup({ inflight });
+    const other = { ...deps, callerId: 'apikey:other' };
+    const answers = await Promise.all([download(deps), download(deps), download(other)]);
+    expect(answers.map(summary)).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-1', reused: true },
+      // The other caller's request is not shared: it ran alongside, and made its own.
+      { id: 'job-2', reused: false },
+    ]);
+    expect([atlas.calls.getSnapshot, atlas.calls.download]).toEqual([2, 2]);
+    expect(inflight.size).toBe(0);
+  });
+
+  it('is not shared with reuseExisting: false or with an idempotency key', async () => {
+    const inflight = new Map<string, Promise<JobRequestResult>>();
+    const { atlas, deps } = setup({ inflight });
+    const answers = await Promise.all([
+      download(deps, { reuseExisting: false }),
+      download(deps, { reuseExisting: false }),
+      download(deps, { reuseExisting: false, idempotencyKey: 'k' }),
+    ]);
+    expect(answers.map((a) => a.reused)).toEqual([false, false, false]);
+    expect(atlas.calls.download).toBe(3);
+    expect(inflight.size).toBe(0);
+  });
+});
+
+describe('requestDownload and requestRestore: a snapshot that is not COMPLETED', () => {
+  it('CONFLICT naming the snapshot, its status and the verb, without an Atlas POST', async () => {
+    const { atlas, deps } = setup();
+    atlas.snapshots.set('snap-1', 'PENDING');
+    const err = await rejection(download(deps));
+    expect([err.code, err.message, err.extensions]).toEqual([
+      'CONFLICT',
+      'Snapshot snap-1 is PENDING; only a COMPLETED snapshot can be downloaded.',
+      { snapshotStatus: 'PENDING' },
+    ]);
+    atlas.snapshots.set('snap-1', undefined);
+    const unknown = await rejection(restore(deps));
+    expect([unknown.code, unknown.message, unknown.extensions]).toEqual([
+      'CONFLICT',
+      'Snapshot snap-1 is in an unknown state; only a COMPLETED snapshot can be restored.',
+      { snapshotStatus: null },
+    ]);
+    expect([atlas.calls.download, atlas.calls.restore, atlas.calls.listRecentJobs]).toEqual([0, 0, 0]);
+  });
+});
+
+describe('a POST whose answer was lost', () => {
+  it('adopts the job it created (same snapshot and delivery type, not there before)', async () => {
+    const { atlas, deps } = setup();
+    atlas.addJob({ snapshotId: 'snap-1', deliveryType: 'RESTORE', status: 'COMPLETED' });
+    atlas.failPost = { error: lostAnswer(), created: true };
+    expect(summary(await restore(deps))).toEqual({ id: 'job-2', reused: false });
+    expect(atlas.calls.listRecentJobs).toBe(2);
+  });
+
+  it('a 2xx with an unreadable body may have been applied; 300 and a missing status may not', async () => {
+    const bad = (status: number | undefined) =>
+      new AtlasResponseError('not JSON', { operation: 'createBackupRestoreJob', status });
+    {
+      const { atlas, deps } = setup();
+      atlas.failPost = { error: bad(299), created: true };
+      expect(summary(await restore(deps))).toEqual({ id: 'job-1', reused: false });
+    }
+    for (const status of [300, undefined]) {
+      const { atlas, deps } = setup();
+      const error = bad(status);
+      atlas.failPost = { error, created: true };
+      await expect(restore(deps)).rejects.toBe(error);
+      expect(atlas.calls.listRecentJobs).toBe(1);
+    }
+  });
+
+  it('a request that surely did not reach Atlas, or was aborted, is not looked for', async () => {
+    for (const init of [
+      { code: 'ATLAS_NETWORK_ERROR' as const, sent: false },
+      { code: 'ATLAS_ABORTED' as const, sent: true },
+    ]) {
+      const { atlas, deps } = setup();
+      const error = new AtlasNetworkError('x', { operation: 'createBackupRestoreJob', ...init });
+      atlas.failPost = { error, created: false };
+      await expect(download(deps)).rejects.toBe(error);
+      expect(atlas.calls.listRecentJobs).toBe(1);
+    }
+  });
+
+  it('rethrows the POST failure when no new job of that snapshot and type appeared', async () => {
+    const { atlas, deps } = setup();
+    const error = lostAnswer();
+    atlas.failPost = { error, created: false };
+    // Appears meanwhile, but for another snapshot or as a restore: not this POST's job.
+    const post = atlas.service.download;
+    atlas.service.download = async (ref, snapshotId) => {
+      atlas.addJob({ snapshotId: 'snap-2' });
+      atlas.addJob({ snapshotId, deliveryType: 'RESTORE' });
+      return post(ref, snapshotId);
+    };
+    await expect(download(deps, { reuseExisting: false })).rejects.toBe(error);
+    expect(atlas.calls.listRecentJobs).toBe(2);
+  });
+
+  it('OutcomeUnknownError when the jobs cannot be read again; the same key then finds the job', async () => {
+    const { atlas, deps } = setup();
+    atlas.failPost = { error: lostAnswer(), created: true };
+    atlas.failLists = 0;
+    const reread = atlas.service.listRecentJobs;
+    let lists = 0;
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
+      if (++lists === 2) atlas.failLists = 1;
+      return reread(ref, options);
+    };
+    const err = await rejection(download(deps, { idempotencyKey: 'k-1' }));
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect([err.code, err.message, err.extensions]).toEqual([
+      'UPSTREAM_UNAVAILABLE',
+      'Atlas may have created the job, but its answer was lost and could not be checked; retry with the same idempotencyKey to get it.',
+      { retryable: true, outcome: 'unknown' },
+    ]);
+    expect((err as OutcomeUnknownError).unresolved).toEqual({
+      before: [],
+      snapshotId: 'snap-1',
+      deliveryType: 'DOWNLOAD',
+      since: NOW - 3_600_000,
+    });
+    expect(atlas.calls.download).toBe(1);
+
+    // The retry finds the job the lost POST made, records it, and makes no second POST.
+    expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
+    // Recorded: the next retry asks for that job, not for the list.
+    const listsBefore = atlas.calls.listRecentJobs;
+    expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
+    expect([atlas.calls.listRecentJobs - listsBefore, atlas.calls.getJob, atlas.calls.download]).toEqual([
+      0, 1, 1,
+    ]);
+  });
+
+  it('an unresolved key whose list proves nothing was created makes the job; a failed look stays unresolved', async () => {
+    const { atlas, deps, idempotency } = setup();
+    const storeKey = idempotencyStoreKey('apikey:svc', 'restore', 'k-2');
+    atlas.failPost = { error: lostAnswer(), created: false };
+    atlas.failLists = 0;
+    const reread = atlas.service.listRecentJobs;
+    let lists = 0;
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
+      if (++lists === 2 || lists === 3) atlas.failLists = 1;
+      return reread(ref, options);
+    };
+    await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    // The look fails again: the error reaches the client and the key stays unresolved.
+    await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(AtlasNetworkError);
+    const claim = await idempotency.claim(storeKey, 'x');
+    expect(claim.state === 'done' && claim.result).toEqual({
+      fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+      ...REF,
+      jobId: '',
+      unresolved: { before: [], snapshotId: 'snap-1', deliveryType: 'RESTORE', since: NOW - 3_600_000 },
+    });
+    // Now the list answers, without the job: this request makes it, for real.
+    expect(summary(await restore(deps, 'k-2'))).toEqual({ id: 'job-1', reused: false });
+    expect(atlas.calls.restore).toBe(2);
+    const settled = await idempotency.claim(storeKey, 'x');
+    expect(settled.state === 'done' && settled.result).toMatchObject({ jobId: 'job-1', ...REF });
+    expect(settled.state === 'done' && settled.result.unresolved).toBeUndefined();
+  });
+});
+
+describe('idempotency keys', () => {
+  it('1 to 200 characters, else BAD_USER_INPUT naming the argument and the length', async () => {
+    const { deps } = setup();
+    for (const key of ['', 'k'.repeat(201)]) {
+      const err = await rejection(download(deps, { idempotencyKey: key }));
+      expect([err.code, err.message, err.extensions]).toEqual([
+        'BAD_USER_INPUT',
+        `Argument "idempotencyKey" must be 1 to 200 characters; got ${key.length}.`,
+        { argumentName: 'idempotencyKey', expected: '1 to 200 characters', received: key.length },
+      ]);
+    }
+    expect((await download(deps, { idempotencyKey: 'k'.repeat(200) })).reused).toBe(false);
+    expect((await download(deps, { idempotencyKey: 'k' })).reused).toBe(true);
+  });
+
+  it('a repeat gets the first job without a POST, even while the first runs; another input is a CONFLICT', async () => {
+    const { atlas, deps } = setup();
+    const [first, second] = await Promise.all([restore(deps, 'r-1'), restore(deps, 'r-1')]);
+    expect([summary(first), summary(second)]).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-1', reused: true },
+    ]);
+    expect(atlas.calls.restore).toBe(1);
+    const err = await rejection(
+      download(deps, { idempotencyKey: 'd-1' }).then(() =>
+        download(deps, { idempotencyKey: 'd-1', snapshotId: 'snap-2' }),
+      ),
+    );
+    expect([err.code, err.message, err.extensions]).toEqual([
+      'CONFLICT',
+      'idempotencyKey "d-1" was already used for a different download request.',
+      { argumentName: 'idempotencyKey' },
+    ]);
+    // The same key for the other kind of request is another key.
+    expect((await download(deps, { idempotencyKey: 'r-1', reuseExisting: false })).reused).toBe(false);
+  });
+
+  it('a failed first request frees the key: the retry makes the job', async () => {
+    const { atlas, deps } = setup();
+    const refused = new AtlasNetworkError('refused', {
+      operation: 'createBackupRestoreJob',
+      code: 'ATLAS_NETWORK_ERROR',
+      sent: false,
+    });
+    atlas.failPost = { error: refused, created: false };
+    await expect(restore(deps, 'r-2')).rejects.toBe(refused);
+    expect(summary(await restore(deps, 'r-2'))).toEqual({ id: 'job-1', reused: false });
+    expect(atlas.calls.restore).toBe(2);
+  });
+});
+
+describe('idempotency keys under concurrency and lost answers', () => {
+  /** The memory store, counting claims. */
+  function counting(deps: JobRequestDeps) {
+    const store = deps.idempotency;
+    const count = { claim: 0, retake: 0 };
+    deps.idempotency = {
+      claim: (key, print) => (count.claim++, store.claim(key, print)),
+      retake: (key, print, r) => (count.retake++, store.retake(key, print, r)),
+    };
+    return count;
+  }
+
+  it('a repeat in flight waits for the first once, and does not claim again', async () => {
+    const { atlas, deps } = setup();
+    const count = counting(deps);
+    const answers = await Promise.all([restore(deps, 'c-1'), restore(deps, 'c-1')]);
+    expect(answers.map(summary)).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-1', reused: true },
+    ]);
+    expect([count.claim, atlas.calls.restore, atlas.calls.getJob]).toEqual([2, 1, 1]);
+  });
+
+  it('a repeat that waited for a first request that failed makes the job itself', async () => {
+    const { atlas, deps } = setup();
+    const refused = new AtlasNetworkError('refused', {
+      operation: 'createBackupRestoreJob',
+      code: 'ATLAS_NETWORK_ERROR',
+      sent: false,
+    });
+    atlas.failPost = { error: refused, created: false };
+    const [first, second] = await Promise.allSettled([restore(deps, 'c-2'), restore(deps, 'c-2')]);
+    expect(first).toEqual({ status: 'rejected', reason: refused });
+    expect(second.status === 'fulfilled' && summary(second.value)).toEqual({ id: 'job-1', reused: false });
+    expect(atlas.calls.restore).toBe(2);
+  });
+
+  it('concurrent retries of an unresolved key: one looks and makes the job, the other gets it', async () => {
+    const { atlas, deps } = setup();
+    atlas.failPost = { error: lostAnswer(), created: false };
+    atlas.failLists = 0;
+    const reread = atlas.service.listRecentJobs;
+    let lists = 0;
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
+      if (++lists === 2) atlas.failLists = 1;
+      return reread(ref, options);
+    };
+    await expect(restore(deps, 'c-3')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    const count = counting(deps);
+    const answers = await Promise.all([restore(deps, 'c-3'), restore(deps, 'c-3')]);
+    expect(answers.map(summary)).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-1', reused: true },
+    ]);
+    expect([atlas.calls.restore, count.retake]).toEqual([2, 2]);
+  });
+
+  it('a retry adopts the restore job the lost POST made, without a second POST', async () => {
+    const { atlas, deps } = setup();
+    atlas.failPost = { error: lostAnswer(), created: true };
+    const reread = atlas.service.listRecentJobs;
+    let lists = 0;
+    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
+      if (++lists === 2) atlas.failLists = 1;
+      return reread(ref, options);
+    };
+    await expect(restore(deps, 'c-4')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    expect(summary(await restore(deps, 'c-4'))).toEqual({ id: 'job-1', reused: true });
+    expect(atlas.calls.restore).toBe(1);
+  });
+
+  it('a restore with the same key and another target is a CONFLICT', async () => {
+    const { deps } = setup();
+    await restore(deps, 'c-5');
+    const err = await rejection(
+      requestRestore(deps, {
+        ...REF,
+        snapshotId: 'snap-1',
+        target: { projectId: 'b'.repeat(24), clusterName: 'Elsewhere' },
+        idempotencyKey: 'c-5',
+      }),
+    );
+    expect([err.code, err.message]).toEqual([
+      'CONFLICT',
+      'idempotencyKey "c-5" was already used for a different restore request.',
+    ]);
+  });
+
+  it('a keyed download is not shared in flight: its key is recorded', async () => {
+    const { atlas, deps } = setup({ inflight: new Map() });
+    atlas.snapshots.set('snap-2', 'COMPLETED');
+    await download(deps, { idempotencyKey: 'c-6' });
+    const err = await rejection(download(deps, { idempotencyKey: 'c-6', snapshotId: 'snap-2' }));
+    expect([err.code, err.message]).toEqual([
+      'CONFLICT',
+      'idempotencyKey "c-6" was already used for a different download request.',
+    ]);
+  });
+
+  it('a job without an id is neither adopted as the lost POST’s job nor recorded under another id', async () => {
+    const { atlas, deps, idempotency } = setup();
+    atlas.addJob({ snapshotId: 'snap-1', id: undefined, status: 'FAILED' } as unknown as JobDto);
+    const error = lostAnswer();
+    atlas.failPost = { error, created: false };
+    await expect(download(deps, { reuseExisting: false })).rejects.toBe(error);
+
+    // A POST whose answer has no id: the key records an empty job id, as the job gave none.
+    const post = atlas.service.download;
+    atlas.service.download = async (ref, snapshotId) => {
+      const job = await post(ref, snapshotId);
+      return { ...job, dto: { ...job.dto, id: undefined } } as unknown as RestoreJobSource;
+    };
+    await download(deps, { reuseExisting: false, idempotencyKey: 'c-7' });
+    const claim = await idempotency.claim(idempotencyStoreKey('apikey:svc', 'download', 'c-7'), 'x');
+    expect(claim.state === 'done' && claim.result.jobId).toBe('');
+  });
+});
+
+describe('the window of jobs a request reads', () => {
+  it('from the snapshot’s time, but at most a day back; the retry of a lost answer reads the same window', async () => {
+    const { atlas, deps } = setup();
+    await download(deps, { reuseExisting: false });
+    atlas.snapshotTime = new Date(NOW - 3 * 86_400_000).toISOString();
+    await download(deps, { reuseExisting: false });
+    atlas.snapshotTime = undefined;
+    atlas.failPost = { error: lostAnswer(), created: true };
+    await restore(deps);
+    expect(atlas.windows).toEqual([NOW - 3_600_000, NOW - 86_400_000, NOW - 86_400_000, NOW - 86_400_000]);
+  });
+});
