@@ -2,7 +2,9 @@
  * `npm run mutation:summary`: the per-file and per-group counts of Stryker's JSON report
  * (reports/mutation/mutation.json, made by `npm run mutation`) written to docs/mutation-summary.json.
  * `-- --survivors` also prints every surviving and uncovered mutant (file:line, mutator, replacement).
- * `-- --report <path>` reads another report, `-- --out <path>` writes elsewhere (`-` prints it).
+ * `-- --report <path>` reads another report; given several times, their files are merged (a file in
+ * several reports counts from the last), for runs made one module group at a time. `-- --out <path>`
+ * writes elsewhere (`-` prints it).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -86,12 +88,15 @@ export function survivors(report: Report): string[] {
 
 const { values } = parseArgs({
   options: {
-    report: { type: 'string', default: 'reports/mutation/mutation.json' },
+    report: { type: 'string', multiple: true, default: ['reports/mutation/mutation.json'] },
     out: { type: 'string', default: 'docs/mutation-summary.json' },
     survivors: { type: 'boolean', default: false },
   },
 });
-const report = JSON.parse(await readFile(values.report, 'utf8')) as Report;
+const reports = await Promise.all(
+  values.report.map(async (path) => JSON.parse(await readFile(path, 'utf8')) as Report),
+);
+const report: Report = { files: Object.assign({}, ...reports.map((r) => r.files)) as Report['files'] };
 const text = `${JSON.stringify(summarize(report), null, 2)}\n`;
 if (values.out === '-') process.stdout.write(text);
 else await writeFile(values.out, text);
