@@ -239,6 +239,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         requestId,
         caller,
         jobs,
+        deadline: () => deadlineSignal(request),
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;

@@ -23,4 +23,9 @@ export interface GatewayContext {
   caller: Caller;
   loaders: Loaders;
   jobs: JobsRuntime;
+  /**
+   * The request's execution deadline, once its operation runs (`deadlineSignal`): mutations answer by
+   * it. @default none (no execution timeout)
+   */
+  deadline?: () => AbortSignal | undefined;
 }

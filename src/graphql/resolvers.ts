@@ -253,6 +253,7 @@ function jobDeps(ctx: GatewayContext): JobRequestDeps {
     clock: ctx.jobs.clock,
     callerId: ctx.caller.id,
     inflight: ctx.jobs.inflightDownloads,
+    deadline: ctx.deadline?.(),
   };
 }
 

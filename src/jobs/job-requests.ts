@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../time/clock.js';
 import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
-import type { Claim, IdempotencyStore } from './idempotency-store.js';
+import type { Claim, IdempotencyStore, IdempotentResult } from './idempotency-store.js';
 
 export interface DownloadRequest extends ClusterRef {
   snapshotId: string;
@@ -34,7 +34,29 @@ export interface JobRequestDeps {
   minUrlLifetimeMs?: number;
   /** Download requests in flight in this process, shared by identical concurrent requests. */
   inflight?: Map<string, Promise<JobRequestResult>>;
+  /**
+   * Aborts at the request's execution deadline (`deadlineSignal`): the mutation answers then, with the
+   * truth about its POST, and what is in flight finishes in the background.
+   * @default none: the mutation answers when it is done
+   */
+  deadline?: AbortSignal | undefined;
 }
+
+type Unresolved = NonNullable<IdempotentResult['unresolved']>;
+
+/**
+ * Where a mutation stands, so that its answer at the deadline tells the truth: `before` nothing was
+ * sent (stopping is safe, and a retry is too); `waiting` another request of the same key holds it (its
+ * job may exist); `posting` the POST may have gone out (the job may exist).
+ */
+class Attempt {
+  phase: 'before' | 'waiting' | 'posting' = 'before';
+  /** Set once the client got its answer at the deadline: from then on no POST starts. */
+  stopped = false;
+}
+
+// The attempt behind each shared in-flight download, for the deadline of every request sharing it.
+const attempts = new WeakMap<Promise<JobRequestResult>, Attempt>();
 
 const ACTIVE = new Set(['PENDING', 'QUEUED', 'RUNNING']);
 
@@ -57,20 +79,53 @@ const maybeApplied = (err: unknown) =>
   (err instanceof AtlasResponseError && err.status !== undefined && err.status < 300);
 
 /**
- * Atlas may have created the job (the POST's answer was lost) and the cluster's jobs could not be read
- * to find out. Retryable: the same idempotency key later finds the job, or proves there is none.
+ * The POST went out and whether Atlas created the job is not known: its answer was lost (and the jobs
+ * read again do not show it), or it had not come back by the deadline. Not `retryable`: a retry
+ * without the key may make a second job. The retry with `extensions.idempotencyKey` and the same input
+ * is always safe: it answers the job once it is known (the gateway keeps finding out in the
+ * background), or creates it once the gateway can prove none exists.
  */
 export class OutcomeUnknownError extends GatewayError {
   constructor(
-    readonly unresolved: { before: string[]; snapshotId: string; deliveryType: 'DOWNLOAD' | 'RESTORE' },
-    cause: unknown,
+    /** What the key's record keeps, so a retry can find the job; undefined for a deadline. */
+    readonly unresolved: Unresolved | undefined,
+    /** The key to retry with: the client's own, or one the gateway made for this request. */
+    readonly idempotencyKey: string | undefined,
+    cause?: unknown,
   ) {
     super(
-      'UPSTREAM_UNAVAILABLE',
-      'Atlas may have created the job, but its answer was lost and could not be checked; retry with the same idempotencyKey to get it.',
-      { extensions: { retryable: true, outcome: 'unknown' }, cause },
+      'OUTCOME_UNKNOWN',
+      idempotencyKey === undefined
+        ? 'The request was sent to Atlas but its outcome is not known yet; the job may exist. Look at the cluster’s restoreJobs before sending it again.'
+        : `The request was sent to Atlas but its outcome is not known yet; the job may exist. Retry with idempotencyKey "${idempotencyKey}" and the same input to get it; a retry without it may create a second job.`,
+      {
+        extensions: {
+          retryable: false,
+          outcome: 'unknown',
+          ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+        },
+        cause,
+      },
     );
   }
+
+  /** The same unknown outcome, told with the key the client may retry with. */
+  withKey(idempotencyKey: string | undefined): OutcomeUnknownError {
+    return new OutcomeUnknownError(this.unresolved, idempotencyKey, this.cause);
+  }
+}
+
+/**
+ * The deadline came before anything was sent: nothing was created, so a retry is safe. The abort
+ * reason of `useExecutionTimeout` says so already (UPSTREAM_UNAVAILABLE, `retryable: true`, 504).
+ */
+function stoppedBeforePost(deadline: AbortSignal | undefined): unknown {
+  return (
+    deadline?.reason ??
+    new GatewayError('UPSTREAM_UNAVAILABLE', 'The request was stopped at its deadline before it was sent.', {
+      extensions: { retryable: true },
+    })
+  );
 }
 
 /** The job a lost POST created: one for this snapshot and delivery type that was not there before. */
@@ -90,16 +145,20 @@ function createdSince(
 /**
  * Sends the POST once. Atlas POSTs are not idempotent and the client never retries them, so after a
  * transport failure that may have reached Atlas, the cluster's jobs are read again: a job for this
- * snapshot and delivery type that was not there before is the one this POST created.
+ * snapshot and delivery type that was not there before is the one this POST created. No POST starts
+ * once the request has been answered at its deadline.
  */
 async function postOnce(
-  service: BackupService,
+  deps: JobRequestDeps,
+  attempt: Attempt,
   ref: ClusterRef,
   before: RestoreJobSource[],
   snapshotId: string,
   deliveryType: 'DOWNLOAD' | 'RESTORE',
   post: () => Promise<RestoreJobSource>,
 ): Promise<RestoreJobSource> {
+  if (attempt.stopped) throw stoppedBeforePost(deps.deadline);
+  attempt.phase = 'posting';
   try {
     return await post();
   } catch (err) {
@@ -107,13 +166,14 @@ async function postOnce(
     const unresolved = { before: before.map((j) => j.dto.id ?? ''), snapshotId, deliveryType };
     let after: RestoreJobSource[];
     try {
-      after = await service.listAllJobs(ref);
+      after = await deps.service.listAllJobs(ref);
     } catch (rereadError) {
-      throw new OutcomeUnknownError(unresolved, rereadError);
+      throw new OutcomeUnknownError(unresolved, undefined, rereadError);
     }
     const created = createdSince(after, unresolved);
     if (created) return created;
-    throw err;
+    // Sent, and no job to show for it (yet): Atlas may still be creating it, so this is not a refusal.
+    throw new OutcomeUnknownError(unresolved, undefined, err);
   }
 }
 
@@ -135,18 +195,13 @@ async function requireCompletedSnapshot(
 
 const fingerprint = (o: unknown) => createHash('sha256').update(JSON.stringify(o)).digest('hex');
 
-/**
- * Runs `create` at most once per idempotency key and caller (24 h): a repeat, even while the first is
- * still running, gets the first one's job with `reused: true` and makes no POST.
- */
-async function idempotent(
+/** Claims an idempotency key of this caller; refuses a key that is not 1 to 200 characters. */
+function claimKey(
   deps: JobRequestDeps,
   kind: string,
-  key: string | undefined,
-  input: ClusterRef,
-  create: () => Promise<JobRequestResult>,
-): Promise<JobRequestResult> {
-  if (key === undefined) return create();
+  key: string,
+  print: string,
+): { storeKey: string; claim: () => Promise<Claim> } {
   if (key.length === 0 || key.length > 200) {
     throw new GatewayError(
       'BAD_USER_INPUT',
@@ -156,10 +211,27 @@ async function idempotent(
       },
     );
   }
-  const print = fingerprint(input);
   const storeKey = `${deps.callerId}:${kind}:${key}`;
+  return { storeKey, claim: () => deps.idempotency.claim(storeKey, print) };
+}
+
+/**
+ * Runs `create` at most once per idempotency key and caller (24 h): a repeat, even while the first is
+ * still running, gets the first one's job with `reused: true` and makes no POST.
+ */
+async function idempotent(
+  deps: JobRequestDeps,
+  attempt: Attempt,
+  kind: string,
+  key: string,
+  input: ClusterRef,
+  create: () => Promise<JobRequestResult>,
+): Promise<JobRequestResult> {
+  const print = fingerprint(input);
+  const { storeKey, claim: claimIt } = claimKey(deps, kind, key, print);
   for (;;) {
-    const claim = await deps.idempotency.claim(storeKey, print);
+    attempt.phase = 'before';
+    const claim = await claimIt();
     if (claim.state === 'new') return settleWith(claim, print, input, create);
     const other = claim.state === 'done' ? claim.result.fingerprint : claim.fingerprint;
     if (other !== print) {
@@ -171,6 +243,8 @@ async function idempotent(
         },
       );
     }
+    // From here the key's job may exist, made by the request that holds the key.
+    attempt.phase = 'waiting';
     const done = claim.state === 'done' ? claim.result : await claim.wait;
     // The first request failed and freed the key: this one may try for real.
     if (!done) continue;
@@ -184,7 +258,7 @@ async function idempotent(
         created = createdSince(await deps.service.listAllJobs(done), done.unresolved);
       } catch (err) {
         turn.settle(done); // still unknown: the next retry looks again
-        throw err;
+        throw new OutcomeUnknownError(done.unresolved, undefined, err);
       }
       if (!created) {
         // Atlas's list proves the lost POST created nothing: this request does it.
@@ -213,7 +287,7 @@ async function settleWith(
     return result;
   } catch (err) {
     // Unknown outcome: the key stays taken, remembering what to look for, so no retry makes a second job.
-    if (err instanceof OutcomeUnknownError) {
+    if (err instanceof OutcomeUnknownError && err.unresolved) {
       claim.settle({
         fingerprint: print,
         projectId: input.projectId,
@@ -229,12 +303,112 @@ async function settleWith(
 }
 
 /**
+ * A key for a request that came without one and whose outcome is unknown, so the client can still
+ * retry safely: claimed for this caller like a key of its own, and settled with what `outcome` brings
+ * (the job, a still-unknown outcome, or nothing: then the key is free again).
+ */
+async function keyForUnknown(
+  deps: JobRequestDeps,
+  kind: string,
+  input: ClusterRef,
+  outcome: Promise<JobRequestResult>,
+): Promise<string | undefined> {
+  const key = `gw-${randomUUID()}`;
+  const print = fingerprint(input);
+  try {
+    const claim = await claimKey(deps, kind, key, print).claim();
+    if (claim.state !== 'new') return undefined; // a fresh UUID: never happens
+    void settleWith(claim, print, input, () => outcome).catch(() => undefined);
+    return key;
+  } catch {
+    // The store cannot take it: the answer says so (no key), and the client looks before resending.
+    return undefined;
+  }
+}
+
+/**
+ * Runs one mutation and answers by its deadline whatever Atlas does: when the deadline comes first,
+ * a request that sent nothing stops (retryable), and one whose POST may have gone out answers
+ * `OUTCOME_UNKNOWN` with a key to retry with while `work` goes on in the background and records the
+ * outcome under that key.
+ */
+async function answerBy(
+  deps: JobRequestDeps,
+  attempt: Attempt,
+  kind: string,
+  key: string | undefined,
+  input: ClusterRef,
+  work: Promise<JobRequestResult>,
+): Promise<JobRequestResult> {
+  const told = (err: unknown): Promise<never> =>
+    err instanceof OutcomeUnknownError && key === undefined
+      ? keyForUnknownSettled(deps, kind, input, err).then((k) => Promise.reject(err.withKey(k)))
+      : Promise.reject(err instanceof OutcomeUnknownError ? err.withKey(key) : err);
+  const { deadline } = deps;
+  if (!deadline) return work.catch(told);
+  return new Promise<JobRequestResult>((resolve, reject) => {
+    let answered = false;
+    const onDeadline = () => {
+      if (answered) return;
+      answered = true;
+      attempt.stopped = true;
+      // The work goes on without a listener: its failures are recorded under the key, not thrown.
+      work.catch(() => undefined);
+      if (attempt.phase === 'before') return reject(stoppedBeforePost(deadline));
+      if (key !== undefined) return reject(new OutcomeUnknownError(undefined, key));
+      void keyForUnknown(deps, kind, input, work).then((k) => reject(new OutcomeUnknownError(undefined, k)));
+    };
+    if (deadline.aborted) return onDeadline();
+    deadline.addEventListener('abort', onDeadline, { once: true });
+    work.then(
+      (result) => {
+        deadline.removeEventListener('abort', onDeadline);
+        if (answered) return;
+        answered = true;
+        resolve(result);
+      },
+      (err: unknown) => {
+        deadline.removeEventListener('abort', onDeadline);
+        if (answered) return;
+        answered = true;
+        told(err).catch(reject);
+      },
+    );
+  });
+}
+
+/** A key recording an unknown outcome that came back without a key of the client's. */
+function keyForUnknownSettled(
+  deps: JobRequestDeps,
+  kind: string,
+  input: ClusterRef,
+  err: OutcomeUnknownError,
+): Promise<string | undefined> {
+  return keyForUnknown(deps, kind, input, Promise.reject(err));
+}
+
+/** Runs a job request, with or without a key, and answers by the deadline. */
+function run(
+  deps: JobRequestDeps,
+  kind: string,
+  key: string | undefined,
+  input: ClusterRef,
+  create: (attempt: Attempt) => Promise<JobRequestResult>,
+): Promise<JobRequestResult> {
+  const attempt = new Attempt();
+  const work =
+    key === undefined ? create(attempt) : idempotent(deps, attempt, kind, key, input, () => create(attempt));
+  return answerBy(deps, attempt, kind, key, input, work);
+}
+
+/**
  * The `requestDownload` mutation: a download job of a COMPLETED snapshot. With `reuseExisting`, a
  * DOWNLOAD job of the snapshot that still runs, or whose URL stays valid long enough, is answered
  * (`reused: true`) instead of making another; identical requests in flight share one answer. With an
  * `idempotencyKey`, a repeat gets the first request's job. Rejects with CONFLICT for a snapshot that
- * is not COMPLETED, and with `OutcomeUnknownError` when Atlas may have created the job but its answer
- * was lost and could not be checked. `deps.service` should be a `write` one (see `backupPolicy`).
+ * is not COMPLETED, and with `OutcomeUnknownError` (OUTCOME_UNKNOWN, with a key to retry with) when the
+ * POST went out and Atlas's answer was lost or had not come by the deadline. `deps.service` should be
+ * a `write` one (see `backupPolicy`).
  */
 export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
@@ -244,16 +418,31 @@ export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Pro
     // makes one job (the later ones see it as reused).
     const key = `${deps.callerId}|${ref.projectId}/${ref.clusterName}/${req.snapshotId}`;
     const running = deps.inflight.get(key);
-    if (running) return running.then(({ job }) => ({ job, reused: true }));
-    const p = createDownload(deps, ref, input).finally(() => deps.inflight?.delete(key));
+    const shared = running && attempts.get(running);
+    if (running && shared) {
+      return answerBy(
+        deps,
+        shared,
+        'download',
+        undefined,
+        input,
+        running.then(({ job }) => ({ job, reused: true })),
+      );
+    }
+    const attempt = new Attempt();
+    const p = createDownload(deps, attempt, ref, input).finally(() => deps.inflight?.delete(key));
+    attempts.set(p, attempt);
     deps.inflight.set(key, p);
-    return p;
+    return answerBy(deps, attempt, 'download', undefined, input, p);
   }
-  return idempotent(deps, 'download', req.idempotencyKey, input, () => createDownload(deps, ref, input));
+  return run(deps, 'download', req.idempotencyKey, input, (attempt) =>
+    createDownload(deps, attempt, ref, input),
+  );
 }
 
 async function createDownload(
   deps: JobRequestDeps,
+  attempt: Attempt,
   ref: ClusterRef,
   req: { snapshotId: string; reuseExisting: boolean },
 ): Promise<JobRequestResult> {
@@ -268,7 +457,7 @@ async function createDownload(
     );
     if (existing) return { job: existing, reused: true };
   }
-  const job = await postOnce(deps.service, ref, before, req.snapshotId, 'DOWNLOAD', () =>
+  const job = await postOnce(deps, attempt, ref, before, req.snapshotId, 'DOWNLOAD', () =>
     deps.service.download(ref, req.snapshotId),
   );
   return { job, reused: false };
@@ -282,10 +471,10 @@ async function createDownload(
 export function requestRestore(deps: JobRequestDeps, req: RestoreRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, target: req.target };
-  return idempotent(deps, 'restore', req.idempotencyKey, input, async () => {
+  return run(deps, 'restore', req.idempotencyKey, input, async (attempt) => {
     await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'restored');
     const before = await deps.service.listAllJobs(ref);
-    const job = await postOnce(deps.service, ref, before, req.snapshotId, 'RESTORE', () =>
+    const job = await postOnce(deps, attempt, ref, before, req.snapshotId, 'RESTORE', () =>
       deps.service.restore(ref, req.snapshotId, req.target),
     );
     return { job, reused: false };

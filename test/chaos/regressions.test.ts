@@ -110,7 +110,12 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
     // not claim an answer from Atlas for this request (no `extensions.atlas`).
     expect(res.data).toBeNull();
     expect(res.errors?.map((e) => e.extensions)).toEqual([
-      { code: 'UPSTREAM_UNAVAILABLE', retryable: true, outcome: 'unknown' },
+      {
+        code: 'OUTCOME_UNKNOWN',
+        retryable: false,
+        outcome: 'unknown',
+        idempotencyKey: expect.stringMatching(/^gw-/) as string,
+      },
     ]);
   });
 
@@ -130,7 +135,11 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
       reuseExisting: false,
     };
     const first = await s.query<Payload>(DOWNLOAD, { i });
-    expect(first.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+    expect(first.errors?.[0]?.extensions).toMatchObject({
+      code: 'OUTCOME_UNKNOWN',
+      retryable: false,
+      idempotencyKey: 'chaos-lost-post',
+    });
     const retry = await s.query<Payload>(DOWNLOAD, { i });
     expect(retry.errors).toBeUndefined();
     // One key, one job: the retry must find the job the first request created.
@@ -300,7 +309,7 @@ describe('chaos regressions (each test named after the failure it pins)', () => 
     };
     const lost = await s.query<Payload>(DOWNLOAD, { i });
     expect(lost.errors?.[0]?.extensions).toMatchObject({
-      code: 'UPSTREAM_UNAVAILABLE',
+      code: 'OUTCOME_UNKNOWN',
       outcome: 'unknown',
     });
     const retry = await s.query<Payload>(DOWNLOAD, { i });

@@ -31,6 +31,7 @@ describe('the error codes', () => {
       RATE_LIMITED: [429],
       INTERNAL_SERVER_ERROR: [500],
       UPSTREAM_UNAVAILABLE: [502, 504],
+      OUTCOME_UNKNOWN: [504],
       SHUTTING_DOWN: [503],
     });
   });
@@ -47,6 +48,7 @@ describe('the error codes', () => {
     ['RATE_LIMITED', 429],
     ['INTERNAL_SERVER_ERROR', 500],
     ['UPSTREAM_UNAVAILABLE', 502],
+    ['OUTCOME_UNKNOWN', 504],
   ] as const)('httpStatusOf(%s) is %i', (code, status) => {
     expect(httpStatusOf(code)).toBe(status);
   });

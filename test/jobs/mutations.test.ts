@@ -155,7 +155,9 @@ describe('requestDownload', () => {
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
   });
 
-  it('reports UPSTREAM_UNAVAILABLE (retryable) and frees the key when the POST never reached Atlas', async () => {
+  it('answers OUTCOME_UNKNOWN (not retryable) with the key when the POST was sent and no job shows, and the retry with the key makes the one job', async () => {
+    // Reset before the simulator handled it: nothing was created, but the gateway cannot tell that
+    // from a POST Atlas is still working on, so it does not say "retryable".
     stack.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'before', times: 1 });
     const before = stack.sim.store.jobsCreatedFor(F.completedSnapshotId);
     const input = {
@@ -165,7 +167,12 @@ describe('requestDownload', () => {
       reuseExisting: false,
     };
     const res = await download(input);
-    expect(res.errors![0]!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+    expect(res.errors![0]!.extensions).toEqual({
+      code: 'OUTCOME_UNKNOWN',
+      retryable: false,
+      outcome: 'unknown',
+      idempotencyKey: 'k-lost',
+    });
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before);
     const retry = await download(input);
     expect(retry.data!.requestDownload.reused).toBe(false);

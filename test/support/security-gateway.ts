@@ -1,16 +1,21 @@
 import { loadConfig, type GatewayConfig } from '../../src/config/index.js';
 import type { GatewayOverrides } from '../../src/gateway-from-config.js';
 import type { SecurityOptions } from '../../src/security/index.js';
+import type { SimulatorOptions } from '../../src/simulator/index.js';
 import { startStack, type Stack } from './stack.js';
 
 /**
  * A stack whose gateway is built as `npm start` builds it (`createGatewayFromConfig`), from the
  * defaults of an empty environment with the security options `options` on top.
  */
-export function startSecureStack(options: SecurityOptions, gateway: GatewayOverrides = {}): Promise<Stack> {
+export function startSecureStack(
+  options: SecurityOptions,
+  gateway: GatewayOverrides = {},
+  sim: SimulatorOptions = {},
+): Promise<Stack> {
   const base = loadConfig({});
   const config: GatewayConfig = { ...base, security: { ...base.security, ...options } };
-  return startStack({ config, gateway });
+  return startStack({ config, gateway, sim });
 }
 
 export interface RawAnswer {
