@@ -69,7 +69,9 @@ export function createGatewayFromConfig(
           prefix: config.redis.prefix,
           logger,
           degraded: [
-            'idempotency keys are per replica',
+            config.redis.withoutRedis === 'refuse'
+              ? 'keyed mutations are refused (STORE_UNAVAILABLE)'
+              : 'idempotency keys are kept in this replica (single-replica mode)',
             'each replica polls the jobs its own subscribers watch',
             'cluster families and Atlas backoffs are learned per replica',
           ],
@@ -95,6 +97,7 @@ export function createGatewayFromConfig(
       pollIntervalMs: config.upstream.pollIntervalMs,
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
+      ...(config.redis ? { idempotencyWithoutRedis: config.redis.withoutRedis } : {}),
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
       plugins: securityPlugins(security),
       batching: yoga.batching,

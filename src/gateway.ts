@@ -22,7 +22,7 @@ import type { Authenticate } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
 import type { Timers } from './time/timers.js';
-import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
+import { RedisIdempotencyStore, type WithoutRedis } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
 import type { SharedRedis } from './replicas/redis.js';
@@ -88,6 +88,12 @@ export interface GatewayOptions {
    * @default none: everything stays in this process
    */
   redis?: SharedRedis;
+  /**
+   * Keyed mutations while `redis` is unreachable: refused with STORE_UNAVAILABLE, or kept in this
+   * process and written to Redis when it returns (`single-replica`: only right for one replica).
+   * @default 'refuse'
+   */
+  idempotencyWithoutRedis?: WithoutRedis;
   /** This replica's name in the fleet (job leases). @default a random UUID */
   replicaId?: string;
   /**
@@ -187,7 +193,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     idempotency:
       options.idempotency ??
       (options.redis
-        ? new RedisIdempotencyStore(options.redis, { clock })
+        ? new RedisIdempotencyStore(options.redis, {
+            clock,
+            logger,
+            ...(options.idempotencyWithoutRedis ? { withoutRedis: options.idempotencyWithoutRedis } : {}),
+          })
         : new MemoryIdempotencyStore({ clock })),
     pollers,
     inflightDownloads: new Map(),
@@ -316,6 +326,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // gets its last event (SHUTTING_DOWN) and completes, so its connection can close cleanly.
       draining = true;
       pollers.close();
+      jobs.idempotency.close?.();
       await ws.close({ graceMs });
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();

@@ -101,6 +101,8 @@ export interface RedisConfig {
   /** Holds the password, if any: never log it as is. */
   url: string;
   prefix: string;
+  /** Keyed mutations while Redis is unreachable: refused, or kept in this process (one replica only). */
+  withoutRedis: 'refuse' | 'single-replica';
 }
 
 /** Only what the environment said: undefined = the simulator's own default. */

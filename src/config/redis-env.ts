@@ -1,4 +1,4 @@
-import { envVar, invalid, text } from './env-var.js';
+import { envVar, invalid, oneOf, text } from './env-var.js';
 import type { RedisConfig } from './gateway-config.js';
 import type { EnvValues } from './read-env.js';
 
@@ -27,8 +27,20 @@ export const redisEnv = {
     },
     text,
   ),
+  GATEWAY_IDEMPOTENCY_WITHOUT_REDIS: envVar(
+    {
+      group: 'redis',
+      description:
+        'Keyed mutations while Redis is unreachable: `refuse` (STORE_UNAVAILABLE, nothing sent) or `single-replica` (keys kept in this process and written to Redis when it returns; only safe with one replica).',
+      example: 'single-replica',
+      default: 'refuse' as const,
+    },
+    oneOf(['refuse', 'single-replica'], '"refuse" or "single-replica"'),
+  ),
 };
 
 export function redisFromEnv(v: EnvValues<typeof redisEnv>): RedisConfig | undefined {
-  return v.REDIS_URL === undefined ? undefined : { url: v.REDIS_URL, prefix: v.REDIS_PREFIX };
+  return v.REDIS_URL === undefined
+    ? undefined
+    : { url: v.REDIS_URL, prefix: v.REDIS_PREFIX, withoutRedis: v.GATEWAY_IDEMPOTENCY_WITHOUT_REDIS };
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../time/clock.js';
+import { GatewayError } from '../errors/index.js';
 
 /** What a finished idempotent request left behind: enough to find its job again. */
 export interface IdempotentResult {
@@ -34,6 +35,23 @@ export interface IdempotencyStore {
    * answers its current state, as `claim` would.
    */
   retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim>;
+  /** Stops what the store runs in the background (listeners, timers). @default nothing to stop */
+  close?(): void;
+}
+
+/**
+ * The shared store that makes keys hold across replicas cannot be used now (Redis unreachable, or
+ * restoring the keys it lost): the keyed request is refused before anything is sent, so a retry (with
+ * the same key) is safe.
+ */
+export class StoreUnavailableError extends GatewayError {
+  constructor(reason: string, cause?: unknown) {
+    super(
+      'STORE_UNAVAILABLE',
+      `The idempotency store is unavailable (${reason}); nothing was sent to Atlas. Retry with the same idempotencyKey.`,
+      { extensions: { retryable: true }, cause },
+    );
+  }
 }
 
 export interface MemoryIdempotencyStoreOptions {

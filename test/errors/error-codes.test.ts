@@ -32,6 +32,7 @@ describe('the error codes', () => {
       INTERNAL_SERVER_ERROR: [500],
       UPSTREAM_UNAVAILABLE: [502, 504],
       OUTCOME_UNKNOWN: [504],
+      STORE_UNAVAILABLE: [503],
       SHUTTING_DOWN: [503],
     });
   });
@@ -49,6 +50,7 @@ describe('the error codes', () => {
     ['INTERNAL_SERVER_ERROR', 500],
     ['UPSTREAM_UNAVAILABLE', 502],
     ['OUTCOME_UNKNOWN', 504],
+    ['STORE_UNAVAILABLE', 503],
   ] as const)('httpStatusOf(%s) is %i', (code, status) => {
     expect(httpStatusOf(code)).toBe(status);
   });
