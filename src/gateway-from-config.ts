@@ -97,7 +97,10 @@ export function createGatewayFromConfig(
       pollIntervalMs: config.upstream.pollIntervalMs,
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
-      ...(config.redis ? { idempotencyWithoutRedis: config.redis.withoutRedis } : {}),
+      ...(config.redis
+        ? { idempotencyWithoutRedis: config.redis.withoutRedis, idempotencyLeaseMs: config.redis.leaseMs }
+        : {}),
+      postSettleMs: config.upstream.postSettleMs,
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
       plugins: securityPlugins(security),
       batching: yoga.batching,

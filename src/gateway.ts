@@ -94,6 +94,13 @@ export interface GatewayOptions {
    * @default 'refuse'
    */
   idempotencyWithoutRedis?: WithoutRedis;
+  /** How long a replica's claim on an idempotency key outlives it (Redis only). @default 10000 */
+  idempotencyLeaseMs?: number;
+  /**
+   * After a POST whose answer was lost, how long its job may still appear in Atlas: until then the
+   * outcome stays unknown, after it a list without the job proves there is none. @default 120000
+   */
+  postSettleMs?: number;
   /** This replica's name in the fleet (job leases). @default a random UUID */
   replicaId?: string;
   /**
@@ -197,10 +204,14 @@ export function createGateway(options: GatewayOptions): Gateway {
             clock,
             logger,
             ...(options.idempotencyWithoutRedis ? { withoutRedis: options.idempotencyWithoutRedis } : {}),
+            ...(options.idempotencyLeaseMs !== undefined ? { leaseMs: options.idempotencyLeaseMs } : {}),
           })
         : new MemoryIdempotencyStore({ clock })),
     pollers,
     inflightDownloads: new Map(),
+    requestOptions: {
+      ...(options.postSettleMs !== undefined ? { postSettleMs: options.postSettleMs } : {}),
+    },
   };
   exchangeObservers.push(
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats }).onExchange,

@@ -49,6 +49,8 @@ export interface UpstreamConfig {
   familyTtlMs: number;
   maxUpstreamConcurrency: number;
   pollIntervalMs: number;
+  /** How long after a lost POST answer its job may still appear in Atlas. */
+  postSettleMs: number;
 }
 
 export interface CallersConfig {
@@ -103,6 +105,8 @@ export interface RedisConfig {
   prefix: string;
   /** Keyed mutations while Redis is unreachable: refused, or kept in this process (one replica only). */
   withoutRedis: 'refuse' | 'single-replica';
+  /** How long a claim on an idempotency key outlives the replica that holds it. */
+  leaseMs: number;
 }
 
 /** Only what the environment said: undefined = the simulator's own default. */

@@ -30,6 +30,16 @@ export const upstreamEnv = {
     },
     integer(100, 3_600_000),
   ),
+  GATEWAY_POST_SETTLE_MS: envVar(
+    {
+      group: 'upstream',
+      description:
+        'After a download/restore POST whose answer was lost, how long its job may still appear in Atlas; until then the outcome stays unknown, after it a list without the job proves there is none.',
+      example: '300000',
+      default: 120_000,
+    },
+    integer(1000, 86_400_000),
+  ),
 };
 
 export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfig {
@@ -37,5 +47,6 @@ export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfi
     familyTtlMs: v.GATEWAY_FAMILY_TTL_MS,
     maxUpstreamConcurrency: v.GATEWAY_UPSTREAM_CONCURRENCY,
     pollIntervalMs: v.GATEWAY_POLL_INTERVAL_MS,
+    postSettleMs: v.GATEWAY_POST_SETTLE_MS,
   };
 }

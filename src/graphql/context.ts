@@ -3,7 +3,7 @@ import type { Caller } from '../callers/caller.js';
 import type { BackupServices } from '../backup/backup-service.js';
 import type { IdempotencyStore } from '../jobs/idempotency-store.js';
 import type { JobPollers } from '../jobs/job-pollers.js';
-import type { JobRequestResult } from '../jobs/job-requests.js';
+import type { JobRequestDeps, JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
 
 /** Process-wide state the mutations and the subscription share across requests. */
@@ -14,6 +14,8 @@ export interface JobsRuntime {
   idempotency: IdempotencyStore;
   pollers: JobPollers;
   inflightDownloads: Map<string, Promise<JobRequestResult>>;
+  /** The job requests' tunables (settle time, dedupe window), the same for every request. @default {} */
+  requestOptions?: Pick<JobRequestDeps, 'postSettleMs' | 'restoreWindowMs'>;
 }
 
 /** What every resolver gets: who calls, this request's loaders, and the shared job machinery. */

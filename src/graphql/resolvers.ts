@@ -254,6 +254,7 @@ function jobDeps(ctx: GatewayContext): JobRequestDeps {
     callerId: ctx.caller.id,
     inflight: ctx.jobs.inflightDownloads,
     deadline: ctx.deadline?.(),
+    ...ctx.jobs.requestOptions,
   };
 }
 

@@ -4,7 +4,14 @@ import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
-import type { Claim, IdempotencyStore, IdempotentResult } from './idempotency-store.js';
+import type {
+  Claim,
+  ClaimIntent,
+  IdempotencyStore,
+  IdempotentResult,
+  Unresolved,
+} from './idempotency-store.js';
+import { createdAt, jobsCreatedSince } from './recent-jobs.js';
 
 export interface DownloadRequest extends ClusterRef {
   snapshotId: string;
@@ -40,9 +47,25 @@ export interface JobRequestDeps {
    * @default none: the mutation answers when it is done
    */
   deadline?: AbortSignal | undefined;
+  /**
+   * How long after a POST whose answer was lost its job may still appear in Atlas's list (Atlas may
+   * still be working on it). Until then a list without it proves nothing and the outcome stays
+   * unknown; after it, a list without it proves that no job was made, and a retry of the key creates
+   * it. @default 120000
+   */
+  postSettleMs?: number;
+  /**
+   * How much earlier than the gateway's clock said the POST went out Atlas may date its job (clocks
+   * differ; Atlas dates in whole seconds): the window searched for a lost POST's job starts this long
+   * before it. Jobs already bound to another request are never taken. @default 60000
+   */
+  clockSkewMs?: number;
+  /**
+   * Identical restores sent without an idempotency key within this long of each other share one job
+   * (`reused: true`), across replicas with Redis. @default 60000
+   */
+  restoreWindowMs?: number;
 }
-
-type Unresolved = NonNullable<IdempotentResult['unresolved']>;
 
 /**
  * Where a mutation stands, so that its answer at the deadline tells the truth: `before` nothing was
@@ -53,6 +76,12 @@ class Attempt {
   phase: 'before' | 'waiting' | 'posting' = 'before';
   /** Set once the client got its answer at the deadline: from then on no POST starts. */
   stopped = false;
+  /** The key this request holds, if any: its POST is recorded there before it is sent. */
+  claim: Extract<Claim, { state: 'new' }> | undefined;
+  /** What the job this request creates or adopts is bound to: its key, or a name of its own. */
+  owner = `unkeyed:${randomUUID()}`;
+  /** When its POST went out. */
+  postedAt: number | undefined;
 }
 
 // The attempt behind each shared in-flight download, for the deadline of every request sharing it.
@@ -128,50 +157,83 @@ function stoppedBeforePost(deadline: AbortSignal | undefined): unknown {
   );
 }
 
-/** The job a lost POST created: one for this snapshot and delivery type that was not there before. */
-function createdSince(
-  jobs: RestoreJobSource[],
-  u: { before: string[]; snapshotId: string; deliveryType: string },
-): RestoreJobSource | undefined {
-  const known = new Set(u.before);
-  return jobs.find(
-    (j) =>
-      !known.has(j.dto.id ?? '') &&
-      j.dto.snapshotId === u.snapshotId &&
-      j.dto.deliveryType === u.deliveryType,
+/** Whether `job` is what `u` asked for: same snapshot and delivery type, and for a restore, target. */
+function matches(job: RestoreJobSource, u: Unresolved): boolean {
+  const d = job.dto;
+  if (d.snapshotId !== u.snapshotId || d.deliveryType !== u.deliveryType) return false;
+  if (u.deliveryType !== 'RESTORE' || !u.target) return true;
+  return (
+    d.targetDeploymentItemName === u.target.clusterName &&
+    (d.targetProjectId ?? job.projectId) === u.target.projectId
   );
 }
 
 /**
- * Sends the POST once. Atlas POSTs are not idempotent and the client never retries them, so after a
- * transport failure that may have reached Atlas, the cluster's jobs are read again: a job for this
- * snapshot and delivery type that was not there before is the one this POST created. No POST starts
- * once the request has been answered at its deadline.
+ * The job a POST whose answer was lost created, adopted for `owner`: among the cluster's jobs created
+ * since shortly before it went out (`jobsCreatedSince`: only the recent pages), one that matches and
+ * is bound to no other request (jobs of `exclude` existed before the POST); the one dated closest to
+ * the POST first. Undefined when there is none (yet).
+ */
+async function findLostJob(
+  deps: JobRequestDeps,
+  ref: ClusterRef,
+  u: Unresolved & { postedAt: number },
+  owner: string,
+  exclude: ReadonlySet<string> = new Set(),
+): Promise<RestoreJobSource | undefined> {
+  const since = u.postedAt - (deps.clockSkewMs ?? 60_000);
+  const { jobs } = await jobsCreatedSince(deps.service, ref, since);
+  const candidates = jobs
+    .filter((j) => matches(j, u) && !exclude.has(j.dto.id ?? ''))
+    .sort((a, b) => Math.abs(createdAt(a) - u.postedAt) - Math.abs(createdAt(b) - u.postedAt));
+  if (candidates.length === 0) return undefined;
+  const owners = await deps.idempotency.boundTo(candidates.map((j) => j.dto.id ?? ''));
+  for (const [i, job] of candidates.entries()) {
+    if (owners[i] !== undefined && owners[i] !== owner) continue;
+    // Bound first, adopted after: two lost POSTs looking at once never take the same job.
+    if (await deps.idempotency.bind(job.dto.id ?? '', owner)) return job;
+  }
+  return undefined;
+}
+
+/**
+ * Sends the POST once. Atlas POSTs are not idempotent and the client never retries them. With a key,
+ * that the POST is about to go out is recorded on it first (write-ahead), so whoever takes the key
+ * over should this replica die knows to look for its job. After a transport failure that may have
+ * reached Atlas, the job is looked for among the cluster's recent jobs; when it is not there (yet),
+ * the outcome is unknown. No POST starts once the request has been answered at its deadline.
  */
 async function postOnce(
   deps: JobRequestDeps,
   attempt: Attempt,
   ref: ClusterRef,
   before: RestoreJobSource[],
-  snapshotId: string,
-  deliveryType: 'DOWNLOAD' | 'RESTORE',
+  intent: Omit<ClaimIntent, 'projectId' | 'clusterName'>,
   post: () => Promise<RestoreJobSource>,
 ): Promise<RestoreJobSource> {
   if (attempt.stopped) throw stoppedBeforePost(deps.deadline);
+  const postedAt = deps.clock.now();
+  await attempt.claim?.posting(postedAt);
+  if (attempt.stopped) throw stoppedBeforePost(deps.deadline);
   attempt.phase = 'posting';
+  attempt.postedAt = postedAt;
   try {
-    return await post();
+    const job = await post();
+    // Bound to this request, so no lost POST of another request adopts it. Best effort: a store
+    // that cannot take it does not undo the job.
+    await deps.idempotency.bind(job.dto.id ?? '', attempt.owner).catch(() => undefined);
+    return job;
   } catch (err) {
     if (!maybeApplied(err)) throw err;
-    const unresolved = { before: before.map((j) => j.dto.id ?? ''), snapshotId, deliveryType };
-    let after: RestoreJobSource[];
+    const unresolved = { ...intent, postedAt };
+    let found: RestoreJobSource | undefined;
     try {
-      after = await deps.service.listAllJobs(ref);
+      const known = new Set(before.map((j) => j.dto.id ?? ''));
+      found = await findLostJob(deps, ref, unresolved, attempt.owner, known);
     } catch (rereadError) {
       throw new OutcomeUnknownError(unresolved, undefined, rereadError);
     }
-    const created = createdSince(after, unresolved);
-    if (created) return created;
+    if (found) return found;
     // Sent, and no job to show for it (yet): Atlas may still be creating it, so this is not a refusal.
     throw new OutcomeUnknownError(unresolved, undefined, err);
   }
@@ -201,6 +263,7 @@ function claimKey(
   kind: string,
   key: string,
   print: string,
+  intent: ClaimIntent,
 ): { storeKey: string; claim: () => Promise<Claim> } {
   if (key.length === 0 || key.length > 200) {
     throw new GatewayError(
@@ -212,12 +275,14 @@ function claimKey(
     );
   }
   const storeKey = `${deps.callerId}:${kind}:${key}`;
-  return { storeKey, claim: () => deps.idempotency.claim(storeKey, print) };
+  return { storeKey, claim: () => deps.idempotency.claim(storeKey, print, intent) };
 }
 
 /**
  * Runs `create` at most once per idempotency key and caller (24 h): a repeat, even while the first is
- * still running, gets the first one's job with `reused: true` and makes no POST.
+ * still running, gets the first one's job with `reused: true` and makes no POST. A key whose job may
+ * exist (a lost POST answer, or a holder that died: `unresolved`) is resolved by one request at a
+ * time, never treated as free (`resolve`).
  */
 async function idempotent(
   deps: JobRequestDeps,
@@ -225,14 +290,19 @@ async function idempotent(
   kind: string,
   key: string,
   input: ClusterRef,
+  intent: ClaimIntent,
   create: () => Promise<JobRequestResult>,
 ): Promise<JobRequestResult> {
   const print = fingerprint(input);
-  const { storeKey, claim: claimIt } = claimKey(deps, kind, key, print);
+  const { storeKey, claim: claimIt } = claimKey(deps, kind, key, print, intent);
+  attempt.owner = storeKey;
   for (;;) {
     attempt.phase = 'before';
     const claim = await claimIt();
-    if (claim.state === 'new') return settleWith(claim, print, input, create);
+    if (claim.state === 'new') {
+      attempt.claim = claim;
+      return settleWith(claim, print, input, create);
+    }
     const other = claim.state === 'done' ? claim.result.fingerprint : claim.fingerprint;
     if (other !== print) {
       throw new GatewayError(
@@ -253,24 +323,56 @@ async function idempotent(
       // would each see no job and make one, and a later retry would adopt whatever job is newest.
       const turn = await deps.idempotency.retake(storeKey, print, done);
       if (turn.state !== 'new') continue;
-      let created: RestoreJobSource | undefined;
-      try {
-        created = createdSince(await deps.service.listAllJobs(done), done.unresolved);
-      } catch (err) {
-        turn.settle(done); // still unknown: the next retry looks again
-        throw new OutcomeUnknownError(done.unresolved, undefined, err);
-      }
-      if (!created) {
-        // Atlas's list proves the lost POST created nothing: this request does it.
-        return settleWith(turn, print, input, create);
-      }
-      const { unresolved: _settled, ...resolved } = done;
-      turn.settle({ ...resolved, jobId: created.dto.id ?? '' });
-      return { job: created, reused: true };
+      attempt.claim = turn;
+      return resolve(deps, turn, done, done.unresolved, storeKey, print, input, create);
     }
     const job = await deps.service.getJob(done, done.jobId);
     return { job, reused: true };
   }
+}
+
+/**
+ * Finds out what an unresolved key's POST did, holding the key (`turn`): nothing was sent (its holder
+ * died first) → this request creates the job; the job is among the cluster's recent jobs → adopted;
+ * not there, and the POST is older than `postSettleMs` → proven none, this request creates it; not
+ * there yet → still unknown (the key keeps saying so, and the answer is OUTCOME_UNKNOWN).
+ */
+async function resolve(
+  deps: JobRequestDeps,
+  turn: Extract<Claim, { state: 'new' }>,
+  done: IdempotentResult,
+  u: Unresolved,
+  storeKey: string,
+  print: string,
+  input: ClusterRef,
+  create: () => Promise<JobRequestResult>,
+): Promise<JobRequestResult> {
+  const { postedAt } = u;
+  if (postedAt === undefined) return settleWith(turn, print, input, create);
+  const { orphaned: _gone, ...known } = u;
+  const stillUnknown: IdempotentResult = { ...done, jobId: '', unresolved: known };
+  let found: RestoreJobSource | undefined;
+  try {
+    found = await findLostJob(deps, done, { ...u, postedAt }, storeKey);
+  } catch (err) {
+    turn.settle(stillUnknown); // the next retry looks again
+    throw new OutcomeUnknownError(known, undefined, err);
+  }
+  if (found) {
+    turn.settle({
+      fingerprint: print,
+      projectId: done.projectId,
+      clusterName: done.clusterName,
+      jobId: found.dto.id ?? '',
+    });
+    return { job: found, reused: true };
+  }
+  if (deps.clock.now() - postedAt >= (deps.postSettleMs ?? 120_000)) {
+    // Long enough after the POST that its job would be listed by now: none was made.
+    return settleWith(turn, print, input, create);
+  }
+  turn.settle(stillUnknown);
+  throw new OutcomeUnknownError(known, undefined);
 }
 
 /** Runs `create` for a claim this request holds, and records its job (or frees the key). */
@@ -309,15 +411,19 @@ async function settleWith(
  */
 async function keyForUnknown(
   deps: JobRequestDeps,
+  attempt: Attempt,
   kind: string,
   input: ClusterRef,
+  intent: ClaimIntent,
   outcome: Promise<JobRequestResult>,
 ): Promise<string | undefined> {
   const key = `gw-${randomUUID()}`;
   const print = fingerprint(input);
   try {
-    const claim = await claimKey(deps, kind, key, print).claim();
+    const claim = await claimKey(deps, kind, key, print, intent).claim();
     if (claim.state !== 'new') return undefined; // a fresh UUID: never happens
+    // Its POST went out already: said on the key, in case this replica dies before it settles.
+    if (attempt.postedAt !== undefined) await claim.posting(attempt.postedAt);
     void settleWith(claim, print, input, () => outcome).catch(() => undefined);
     return key;
   } catch {
@@ -338,11 +444,14 @@ async function answerBy(
   kind: string,
   key: string | undefined,
   input: ClusterRef,
+  intent: ClaimIntent,
   work: Promise<JobRequestResult>,
 ): Promise<JobRequestResult> {
   const told = (err: unknown): Promise<never> =>
     err instanceof OutcomeUnknownError && key === undefined
-      ? keyForUnknownSettled(deps, kind, input, err).then((k) => Promise.reject(err.withKey(k)))
+      ? keyForUnknown(deps, attempt, kind, input, intent, Promise.reject(err)).then((k) =>
+          Promise.reject(err.withKey(k)),
+        )
       : Promise.reject(err instanceof OutcomeUnknownError ? err.withKey(key) : err);
   const { deadline } = deps;
   if (!deadline) return work.catch(told);
@@ -356,7 +465,9 @@ async function answerBy(
       work.catch(() => undefined);
       if (attempt.phase === 'before') return reject(stoppedBeforePost(deadline));
       if (key !== undefined) return reject(new OutcomeUnknownError(undefined, key));
-      void keyForUnknown(deps, kind, input, work).then((k) => reject(new OutcomeUnknownError(undefined, k)));
+      void keyForUnknown(deps, attempt, kind, input, intent, work).then((k) =>
+        reject(new OutcomeUnknownError(undefined, k)),
+      );
     };
     if (deadline.aborted) return onDeadline();
     deadline.addEventListener('abort', onDeadline, { once: true });
@@ -377,28 +488,21 @@ async function answerBy(
   });
 }
 
-/** A key recording an unknown outcome that came back without a key of the client's. */
-function keyForUnknownSettled(
-  deps: JobRequestDeps,
-  kind: string,
-  input: ClusterRef,
-  err: OutcomeUnknownError,
-): Promise<string | undefined> {
-  return keyForUnknown(deps, kind, input, Promise.reject(err));
-}
-
 /** Runs a job request, with or without a key, and answers by the deadline. */
 function run(
   deps: JobRequestDeps,
   kind: string,
   key: string | undefined,
   input: ClusterRef,
+  intent: ClaimIntent,
   create: (attempt: Attempt) => Promise<JobRequestResult>,
 ): Promise<JobRequestResult> {
   const attempt = new Attempt();
   const work =
-    key === undefined ? create(attempt) : idempotent(deps, attempt, kind, key, input, () => create(attempt));
-  return answerBy(deps, attempt, kind, key, input, work);
+    key === undefined
+      ? create(attempt)
+      : idempotent(deps, attempt, kind, key, input, intent, () => create(attempt));
+  return answerBy(deps, attempt, kind, key, input, intent, work);
 }
 
 /**
@@ -413,6 +517,7 @@ function run(
 export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, reuseExisting: req.reuseExisting ?? true };
+  const intent: ClaimIntent = { ...ref, snapshotId: req.snapshotId, deliveryType: 'DOWNLOAD' };
   if (input.reuseExisting && req.idempotencyKey === undefined && deps.inflight) {
     // Identical reusing requests that arrive together share one answer: a burst without keys still
     // makes one job (the later ones see it as reused).
@@ -426,6 +531,7 @@ export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Pro
         'download',
         undefined,
         input,
+        intent,
         running.then(({ job }) => ({ job, reused: true })),
       );
     }
@@ -433,9 +539,9 @@ export function requestDownload(deps: JobRequestDeps, req: DownloadRequest): Pro
     const p = createDownload(deps, attempt, ref, input).finally(() => deps.inflight?.delete(key));
     attempts.set(p, attempt);
     deps.inflight.set(key, p);
-    return answerBy(deps, attempt, 'download', undefined, input, p);
+    return answerBy(deps, attempt, 'download', undefined, input, intent, p);
   }
-  return run(deps, 'download', req.idempotencyKey, input, (attempt) =>
+  return run(deps, 'download', req.idempotencyKey, input, intent, (attempt) =>
     createDownload(deps, attempt, ref, input),
   );
 }
@@ -457,8 +563,13 @@ async function createDownload(
     );
     if (existing) return { job: existing, reused: true };
   }
-  const job = await postOnce(deps, attempt, ref, before, req.snapshotId, 'DOWNLOAD', () =>
-    deps.service.download(ref, req.snapshotId),
+  const job = await postOnce(
+    deps,
+    attempt,
+    ref,
+    before,
+    { snapshotId: req.snapshotId, deliveryType: 'DOWNLOAD' },
+    () => deps.service.download(ref, req.snapshotId),
   );
   return { job, reused: false };
 }
@@ -471,10 +582,11 @@ async function createDownload(
 export function requestRestore(deps: JobRequestDeps, req: RestoreRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, target: req.target };
-  return run(deps, 'restore', req.idempotencyKey, input, async (attempt) => {
+  const what = { snapshotId: req.snapshotId, deliveryType: 'RESTORE' as const, target: req.target };
+  return run(deps, 'restore', req.idempotencyKey, input, { ...ref, ...what }, async (attempt) => {
     await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'restored');
     const before = await deps.service.listAllJobs(ref);
-    const job = await postOnce(deps, attempt, ref, before, req.snapshotId, 'RESTORE', () =>
+    const job = await postOnce(deps, attempt, ref, before, what, () =>
       deps.service.restore(ref, req.snapshotId, req.target),
     );
     return { job, reused: false };

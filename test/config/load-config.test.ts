@@ -137,6 +137,7 @@ describe('loadConfig', () => {
       url: 'rediss://:pw@r:6380',
       prefix: 'eu:',
       withoutRedis: 'refuse',
+      leaseMs: 10_000,
     });
   });
 

@@ -174,6 +174,14 @@ describe('requestDownload', () => {
       idempotencyKey: 'k-lost',
     });
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before);
+    // Right after, Atlas's list without the job proves nothing yet (it may still be creating it).
+    const early = await stack.upstreamCalls(async () => {
+      const res = await download(input);
+      expect(res.errors![0]!.extensions).toMatchObject({ code: 'OUTCOME_UNKNOWN', idempotencyKey: 'k-lost' });
+    });
+    expect(posts(early)).toBe(0);
+    // Two minutes on (GATEWAY_POST_SETTLE_MS), a list without it proves none was made: the retry makes it.
+    stack.clock.advance(120_000);
     const retry = await download(input);
     expect(retry.data!.requestDownload.reused).toBe(false);
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);

@@ -1,9 +1,10 @@
 import { createClient } from 'graphql-ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SEED } from '../../src/simulator/seed.js';
 import { MUTATION_CUT_AFTER_MS, securityPlugins, useExecutionTimeout } from '../../src/security/index.js';
 import { track } from '../support/disposer.js';
+import { gate, hold as holdOn, postsOf } from '../support/held-calls.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { post, startSecureStack, type RawAnswer } from '../support/security-gateway.js';
 import type { Stack } from '../support/stack.js';
@@ -16,8 +17,6 @@ import type { Stack } from '../support/stack.js';
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
 const TIMEOUT_MS = 500;
-/** Latency faults of exactly this length wait on the gate instead of the clock. */
-const HELD = 99_999;
 
 const DOWNLOAD = `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { reused job { id status } } }`;
 const RESTORE = `mutation($i: RequestRestoreInput!) { requestRestore(input: $i) { reused job { id status targetDeploymentItemName } } }`;
@@ -29,44 +28,20 @@ interface Held {
   release(): void;
 }
 
-// A test that fails while a call is held must still let it go, or closing the stack would wait for it.
-const gates: (() => void)[] = [];
-afterEach(() => {
-  for (const release of gates.splice(0)) release();
-});
-
 /** A gateway with a 500 ms execution timeout on the test's timers, and a simulator with a gate. */
 async function heldStack(): Promise<Held> {
   const timers = new ManualTimers();
-  const waiting: (() => void)[] = [];
-  let open = false;
+  const { sleep, release } = gate();
   const stack = await startSecureStack(
     { executionTimeoutMs: 0 },
     { plugins: [...securityPlugins({ executionTimeoutMs: 0 }), useExecutionTimeout(TIMEOUT_MS, timers)] },
-    {
-      jobMs: 60_000,
-      sleep: (ms) => (ms === HELD && !open ? new Promise<void>((r) => waiting.push(r)) : Promise.resolve()),
-    },
+    { jobMs: 60_000, sleep },
   );
-  const release = () => {
-    open = true;
-    for (const go of waiting.splice(0)) go();
-  };
-  gates.push(release);
   return { stack, timers, release };
 }
 
-/**
- * Holds the next `operationId` call in the simulator until `release`; answers its hit count (the
- * simulator records a request in its stats only once it has answered it).
- */
-function hold(stack: Stack, operationId: string) {
-  const id = stack.sim.faults.add({ operationId, latencyMs: HELD, times: 1 });
-  return () => stack.sim.faults.list().find((f) => f.id === id)?.hits ?? 1;
-}
-
-const posts = (stack: Stack) =>
-  stack.sim.stats().requests.filter((r) => r.method === 'POST' && !r.operationId.startsWith('oauth.')).length;
+const hold = (stack: Stack, operationId: string) => holdOn(stack.sim, operationId);
+const posts = (stack: Stack) => postsOf(stack.sim);
 const ext = (a: RawAnswer) => a.json?.errors?.map((e) => e.extensions);
 const downloadInput = (extra: Record<string, unknown> = {}) => ({
   projectId: P,
