@@ -101,6 +101,7 @@ export function createGatewayFromConfig(
         ? { idempotencyWithoutRedis: config.redis.withoutRedis, idempotencyLeaseMs: config.redis.leaseMs }
         : {}),
       postSettleMs: config.upstream.postSettleMs,
+      restoreWindowMs: config.upstream.restoreWindowMs,
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
       plugins: securityPlugins(security),
       batching: yoga.batching,

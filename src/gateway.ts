@@ -101,6 +101,8 @@ export interface GatewayOptions {
    * outcome stays unknown, after it a list without the job proves there is none. @default 120000
    */
   postSettleMs?: number;
+  /** Identical `requestRestore`s without a key within this long share one job; 0 turns it off. @default 60000 */
+  restoreWindowMs?: number;
   /** This replica's name in the fleet (job leases). @default a random UUID */
   replicaId?: string;
   /**
@@ -211,6 +213,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     inflightDownloads: new Map(),
     requestOptions: {
       ...(options.postSettleMs !== undefined ? { postSettleMs: options.postSettleMs } : {}),
+      ...(options.restoreWindowMs !== undefined ? { restoreWindowMs: options.restoreWindowMs } : {}),
     },
   };
   exchangeObservers.push(

@@ -51,6 +51,8 @@ export interface UpstreamConfig {
   pollIntervalMs: number;
   /** How long after a lost POST answer its job may still appear in Atlas. */
   postSettleMs: number;
+  /** Identical unkeyed restores within this long share one job; 0: off. */
+  restoreWindowMs: number;
 }
 
 export interface CallersConfig {

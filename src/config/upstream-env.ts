@@ -40,6 +40,16 @@ export const upstreamEnv = {
     },
     integer(1000, 86_400_000),
   ),
+  GATEWAY_RESTORE_DEDUPE_WINDOW_MS: envVar(
+    {
+      group: 'upstream',
+      description:
+        'Identical requestRestore calls without an idempotency key within this long share one job (reused: true); 0 turns it off.',
+      example: '300000',
+      default: 60_000,
+    },
+    integer(0, 86_400_000),
+  ),
 };
 
 export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfig {
@@ -48,5 +58,6 @@ export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfi
     maxUpstreamConcurrency: v.GATEWAY_UPSTREAM_CONCURRENCY,
     pollIntervalMs: v.GATEWAY_POLL_INTERVAL_MS,
     postSettleMs: v.GATEWAY_POST_SETTLE_MS,
+    restoreWindowMs: v.GATEWAY_RESTORE_DEDUPE_WINDOW_MS,
   };
 }

@@ -36,6 +36,17 @@ export interface Unresolved extends Omit<ClaimIntent, 'projectId' | 'clusterName
   orphaned?: true;
 }
 
+/** How one claim differs from the store's defaults. */
+export interface ClaimOptions {
+  /** How long its settled result is remembered. @default the store's TTL (24 h) */
+  resultTtlMs?: number;
+  /**
+   * While the shared store cannot be used, claim in this process instead of refusing: a best effort
+   * for requests without a key of their own, which would otherwise go unprotected. @default false
+   */
+  localWhenUnavailable?: boolean;
+}
+
 export type Claim =
   | {
       state: 'new';
@@ -56,7 +67,7 @@ export type Claim =
  */
 export interface IdempotencyStore {
   /** `intent` says what the key's job will be, for whoever must find it should this request die. */
-  claim(key: string, fingerprint: string, intent?: ClaimIntent): Promise<Claim>;
+  claim(key: string, fingerprint: string, intent?: ClaimIntent, options?: ClaimOptions): Promise<Claim>;
   /**
    * Takes over a key whose result is `unresolved` (the job's creation could not be confirmed), so that
    * one request at a time finds out what happened: of concurrent retakes of one unresolved result
@@ -64,7 +75,12 @@ export interface IdempotencyStore {
    * to free the key); the others see it in flight and wait. When the key holds anything else by then,
    * answers its current state, as `claim` would.
    */
-  retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim>;
+  retake(
+    key: string,
+    fingerprint: string,
+    unresolved: IdempotentResult,
+    options?: ClaimOptions,
+  ): Promise<Claim>;
   /**
    * Marks a job as the one of `owner` (an idempotency key, or a request without one), unless another
    * owner has it: answers whether it is `owner`'s now. A job found among the cluster's recent jobs is
@@ -119,27 +135,37 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#max = options.maxKeys ?? 100_000;
   }
 
-  async claim(key: string, fingerprint: string): Promise<Claim> {
+  async claim(
+    key: string,
+    fingerprint: string,
+    _intent?: ClaimIntent,
+    options: ClaimOptions = {},
+  ): Promise<Claim> {
     const now = this.#clock.now();
     const e = this.#entries.get(key);
     if (e && e.expiresAt > now) {
       if ('result' in e) return { state: 'done', result: e.result };
       return { state: 'inflight', fingerprint: e.fingerprint, wait: e.pending };
     }
-    return this.#take(key, fingerprint, now);
+    return this.#take(key, fingerprint, now, options.resultTtlMs ?? this.#ttlMs);
   }
 
-  async retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim> {
+  async retake(
+    key: string,
+    fingerprint: string,
+    unresolved: IdempotentResult,
+    options: ClaimOptions = {},
+  ): Promise<Claim> {
     const now = this.#clock.now();
     const e = this.#entries.get(key);
     // The very result this caller saw, still there: nobody took it over in between.
     if (e && e.expiresAt > now && 'result' in e && e.result === unresolved && unresolved.unresolved) {
-      return this.#take(key, fingerprint, now);
+      return this.#take(key, fingerprint, now, options.resultTtlMs ?? this.#ttlMs);
     }
-    return this.claim(key, fingerprint);
+    return this.claim(key, fingerprint, undefined, options);
   }
 
-  #take(key: string, fingerprint: string, now: number): Claim {
+  #take(key: string, fingerprint: string, now: number, resultTtlMs: number): Claim {
     let settle!: (r: IdempotentResult | undefined) => void;
     const pending = new Promise<IdempotentResult | undefined>((resolve) => (settle = resolve));
     this.#entries.set(key, { fingerprint, expiresAt: now + this.#ttlMs, pending });
@@ -153,7 +179,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
         // A failed first request frees the key: nothing was created, so a retry may try again. The
         // result is remembered for the TTL from now, as the Redis store does, however long it took.
         if (result) {
-          this.#entries.set(key, { fingerprint, expiresAt: this.#clock.now() + this.#ttlMs, result });
+          this.#entries.set(key, { fingerprint, expiresAt: this.#clock.now() + resultTtlMs, result });
           if (result.jobId) void this.bind(result.jobId, key);
         } else this.#entries.delete(key);
         settle(result);

@@ -7,6 +7,7 @@ import { GatewayError } from '../errors/index.js';
 import type {
   Claim,
   ClaimIntent,
+  ClaimOptions,
   IdempotencyStore,
   IdempotentResult,
   Unresolved,
@@ -264,6 +265,7 @@ function claimKey(
   key: string,
   print: string,
   intent: ClaimIntent,
+  options: ClaimOptions = {},
 ): { storeKey: string; claim: () => Promise<Claim> } {
   if (key.length === 0 || key.length > 200) {
     throw new GatewayError(
@@ -275,7 +277,7 @@ function claimKey(
     );
   }
   const storeKey = `${deps.callerId}:${kind}:${key}`;
-  return { storeKey, claim: () => deps.idempotency.claim(storeKey, print, intent) };
+  return { storeKey, claim: () => deps.idempotency.claim(storeKey, print, intent, options) };
 }
 
 /**
@@ -292,9 +294,10 @@ async function idempotent(
   input: ClusterRef,
   intent: ClaimIntent,
   create: () => Promise<JobRequestResult>,
+  options: ClaimOptions = {},
 ): Promise<JobRequestResult> {
   const print = fingerprint(input);
-  const { storeKey, claim: claimIt } = claimKey(deps, kind, key, print, intent);
+  const { storeKey, claim: claimIt } = claimKey(deps, kind, key, print, intent, options);
   attempt.owner = storeKey;
   for (;;) {
     attempt.phase = 'before';
@@ -321,7 +324,7 @@ async function idempotent(
     if (done.unresolved) {
       // One request at a time finds out what the lost POST did, and records it: concurrent retries
       // would each see no job and make one, and a later retry would adopt whatever job is newest.
-      const turn = await deps.idempotency.retake(storeKey, print, done);
+      const turn = await deps.idempotency.retake(storeKey, print, done, options);
       if (turn.state !== 'new') continue;
       attempt.claim = turn;
       return resolve(deps, turn, done, done.unresolved, storeKey, print, input, create);
@@ -488,7 +491,11 @@ async function answerBy(
   });
 }
 
-/** Runs a job request, with or without a key, and answers by the deadline. */
+/**
+ * Runs a job request and answers by the deadline: under the client's key, or without one under a key
+ * of its input that lives `windowMs` (identical requests within it share one job; while Redis is away,
+ * within this replica only), or unguarded.
+ */
 function run(
   deps: JobRequestDeps,
   kind: string,
@@ -496,12 +503,17 @@ function run(
   input: ClusterRef,
   intent: ClaimIntent,
   create: (attempt: Attempt) => Promise<JobRequestResult>,
+  windowMs?: number,
 ): Promise<JobRequestResult> {
   const attempt = new Attempt();
+  const claimAs = key ?? (windowMs !== undefined ? `window-${fingerprint(input)}` : undefined);
+  const options: ClaimOptions =
+    key === undefined && windowMs !== undefined ? { resultTtlMs: windowMs, localWhenUnavailable: true } : {};
   const work =
-    key === undefined
+    claimAs === undefined
       ? create(attempt)
-      : idempotent(deps, attempt, kind, key, input, intent, () => create(attempt));
+      : idempotent(deps, attempt, kind, claimAs, input, intent, () => create(attempt), options);
+  // The window's key is not one to retry with (it lives a minute): an unknown outcome gets a key of its own.
   return answerBy(deps, attempt, kind, key, input, intent, work);
 }
 
@@ -576,19 +588,26 @@ async function createDownload(
 
 /**
  * The `requestRestore` mutation: a restore of a COMPLETED snapshot into `req.target`, which Atlas
- * overwrites. Always a new job unless an `idempotencyKey` was used before (then that job, `reused:
- * true`). Failures as for `requestDownload`; `deps.service` should be a `write` one.
+ * overwrites, so no request makes two: an `idempotencyKey` used before answers that job (`reused:
+ * true`); identical requests without a key within `restoreWindowMs` share one job; and a restore of
+ * the same snapshot still running onto the same target is answered (`reused: true`) instead of a new
+ * one. Failures as for `requestDownload`; `deps.service` should be a `write` one.
  */
 export function requestRestore(deps: JobRequestDeps, req: RestoreRequest): Promise<JobRequestResult> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const input = { ...ref, snapshotId: req.snapshotId, target: req.target };
   const what = { snapshotId: req.snapshotId, deliveryType: 'RESTORE' as const, target: req.target };
-  return run(deps, 'restore', req.idempotencyKey, input, { ...ref, ...what }, async (attempt) => {
+  const create = async (attempt: Attempt): Promise<JobRequestResult> => {
     await requireCompletedSnapshot(deps.service, ref, req.snapshotId, 'restored');
     const before = await deps.service.listAllJobs(ref);
+    const running = before.find((j) => ACTIVE.has(j.dto.status ?? '') && matches(j, what));
+    if (running) return { job: running, reused: true };
     const job = await postOnce(deps, attempt, ref, before, what, () =>
       deps.service.restore(ref, req.snapshotId, req.target),
     );
     return { job, reused: false };
-  });
+  };
+  const window = deps.restoreWindowMs ?? 60_000;
+  const intent = { ...ref, ...what };
+  return run(deps, 'restore', req.idempotencyKey, input, intent, create, window > 0 ? window : undefined);
 }

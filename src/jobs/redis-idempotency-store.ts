@@ -6,6 +6,7 @@ import {
   StoreUnavailableError,
   type Claim,
   type ClaimIntent,
+  type ClaimOptions,
   type IdempotencyStore,
   type IdempotentResult,
 } from './idempotency-store.js';
@@ -221,11 +222,18 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     return `${this.redis.prefix}idem-job:${jobId}`;
   }
 
-  async claim(key: string, fingerprint: string, intent?: ClaimIntent): Promise<Claim> {
+  async claim(
+    key: string,
+    fingerprint: string,
+    intent?: ClaimIntent,
+    options: ClaimOptions = {},
+  ): Promise<Claim> {
     const k = `${this.redis.prefix}idem:${key}`;
     if (this.#closed) throw new StoreUnavailableError('this replica is shutting down');
-    if (this.#localKeys.has(k)) return this.#localClaim(k, key, fingerprint);
-    if (!this.redis.ready()) return this.#unavailable(k, key, fingerprint, 'Redis is unreachable');
+    if (this.#localKeys.has(k)) return this.#localClaim(k, key, fingerprint, options);
+    if (!this.redis.ready()) {
+      return this.#unavailable(k, key, fingerprint, options, 'Redis is unreachable');
+    }
     const { client } = this.redis;
     const owner = randomUUID();
     const value = JSON.stringify({ fingerprint, owner, ...(intent ? { intent } : {}) } satisfies Stored);
@@ -246,15 +254,15 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         String(this.#leaseMs),
       )) as [number, string?];
     } catch (err) {
-      return this.#unavailable(k, key, fingerprint, 'Redis did not answer', err);
+      return this.#unavailable(k, key, fingerprint, options, 'Redis did not answer', err);
     }
     const [state, raw] = answer;
     if (state === 1) {
       if (this.#hasDirty()) void this.#reconcile(false).catch(() => undefined);
-      return this.#held(k, key, fingerprint, owner, value);
+      return this.#held(k, key, fingerprint, owner, value, options);
     }
-    if (state === 2) return this.claim(key, fingerprint, intent); // settled and expired in between
-    if (state < 0) return this.#refused(k, key, fingerprint, state);
+    if (state === 2) return this.claim(key, fingerprint, intent, options); // settled and expired in between
+    if (state < 0) return this.#refused(k, key, fingerprint, options, state);
     const stored = JSON.parse(raw!) as Stored;
     if (stored.result) return { state: 'done', result: this.#handOut(stored.result, raw!) };
     if (state === 3) return { state: 'done', result: this.#orphan(stored, raw!) };
@@ -266,18 +274,24 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     };
   }
 
-  async retake(key: string, fingerprint: string, unresolved: IdempotentResult): Promise<Claim> {
+  async retake(
+    key: string,
+    fingerprint: string,
+    unresolved: IdempotentResult,
+    options: ClaimOptions = {},
+  ): Promise<Claim> {
     const k = `${this.redis.prefix}idem:${key}`;
     if (this.#closed) throw new StoreUnavailableError('this replica is shutting down');
     if (this.#localKeys.has(k) || !this.redis.ready()) {
-      if (!this.#localKeys.has(k) && this.#withoutRedis === 'refuse') {
+      if (!this.#localKeys.has(k) && !this.#localAllowed(options)) {
         throw new StoreUnavailableError('Redis is unreachable');
       }
-      return this.#wrapLocal(k, key, fingerprint, await this.#local.retake(key, fingerprint, unresolved));
+      const local = await this.#local.retake(key, fingerprint, unresolved, options);
+      return options.localWhenUnavailable ? local : this.#wrapLocal(k, key, fingerprint, local);
     }
     const u = unresolved.unresolved;
     const seen = this.#seen.get(unresolved);
-    if (!u || seen === undefined) return this.claim(key, fingerprint);
+    if (!u || seen === undefined) return this.claim(key, fingerprint, undefined, options);
     const { client } = this.redis;
     // The new holder keeps what the key is about and when its POST went out: should it die too, the
     // next one still knows what to look for.
@@ -311,11 +325,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         owner,
         String(this.#leaseMs),
       )) as [number];
-      if (won < 0) return this.#refused(k, key, fingerprint, won);
-      if (won !== 1) return this.claim(key, fingerprint);
-      return this.#held(k, key, fingerprint, owner, value);
+      if (won < 0) return this.#refused(k, key, fingerprint, options, won);
+      if (won !== 1) return this.claim(key, fingerprint, undefined, options);
+      return this.#held(k, key, fingerprint, owner, value, options);
     } catch (err) {
-      return this.#unavailable(k, key, fingerprint, 'Redis did not answer', err);
+      return this.#unavailable(k, key, fingerprint, options, 'Redis did not answer', err);
     }
   }
 
@@ -363,18 +377,37 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   /** Redis said no claim may be taken now: it lost its keys (`-2`) or is getting them back (`-1`). */
-  #refused(k: string, key: string, fingerprint: string, state: number): Promise<Claim> {
+  #refused(
+    k: string,
+    key: string,
+    fingerprint: string,
+    options: ClaimOptions,
+    state: number,
+  ): Promise<Claim> {
     if (state === -2) void this.#check().catch(() => undefined);
     return this.#unavailable(
       k,
       key,
       fingerprint,
+      options,
       'Redis lost its keys (restarted without persistence) and the replicas are writing them back',
     );
   }
 
-  #unavailable(k: string, key: string, fingerprint: string, reason: string, cause?: unknown): Promise<Claim> {
-    if (this.#withoutRedis === 'refuse') return Promise.reject(new StoreUnavailableError(reason, cause));
+  #localAllowed(options: ClaimOptions): boolean {
+    return this.#withoutRedis === 'single-replica' || options.localWhenUnavailable === true;
+  }
+
+  #unavailable(
+    k: string,
+    key: string,
+    fingerprint: string,
+    options: ClaimOptions,
+    reason: string,
+    cause?: unknown,
+  ): Promise<Claim> {
+    if (!this.#localAllowed(options)) return Promise.reject(new StoreUnavailableError(reason, cause));
+    if (options.localWhenUnavailable) return this.#localClaim(k, key, fingerprint, options);
     if (!this.#degradedSaid) {
       this.#degradedSaid = true;
       this.#log?.warn(
@@ -382,11 +415,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         'Idempotency keys kept in this process until Redis can be used again (GATEWAY_IDEMPOTENCY_WITHOUT_REDIS=single-replica)',
       );
     }
-    return this.#localClaim(k, key, fingerprint);
+    return this.#localClaim(k, key, fingerprint, options);
   }
 
   /** A claim while Redis cannot be used (single-replica mode): this process's own record. */
-  async #localClaim(k: string, key: string, fingerprint: string): Promise<Claim> {
+  async #localClaim(k: string, key: string, fingerprint: string, options: ClaimOptions): Promise<Claim> {
     const known = this.#remembered.get(k);
     if (known && known.expiresAt > this.#clock.now()) {
       const stored = JSON.parse(known.raw) as Stored;
@@ -397,7 +430,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       const stored = JSON.parse(mine.raw) as Stored;
       return { state: 'inflight', fingerprint: stored.fingerprint, wait: mine.outcome };
     }
-    return this.#wrapLocal(k, key, fingerprint, await this.#local.claim(key, fingerprint));
+    const local = await this.#local.claim(key, fingerprint, undefined, options);
+    // A best-effort claim (a request without a key) stays in this process: nothing to write back.
+    return options.localWhenUnavailable ? local : this.#wrapLocal(k, key, fingerprint, local);
   }
 
   /** A local claim's result is remembered as not yet in Redis, and written there when it returns. */
@@ -420,7 +455,15 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   /** A claim this replica now holds in Redis: its lease renewed until it is settled. */
-  #held(k: string, key: string, fingerprint: string, owner: string, value: string): Claim {
+  #held(
+    k: string,
+    key: string,
+    fingerprint: string,
+    owner: string,
+    value: string,
+    options: ClaimOptions = {},
+  ): Claim {
+    const resultTtlMs = options.resultTtlMs ?? this.#ttlMs;
     let finish!: (r: IdempotentResult | undefined) => void;
     const outcome = new Promise<IdempotentResult | undefined>((resolve) => (finish = resolve));
     const lease = this.#leaseKey(k);
@@ -459,9 +502,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         finish(result);
         if (this.#closed) return;
         const raw = result ? JSON.stringify({ fingerprint, result } satisfies Stored) : '';
-        if (result) this.#remember(k, key, raw, owner);
+        if (result) this.#remember(k, key, raw, owner, resultTtlMs);
         const binding = result?.jobId ? this.#bindingKey(result.jobId) : '';
-        this.redis.client.eval(SETTLE, 3, k, lease, binding, owner, raw, String(this.#ttlMs), key).then(
+        this.redis.client.eval(SETTLE, 3, k, lease, binding, owner, raw, String(resultTtlMs), key).then(
           (written) => {
             if (result) this.#clean(k, raw);
             if (written !== 1) {
@@ -480,9 +523,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     };
   }
 
-  #remember(k: string, key: string, raw: string, owner: string | undefined): void {
+  #remember(k: string, key: string, raw: string, owner: string | undefined, ttlMs = this.#ttlMs): void {
     this.#remembered.delete(k);
-    this.#remembered.set(k, { key, raw, expiresAt: this.#clock.now() + this.#ttlMs, dirty: true, owner });
+    this.#remembered.set(k, { key, raw, expiresAt: this.#clock.now() + ttlMs, dirty: true, owner });
     if (this.#remembered.size > this.#maxLocal) {
       const oldest = this.#remembered.keys().next().value;
       if (oldest !== undefined) this.#remembered.delete(oldest);

@@ -221,6 +221,19 @@ describe('memory idempotency store: keys expire', () => {
     expect((await store.claim(key, 'fp')).state).toBe('new');
   });
 
+  it('keeps a result for the claim’s own resultTtlMs (the unkeyed-restore window)', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryIdempotencyStore({ clock, ttlMs: 3_600_000 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp', undefined, { resultTtlMs: 60_000 });
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    first.settle(result('job-1'));
+    clock.advance(59_999);
+    expect((await store.claim(key, 'fp')).state).toBe('done');
+    clock.advance(1);
+    expect((await store.claim(key, 'fp')).state).toBe('new');
+  });
+
   it('forgets an unfinished claim after the TTL too', async () => {
     const clock = new ManualClock();
     const store = new MemoryIdempotencyStore({ clock, ttlMs: 60_000 });
@@ -259,6 +272,18 @@ describe('Redis idempotency store: keys expire with Redis’s own PX', () => {
     expect(settled).toBeGreaterThan(HOUR - 5_000);
     expect(settled).toBeLessThanOrEqual(HOUR);
     expect(await redis.client.exists(`${redis.prefix}idem-lease:${stored(key)}`)).toBe(0);
+  });
+
+  it('keeps a result for the claim’s own resultTtlMs (the unkeyed-restore window)', async () => {
+    const store = new RedisIdempotencyStore(redis, { clock: new ManualClock(), ttlMs: HOUR, waitPollMs: 10 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp', undefined, { resultTtlMs: 60_000 });
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    first.settle(result('job-1'));
+    await expect.poll(async () => (await store.claim(key, 'fp')).state).toBe('done');
+    const settled = await redis.client.pttl(stored(key));
+    expect(settled).toBeGreaterThan(60_000 - 5_000);
+    expect(settled).toBeLessThanOrEqual(60_000);
   });
 
   it('forgets a key once Redis expired it', async () => {

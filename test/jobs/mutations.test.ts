@@ -274,7 +274,7 @@ describe('requestRestore', () => {
     },
   );
 
-  it('answers CONFLICT from Atlas while another restore writes the target', async () => {
+  it('answers CONFLICT from Atlas while a restore of another snapshot writes the target', async () => {
     const input = {
       projectId: P,
       clusterName: F.clusterName,
@@ -282,7 +282,10 @@ describe('requestRestore', () => {
       targetClusterName: F.clusterName,
     };
     await stack.query(RESTORE, { input });
-    const second = await stack.query(RESTORE, { input });
+    const other = stack.sim.store
+      .listSnapshots(P, F.clusterName)
+      .find((s) => s.status === 'COMPLETED' && s.id !== F.completedSnapshotId)!;
+    const second = await stack.query(RESTORE, { input: { ...input, snapshotId: other.id } });
     expect(second.errors![0]!.extensions).toMatchObject({
       code: 'CONFLICT',
       atlas: { status: 409, errorCode: 'CLUSTER_RESTORE_IN_PROGRESS_CANNOT_UPDATE' },

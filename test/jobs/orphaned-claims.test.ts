@@ -61,11 +61,11 @@ function replica(stack: Stack, redis: SharedRedis, idempotency: RedisIdempotency
     }),
     'replica',
   );
-  return async (variables: Record<string, unknown>): Promise<GraphQLAnswer<Payload>> => {
+  return async (variables: Record<string, unknown>, query = RESTORE): Promise<GraphQLAnswer<Payload>> => {
     const res = await gateway.yoga.fetch('http://replica.test/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
-      body: JSON.stringify({ query: RESTORE, variables }),
+      body: JSON.stringify({ query, variables }),
     });
     return { status: res.status, ...((await res.json()) as Omit<GraphQLAnswer<Payload>, 'status'>) };
   };
@@ -115,7 +115,7 @@ describe('a replica that dies holding a key', { timeout: 30_000 }, () => {
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(1);
   });
 
-  it('died before its POST: the next request creates the one job, and the dead replica’s late POST is refused', async () => {
+  it('died before its POST: the next request creates the one job, and the dead replica sends no POST of its own', async () => {
     const { stack, release, storeA, a, b } = await fleet();
     const held = hold(stack.sim, 'getGroupFlexClusterBackupSnapshot');
     const fromA = a(restoreInput('dies-before-post'));
@@ -123,15 +123,38 @@ describe('a replica that dies holding a key', { timeout: 30_000 }, () => {
     storeA.close();
     const bAnswer = await b(restoreInput('dies-before-post'));
     expect(bAnswer.data?.requestRestore.reused).toBe(false);
-    release(); // A wakes up: it may not POST any more
+    release(); // A wakes up: it finds B's restore running onto the target, and could not POST anyway
+    const aAnswer = await fromA;
+    expect(aAnswer.data?.requestRestore).toEqual({ reused: true, job: bAnswer.data!.requestRestore.job });
+    expect(postsOf(stack.sim)).toBe(1);
+    expect(restoresOnto(stack, F.other.clusterName).map((j) => j.id)).toEqual([
+      bAnswer.data!.requestRestore.job.id,
+    ]);
+  });
+
+  it('died before its POST and woke up after its key was taken over: its late POST is refused (download)', async () => {
+    const { stack, release, storeA, a, b } = await fleet();
+    const DOWNLOAD = `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { reused job { id } } }`;
+    const i = {
+      projectId: P,
+      clusterName: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+      reuseExisting: false,
+      idempotencyKey: 'late-download',
+    };
+    const held = hold(stack.sim, 'getGroupFlexClusterBackupSnapshot');
+    const fromA = a({ i }, DOWNLOAD);
+    await expect.poll(held).toBe(1);
+    storeA.close();
+    const bAnswer = await b({ i }, DOWNLOAD);
+    expect(bAnswer.errors).toBeUndefined();
+    release();
     const aAnswer = await fromA;
     expect(aAnswer.errors?.map((e) => e.extensions)).toEqual([
       { code: 'STORE_UNAVAILABLE', retryable: true },
     ]);
     expect(postsOf(stack.sim)).toBe(1);
-    expect(restoresOnto(stack, F.other.clusterName).map((j) => j.id)).toEqual([
-      bAnswer.data!.requestRestore.job.id,
-    ]);
+    expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(1);
   });
 
   it('died after a POST whose job is not listed yet: OUTCOME_UNKNOWN until the settle time proves there is none, then the one job', async () => {
