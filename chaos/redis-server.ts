@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,11 @@ export interface PrivateRedis {
   running(): boolean;
   /** Stops it: `SIGTERM` shuts down cleanly (the AOF is synced), `SIGKILL` is a crash. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
-  /** Starts it again on the same port and directory; `persistence` may change (a restart without AOF). */
-  start(persistence?: RedisPersistence): Promise<void>;
+  /**
+   * Starts it again on the same port and directory; `persistence` may change (a restart without AOF).
+   * `wipe` empties the directory first (a new, empty instance).
+   */
+  start(persistence?: RedisPersistence, wipe?: boolean): Promise<void>;
   /** Removes every key. */
   flush(): Promise<void>;
   /** Stops it for good and removes its directory. */
@@ -69,8 +72,12 @@ export async function startPrivateRedis(persistence: RedisPersistence = 'aof-alw
       probe.disconnect();
     }
   };
-  const start = async (p: RedisPersistence = mode) => {
+  const start = async (p: RedisPersistence = mode, wipe = false) => {
     mode = p;
+    if (wipe) {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+    }
     proc = spawn(
       'redis-server',
       [

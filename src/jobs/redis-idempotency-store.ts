@@ -577,9 +577,10 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   async #reconcile(all: boolean): Promise<void> {
     if (this.#closed) return;
     const { client } = this.redis;
-    if (all) {
-      for (const [k, { raw, owner }] of this.#owned) {
-        await client.set(k, raw, 'PX', this.#ttlMs, 'NX');
+    // The claims this replica holds: back if Redis lost them (a restart without its data, or the last
+    // second of an `appendfsync everysec` file), untouched (NX) if it still has them.
+    for (const [k, { raw, owner }] of this.#owned) {
+      if ((await client.set(k, raw, 'PX', this.#ttlMs, 'NX')) === 'OK' || all) {
         await client.set(this.#leaseKey(k), owner, 'PX', this.#leaseMs);
       }
     }
