@@ -340,7 +340,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       // gets its last event (SHUTTING_DOWN) and completes, so its connection can close cleanly.
       draining = true;
       pollers.close();
-      jobs.idempotency.close?.();
       await ws.close({ graceMs });
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
@@ -352,6 +351,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
         server.closeIdleConnections();
       });
+      // After the requests in flight had their grace: they settle their keys; what is left is orphaned
+      // (the lease runs out) and resolved by another replica.
+      jobs.idempotency.close?.();
       await atlas.close();
     },
   };
