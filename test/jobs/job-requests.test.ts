@@ -455,8 +455,10 @@ describe('idempotency keys under concurrency and lost answers', () => {
     const store = deps.idempotency;
     const count = { claim: 0, retake: 0 };
     deps.idempotency = {
-      claim: (key, print) => (count.claim++, store.claim(key, print)),
+      claim: (key, print, intent, options) => (count.claim++, store.claim(key, print, intent, options)),
       retake: (key, print, r) => (count.retake++, store.retake(key, print, r)),
+      bind: (jobId, owner) => store.bind(jobId, owner),
+      boundTo: (jobIds) => store.boundTo(jobIds),
     };
     return count;
   }
