@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   idempotencyStoreKey,
   MemoryIdempotencyStore,
+  StoreUnavailableError,
   type IdempotencyStore,
   type IdempotentResult,
 } from '../../src/jobs/idempotency-store.js';
@@ -380,11 +381,33 @@ describe('memory idempotency store: bounded', () => {
 });
 
 describe('Redis idempotency store while Redis is away', () => {
-  it('keeps keys in this replica, with the configured TTL', async () => {
+  // Issue #16: keeping keys in this replica while Redis is away is no longer the default (another
+  // replica would not see them, and a retry there could POST again): it takes `withoutRedis:
+  // 'single-replica'` (GATEWAY_IDEMPOTENCY_WITHOUT_REDIS), and the default refuses the claim.
+  it('by default (refuse) a claim is STORE_UNAVAILABLE, retryable, and nothing is kept', async () => {
+    const away = connectRedis({ url: 'redis://127.0.0.1:1', prefix: 'test-away:' });
+    try {
+      const store = new RedisIdempotencyStore(away, { clock: new ManualClock(), ttlMs: 1_000 });
+      const err = await store.claim('k', 'fp').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect([(err as StoreUnavailableError).code, (err as StoreUnavailableError).extensions]).toEqual([
+        'STORE_UNAVAILABLE',
+        { retryable: true },
+      ]);
+      await expect(store.claim('k', 'fp')).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await away.close();
+    }
+  });
+
+  it('single-replica mode keeps keys in this replica, with the configured TTL', async () => {
     const away = connectRedis({ url: 'redis://127.0.0.1:1', prefix: 'test-away:' });
     try {
       const clock = new ManualClock();
-      const store = new RedisIdempotencyStore(away, { clock, ttlMs: 1_000 });
+      const store = new RedisIdempotencyStore(away, { clock, ttlMs: 1_000, withoutRedis: 'single-replica' });
       const first = await store.claim('k', 'fp');
       if (first.state !== 'new') throw new Error('expected new');
       first.settle(result('job-1'));

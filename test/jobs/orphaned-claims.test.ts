@@ -178,7 +178,7 @@ describe('a replica that dies holding a key', { timeout: 30_000 }, () => {
     expect(restoresOnto(stack, F.other.clusterName)).toHaveLength(1);
   });
 
-  it('on a cluster with 250 older jobs, finding the lost POST’s job reads one page of the job list', async () => {
+  it('on a cluster with 250 older jobs, finding the lost POST’s job reads two of its three pages', async () => {
     const { stack, release, storeA, a, b } = await fleet();
     for (let n = 0; n < 250; n++) {
       stack.sim.store.createRestoreJob({
@@ -201,8 +201,15 @@ describe('a replica that dies holding a key', { timeout: 30_000 }, () => {
       const res = await b(restoreInput('dies-big-cluster'));
       expect(res.data?.requestRestore.reused).toBe(true);
     });
-    expect(calls.map((c) => c.operationId)).toEqual(['listGroupFlexClusterBackupRestoreJobs']);
-    expect(calls[0]!.target).toContain('pageNum=1');
+    // Two pages of three, never the whole list. The simulator lists Flex jobs oldest first, as Atlas
+    // does (#17): page 1 holds 100 of the 250 older jobs, all made at the same instant, so it cannot
+    // tell the list's order (`jobsCreatedSince`), and page 3 (the newest end, 51 jobs, the lost
+    // POST's among them) is read to compare; its oldest job is older than the window, so it stops there.
+    expect(calls.map((c) => c.operationId)).toEqual([
+      'listGroupFlexClusterBackupRestoreJobs',
+      'listGroupFlexClusterBackupRestoreJobs',
+    ]);
+    expect(calls.map((c) => new URL(c.target, 'http://x').searchParams.get('pageNum'))).toEqual(['1', '3']);
   });
 });
 
