@@ -13,7 +13,7 @@ import {
   type IdempotentResult,
   type Unresolved,
 } from './idempotency-store.js';
-import { createdAt, jobsCreatedSince } from './recent-jobs.js';
+import { createdAt } from '../backup/created-at.js';
 
 export interface DownloadRequest extends ClusterRef {
   snapshotId: string;
@@ -172,7 +172,7 @@ function matches(job: RestoreJobSource, u: Unresolved): boolean {
 
 /**
  * The job a POST whose answer was lost created, adopted for `owner`: among the cluster's jobs created
- * since shortly before it went out (`jobsCreatedSince`: only the recent pages), one that matches and
+ * since shortly before it went out (`listRecentJobs`: only the newest pages), one that matches and
  * is bound to no other request (jobs of `exclude` existed before the POST); the one dated closest to
  * the POST first. Undefined when there is none (yet).
  */
@@ -184,9 +184,11 @@ async function findLostJob(
   exclude: ReadonlySet<string> = new Set(),
 ): Promise<RestoreJobSource | undefined> {
   const since = u.postedAt - (deps.clockSkewMs ?? 60_000);
-  const { jobs } = await jobsCreatedSince(deps.service, ref, since);
+  // `listRecentJobs` reads only the newest pages; the cut is repeated here so that the window does
+  // not depend on the service's (a job whose age cannot be read still counts: it may be the one).
+  const jobs = await deps.service.listRecentJobs(ref, { since });
   const candidates = jobs
-    .filter((j) => matches(j, u) && !exclude.has(j.dto.id ?? ''))
+    .filter((j) => !(createdAt(j) < since) && matches(j, u) && !exclude.has(j.dto.id ?? ''))
     .sort((a, b) => Math.abs(createdAt(a) - u.postedAt) - Math.abs(createdAt(b) - u.postedAt));
   if (candidates.length === 0) return undefined;
   const owners = await deps.idempotency.boundTo(candidates.map((j) => j.dto.id ?? ''));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AtlasNetworkError, AtlasResponseError } from '../../src/atlas/errors.js';
 import type { BackupService, RecentJobsOptions } from '../../src/backup/backup-service.js';
-import type { BackupPage, ClusterRef, RestoreJobSource, SnapshotSource } from '../../src/backup/model.js';
+import type { ClusterRef, RestoreJobSource, SnapshotSource } from '../../src/backup/model.js';
 import { GatewayError } from '../../src/errors/index.js';
 import { idempotencyStoreKey, MemoryIdempotencyStore } from '../../src/jobs/idempotency-store.js';
 import {
@@ -41,7 +41,7 @@ interface JobDto {
 class FakeAtlas {
   readonly jobs: RestoreJobSource[] = [];
   readonly snapshots = new Map<string, string | undefined>([['snap-1', 'COMPLETED']]);
-  readonly calls = { getSnapshot: 0, listRecentJobs: 0, listJobPage: 0, getJob: 0, download: 0, restore: 0 };
+  readonly calls = { getSnapshot: 0, listRecentJobs: 0, getJob: 0, download: 0, restore: 0 };
   /** The `since` of every `listRecentJobs` read (the request's window, before its POST). */
   readonly windows: (string | number | undefined)[] = [];
   /** When the snapshot was taken. */
@@ -114,14 +114,6 @@ class FakeAtlas {
       this.calls.listRecentJobs++;
       this.windows.push(options?.since);
       return this.#readList();
-    },
-    // What `jobsCreatedSince` reads to find a lost POST's job: a tenant list takes no paging, so a
-    // page is the whole list.
-    listJobPage: async (ref: ClusterRef): Promise<BackupPage<RestoreJobSource>> => {
-      FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
-      this.calls.listJobPage++;
-      const results = this.#readList();
-      return { results, totalCount: results.length, whole: true };
     },
     getJob: async (ref: ClusterRef, jobId: string): Promise<RestoreJobSource> => {
       FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
@@ -325,9 +317,9 @@ describe('a POST whose answer was lost', () => {
     });
     atlas.failPost = { error: lostAnswer(), created: true };
     expect(summary(await restore(deps))).toEqual({ id: 'job-2', reused: false });
-    // The request's window before the POST (`listRecentJobs`), then the look for its job
-    // (`jobsCreatedSince`, by page: a tenant list is one page).
-    expect([atlas.calls.listRecentJobs, atlas.calls.listJobPage, atlas.calls.restore]).toEqual([1, 1, 1]);
+    // Two `listRecentJobs`: the request's window before the POST, then the look for its job (which
+    // was #16's `jobsCreatedSince` page read before the two ways were made one).
+    expect([atlas.calls.listRecentJobs, atlas.calls.restore]).toEqual([2, 1]);
   });
 
   it('a 2xx with an unreadable body may have been applied; 300 and a missing status may not', async () => {
@@ -343,7 +335,8 @@ describe('a POST whose answer was lost', () => {
       const error = bad(status);
       atlas.failPost = { error, created: true };
       await expect(restore(deps)).rejects.toBe(error);
-      expect([atlas.calls.listRecentJobs, atlas.calls.listJobPage]).toEqual([1, 0]);
+      // Only the window before the POST: no look for a job.
+      expect(atlas.calls.listRecentJobs).toBe(1);
     }
   });
 
@@ -356,7 +349,8 @@ describe('a POST whose answer was lost', () => {
       const error = new AtlasNetworkError('x', { operation: 'createBackupRestoreJob', ...init });
       atlas.failPost = { error, created: false };
       await expect(download(deps)).rejects.toBe(error);
-      expect([atlas.calls.listRecentJobs, atlas.calls.listJobPage]).toEqual([1, 0]);
+      // Only the window before the POST: no look for a job.
+      expect(atlas.calls.listRecentJobs).toBe(1);
     }
   });
 
@@ -386,7 +380,8 @@ describe('a POST whose answer was lost', () => {
       deliveryType: 'DOWNLOAD',
       postedAt: NOW,
     });
-    expect([atlas.calls.listRecentJobs, atlas.calls.listJobPage, atlas.calls.download]).toEqual([1, 1, 1]);
+    // The window before the POST and the look after it, both `listRecentJobs`.
+    expect([atlas.calls.listRecentJobs, atlas.calls.download]).toEqual([2, 1]);
   });
 
   it('OUTCOME_UNKNOWN when the jobs cannot be read again; the same key then finds the job', async () => {
@@ -407,20 +402,16 @@ describe('a POST whose answer was lost', () => {
     });
     // Caused by the failed look, not by the POST.
     expect(err.cause).toMatchObject({ operation: 'listBackupRestoreJobs' });
-    expect([atlas.calls.download, atlas.calls.listRecentJobs, atlas.calls.listJobPage]).toEqual([1, 1, 1]);
+    // The window before the POST and the failed look after it, both `listRecentJobs`.
+    expect([atlas.calls.download, atlas.calls.listRecentJobs]).toEqual([1, 2]);
 
     // The retry finds the job the lost POST made, records it, and makes no second POST: it looks
-    // (one page), and reads no request window (it creates nothing).
+    // (one `listRecentJobs`), and reads no request window (it creates nothing).
     expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
-    expect([atlas.calls.listRecentJobs, atlas.calls.listJobPage]).toEqual([1, 2]);
+    expect(atlas.calls.listRecentJobs).toBe(3);
     // Recorded: the next retry asks for that job, not for the list.
     expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
-    expect([
-      atlas.calls.listRecentJobs,
-      atlas.calls.listJobPage,
-      atlas.calls.getJob,
-      atlas.calls.download,
-    ]).toEqual([1, 2, 1, 1]);
+    expect([atlas.calls.listRecentJobs, atlas.calls.getJob, atlas.calls.download]).toEqual([3, 1, 1]);
   });
 
   it('an unresolved key makes the job once a list without it is postSettleMs (2 min) after the POST; before that, or when the look fails, it stays unresolved', async () => {
@@ -644,9 +635,10 @@ describe('the window of jobs a request reads', () => {
     atlas.snapshotTime = undefined;
     atlas.failPost = { error: lostAnswer(), created: true };
     expect(summary(await restore(deps))).toEqual({ id: 'job-3', reused: false });
-    // One window per request, before its POST; the lost answer's look is `jobsCreatedSince` (one page).
-    expect(atlas.windows).toEqual([NOW - 3_600_000, NOW - 86_400_000, NOW - 86_400_000]);
-    expect(atlas.calls.listJobPage).toBe(1);
+    // One window per request, before its POST; then the lost answer's look, a `listRecentJobs` too,
+    // since clockSkewMs (1 min) before the POST.
+    expect(atlas.windows).toEqual([NOW - 3_600_000, NOW - 86_400_000, NOW - 86_400_000, NOW - 60_000]);
+    expect(atlas.calls.listRecentJobs).toBe(4);
   });
 
   it('the look for a lost POST’s job takes jobs dated from clockSkewMs (1 min) before the POST, the closest to it first', async () => {

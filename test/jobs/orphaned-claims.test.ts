@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openAccess } from '../../src/callers/caller.js';
-import type { BackupService } from '../../src/backup/backup-service.js';
-import type { ClusterRef, RestoreJobSource } from '../../src/backup/model.js';
 import { createGateway } from '../../src/gateway.js';
-import { jobsCreatedSince } from '../../src/jobs/recent-jobs.js';
 import { RedisIdempotencyStore } from '../../src/jobs/redis-idempotency-store.js';
 import type { SharedRedis } from '../../src/replicas/redis.js';
 import type { Clock } from '../../src/time/clock.js';
@@ -178,7 +175,7 @@ describe('a replica that dies holding a key', { timeout: 30_000 }, () => {
     expect(restoresOnto(stack, F.other.clusterName)).toHaveLength(1);
   });
 
-  it('on a cluster with 250 older jobs, finding the lost POST’s job reads two of its three pages', async () => {
+  it('on a cluster with 250 older jobs, finding the lost POST’s job takes two list calls', async () => {
     const { stack, release, storeA, a, b } = await fleet();
     for (let n = 0; n < 250; n++) {
       stack.sim.store.createRestoreJob({
@@ -201,15 +198,24 @@ describe('a replica that dies holding a key', { timeout: 30_000 }, () => {
       const res = await b(restoreInput('dies-big-cluster'));
       expect(res.data?.requestRestore.reused).toBe(true);
     });
-    // Two pages of three, never the whole list. The simulator lists Flex jobs oldest first, as Atlas
-    // does (#17): page 1 holds 100 of the 250 older jobs, all made at the same instant, so it cannot
-    // tell the list's order (`jobsCreatedSince`), and page 3 (the newest end, 51 jobs, the lost
-    // POST's among them) is read to compare; its oldest job is older than the window, so it stops there.
+    // Two calls, never the whole list (`listRecentJobs`, src/backup/newest-first.ts). The simulator
+    // lists Flex jobs oldest first, as Atlas does (#17); the cluster holds 255 jobs (the 250 above, the
+    // seed's and the lost POST's). Call 1 is the probe (page 1 of 100) that learns `totalCount`; call 2
+    // reads the newest 100 jobs, [155, 255), in one page of the smallest covering size, 128 (page 2 =
+    // jobs 128..255), the lost POST's job among them; its oldest is older than the window, so it stops.
+    // Before #16's look was folded into `listRecentJobs` it read pages 1 and 3 of 100 the same way.
     expect(calls.map((c) => c.operationId)).toEqual([
       'listGroupFlexClusterBackupRestoreJobs',
       'listGroupFlexClusterBackupRestoreJobs',
     ]);
-    expect(calls.map((c) => new URL(c.target, 'http://x').searchParams.get('pageNum'))).toEqual(['1', '3']);
+    const paging = (c: { target: string }) => {
+      const q = new URL(c.target, 'http://x').searchParams;
+      return [q.get('pageNum'), q.get('itemsPerPage')];
+    };
+    expect(calls.map(paging)).toEqual([
+      ['1', '100'],
+      ['2', '128'],
+    ]);
   });
 });
 
@@ -231,58 +237,5 @@ describe('two lost POST answers of the same request at once', () => {
     expect(ids.every((id) => typeof id === 'string')).toBe(true);
     expect(new Set(ids).size).toBe(2);
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(2);
-  });
-});
-
-/** A backup service whose job list is `jobs` in pages of `pageSize`, counting the pages read. */
-function pagedService(jobs: RestoreJobSource[]): { service: BackupService; pagesRead: number[] } {
-  const pagesRead: number[] = [];
-  const service = {
-    listJobPage: async (_ref: ClusterRef, page: { pageNum: number; itemsPerPage: number }) => {
-      pagesRead.push(page.pageNum);
-      const from = (page.pageNum - 1) * page.itemsPerPage;
-      return { results: jobs.slice(from, from + page.itemsPerPage), totalCount: jobs.length, whole: false };
-    },
-  } as unknown as BackupService;
-  return { service, pagesRead };
-}
-
-const job = (n: number, at: number): RestoreJobSource => ({
-  projectId: P,
-  clusterName: F.clusterName,
-  family: 'FLEX',
-  dto: { id: `j${n}`, restoreScheduledDate: new Date(at).toISOString() } as RestoreJobSource['dto'],
-});
-
-describe('jobsCreatedSince: only the pages that can hold recent jobs, whatever Atlas’s order', () => {
-  const T0 = Date.parse('2026-08-10T00:00:00Z');
-  // 350 jobs a minute apart; the last 30 are "recent".
-  const oldestFirst = Array.from({ length: 350 }, (_, n) => job(n, T0 + n * 60_000));
-  const since = T0 + 320 * 60_000;
-  const ref = { projectId: P, clusterName: F.clusterName };
-
-  it('newest first: from page 1 until a page reaches past the window', async () => {
-    const { service, pagesRead } = pagedService([...oldestFirst].reverse());
-    const read = await jobsCreatedSince(service, ref, since);
-    expect(read.jobs.map((j) => j.dto.id)).toEqual(Array.from({ length: 30 }, (_, n) => `j${349 - n}`));
-    expect(pagesRead).toEqual([1]);
-  });
-
-  it('oldest first: the first page tells the order, then the last page (and the one before when needed)', async () => {
-    const { service, pagesRead } = pagedService(oldestFirst);
-    const read = await jobsCreatedSince(service, ref, since);
-    expect(read.jobs).toHaveLength(30);
-    expect(pagesRead).toEqual([1, 4]);
-    const wide = pagedService(oldestFirst);
-    await jobsCreatedSince(wide.service, ref, T0 + 250 * 60_000);
-    expect(wide.pagesRead).toEqual([1, 4, 3]);
-  });
-
-  it('a first page of jobs of one second tells no order: the last page is compared with it', async () => {
-    const same = [...Array.from({ length: 100 }, (_, n) => job(n, T0)), job(100, T0 + 60_000)];
-    const { service, pagesRead } = pagedService(same);
-    const read = await jobsCreatedSince(service, ref, T0 + 30_000);
-    expect(read.jobs.map((j) => j.dto.id)).toEqual(['j100']);
-    expect(pagesRead).toEqual([1, 2]);
   });
 });
