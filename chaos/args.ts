@@ -7,13 +7,14 @@ export interface CliOptions {
   help: boolean;
 }
 
-export const USAGE = `npm run chaos -- [--profile default|test] [--seed N] [--minutes N] [--rounds N] [--no-baseline] [--out FILE] [--tolerate-known-bugs] [--verbose]
+export const USAGE = `npm run chaos -- [--profile default|test] [--seed N] [--minutes N] [--rounds N] [--no-baseline] [--no-fleet] [--out FILE] [--tolerate-known-bugs] [--verbose]
 
   --profile P    default (npm run chaos) or test (the short run inside npm test, to replay it)
   --seed N       seed of the workload, the fault schedule and every random draw (default: random, printed)
   --minutes N    soak: repeat the workload in rounds for N minutes (RSS over time in the report)
   --rounds N     rounds to run when not soaking (default 1)
   --no-baseline  skip the fault-free run (then the retry-storm bound is not checked)
+  --no-fleet     skip the gateway processes with Redis and replica faults (chaos/fleet-scenarios.ts)
   --out FILE     where to write the JSON report (default: a file in the OS temp dir)
   --tolerate-known-bugs
                  violations matching a known bug's exact signature are reported, not failed
@@ -24,6 +25,7 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Cl
   const overrides: Partial<ChaosConfig> = {};
   let out: string | undefined;
   let help = false;
+  let noFleet = false;
   let profile: ChaosConfig['profile'] = 'default';
   const num = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -55,6 +57,9 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Cl
       case '--no-baseline':
         overrides.baseline = false;
         break;
+      case '--no-fleet':
+        noFleet = true;
+        break;
       case '--out':
         out = value();
         break;
@@ -74,6 +79,7 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Cl
   }
   const preset = profile === 'test' ? testConfig : defaultConfig;
   const config = preset({ seed: randomSeed(), ...overrides });
+  if (noFleet) config.fleet = { ...config.fleet, enabled: false };
   if (config.minutes !== undefined) config.verbose = true;
   return { config, out, help };
 }

@@ -1,9 +1,12 @@
 import { ChaosClient } from './client.js';
 import type { ChaosConfig } from './config.js';
 import { FaultDriver } from './fault-driver.js';
+import { Fleet, FLEET_DEFAULTS } from './fleet.js';
+import { runScenarios, summarise, type ScenarioRun } from './fleet-scenarios.js';
 import {
   AnswersCheck,
   ContractCheck,
+  FleetCheck,
   JobsCheck,
   LeaksCheck,
   MaskedErrorsCheck,
@@ -58,8 +61,65 @@ export interface ChaosReport {
   /** Handles by type when the chaos run started (the leak baseline). */
   baselineResources: Record<string, number>;
   rounds: RoundSummary[];
+  /** The fleet scenarios (issue #16), one line each; undefined when the fleet was off. */
+  fleet: FleetRunSummary[] | undefined;
   checks: Check[];
   ok: boolean;
+}
+
+/** One fleet scenario run as the report keeps it. */
+export interface FleetRunSummary {
+  pass: number;
+  name: string;
+  kind: string;
+  answers: string;
+  created: number;
+  intended: number;
+  problems: string[];
+  durationMs: number;
+}
+
+const fleetSummary = (r: ScenarioRun): FleetRunSummary => ({
+  pass: r.pass,
+  name: r.name,
+  kind: r.kind,
+  answers: summarise(r.answers),
+  created: r.created,
+  intended: r.intended,
+  problems: r.problems,
+  durationMs: r.durationMs,
+});
+
+/** The fleet's timings for a run's config: the chaos defaults (chaos/fleet.ts) with its replica count. */
+const fleetConfig = (config: ChaosConfig) => ({ ...FLEET_DEFAULTS, replicas: config.fleet.replicas });
+
+/**
+ * Only the fleet (issue #16): its gateway processes, Redis and simulator, one pass of the configured
+ * scenarios, and the fleet invariant. What test/chaos/fleet.test.ts runs inside `npm test`.
+ */
+export async function runFleetChaos(
+  config: ChaosConfig,
+  log: (s: string) => void = () => {},
+): Promise<{ runs: FleetRunSummary[]; check: Check; durationMs: number }> {
+  const started = performance.now();
+  const fc = fleetConfig(config);
+  const check = new FleetCheck(fc.executionTimeoutMs, {
+    timed: config.timingChecks,
+    marginMs: config.fleet.marginMs,
+  });
+  const fleet = await Fleet.start(fc, `s${config.seed}`);
+  const runs: ScenarioRun[] = [];
+  try {
+    runs.push(...(await runScenarios(fleet, config.seed, 0, config.fleet.scenarios, log)));
+  } finally {
+    await fleet.close();
+  }
+  check.add(runs);
+  return {
+    runs: runs.map(fleetSummary),
+    check: check.result(),
+    durationMs: Math.round(performance.now() - started),
+  };
 }
 
 const gatewayTotals = (stack: ChaosStack) => {
@@ -138,6 +198,7 @@ export function replayCommand(c: ChaosConfig): string {
     `--seed ${c.seed}`,
     c.minutes !== undefined ? `--minutes ${c.minutes}` : c.rounds !== 1 ? `--rounds ${c.rounds}` : '',
     c.tolerateKnownBugs && c.profile === 'default' ? '--tolerate-known-bugs' : '',
+    c.fleet.enabled ? '' : '--no-fleet',
   ]
     .filter(Boolean)
     .join(' ');
@@ -174,6 +235,10 @@ export async function runChaos(
     retryAfter: new RetryAfterCheck(config.tolerateKnownBugs, { timed: config.timingChecks }),
     leaks: new LeaksCheck(config.tolerateKnownBugs),
     contract: new ContractCheck(),
+    fleet: new FleetCheck(fleetConfig(config).executionTimeoutMs, {
+      timed: config.timingChecks,
+      marginMs: config.fleet.marginMs,
+    }),
   };
   if (faultFree) checks.contract.add(faultFree.contract);
   const report: ChaosReport = {
@@ -188,12 +253,22 @@ export async function runChaos(
     auth: '',
     baselineResources: before.resources,
     rounds: [],
+    fleet: config.fleet.enabled ? [] : undefined,
     checks: [],
     ok: false,
   };
 
   const stack = await startChaosStack(config, 'chaos');
   const driver = new FaultDriver(stack.sim);
+  // The fleet: gateway processes with a Redis of the run's own, one pass of its scenarios per round.
+  let fleet: Fleet | undefined;
+  try {
+    fleet = config.fleet.enabled ? await Fleet.start(fleetConfig(config), `s${config.seed}`) : undefined;
+  } catch (err) {
+    driver.dispose();
+    await stack.close();
+    throw err;
+  }
   const snapshots = snapshotsOf(plan);
   const reuse = new Set(plan.reuseSnapshots.map((r) => r.snapshot.snapshotId));
   const deadline = config.minutes !== undefined ? started + config.minutes * 60_000 : undefined;
@@ -282,12 +357,18 @@ export async function runChaos(
       log(
         `round ${round}: ${summary.durationMs} ms, ${summary.graphql} GraphQL requests, ${summary.subscriptions} subscriptions (peak ${summary.peakLive} live), ${summary.requests} upstream requests, ${summary.faultHits} faults hit, ${summary.jobsCreated} jobs created, rss ${summary.rssMb} MB, heap ${summary.heapUsedMb} MB`,
       );
+      if (fleet) {
+        const runs = await runScenarios(fleet, config.seed, round, config.fleet.scenarios, log);
+        checks.fleet.add(runs);
+        report.fleet?.push(...runs.map(fleetSummary));
+      }
     }
     const o = stack.gateways.oauth.gateway.atlas.stats();
     const d = stack.gateways.digest.gateway.atlas.stats();
     const a = stack.sim.auth.stats();
     report.auth = `gateway "oauth": ${o.tokenFetches} token fetches, ${o.authResends} resends after 401 (expired tokens); gateway "digest": ${d.digestChallenges} challenges taken up (stale or refused nonces), ${d.authResends} resends; simulator: ${a.tokensIssued} tokens issued, ${a.tokensRevoked} revoked, ${a.digestChallenges} 401 challenges sent`;
   } finally {
+    await fleet?.close();
     driver.dispose();
     await stack.close();
     checks.contract.add(stack.contract()); // what the teardown answered (the token revocation)
@@ -316,6 +397,7 @@ export async function runChaos(
     checks.retryAfter.result(),
     checks.leaks.result(),
     checks.contract.result(),
+    ...(config.fleet.enabled ? [checks.fleet.result()] : []),
   ];
   report.ok = report.checks.every((c) => c.ok);
   report.durationMs = Math.round(performance.now() - started);
@@ -358,6 +440,18 @@ export function formatReport(r: ChaosReport, opts: { windows?: boolean } = {}): 
     lines.push(
       `  round ${s.round}: ${s.durationMs} ms, ${s.graphql} GraphQL, ${s.subscriptions} subs (peak ${s.peakLive} live), ${s.requests} upstream, ${s.faultHits} faults, ${s.jobsCreated} jobs, rss ${s.rssMb} MB, heap ${s.heapUsedMb} MB`,
     );
+  }
+  if (r.fleet) {
+    const failed = r.fleet.filter((f) => f.problems.length > 0);
+    lines.push(
+      `fleet (${c.fleet.replicas} gateway processes, Redis of the run's own): ${r.fleet.length} scenario runs, ${failed.length} with problems`,
+    );
+    for (const f of r.fleet.slice(0, 12)) {
+      lines.push(
+        `  pass ${f.pass} ${f.name} (${f.kind}): ${f.answers}; ${f.created} job(s) for ${f.intended} intended; ${f.durationMs} ms`,
+      );
+    }
+    if (r.fleet.length > 12) lines.push(`  … ${r.fleet.length - 12} more (all in the JSON report)`);
   }
   lines.push('invariants:');
   for (const ch of r.checks) {

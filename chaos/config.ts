@@ -1,3 +1,5 @@
+import { SCENARIOS, type ScenarioName } from './fleet-scenarios.js';
+
 /** Everything a chaos run is made of; the presets below are the CLI's and the test's. */
 export interface ChaosConfig {
   /** Which preset the run started from (`--profile`): `default` is `npm run chaos`, `test` the one in `npm test`. */
@@ -67,6 +69,18 @@ export interface ChaosConfig {
   tolerateKnownBugs: boolean;
   /** Print progress lines. */
   verbose: boolean;
+  /**
+   * The fleet of issue #16 (chaos/fleet.ts): gateway processes sharing a Redis of the run's own, put
+   * through Redis outages and restarts, SIGKILLs and hung POSTs (chaos/fleet-scenarios.ts); one pass
+   * of `scenarios` after each round.
+   */
+  fleet: {
+    enabled: boolean;
+    replicas: number;
+    scenarios: readonly ScenarioName[];
+    /** A mutation answered later than the execution timeout plus this is late (judged with `timingChecks`). */
+    marginMs: number;
+  };
 }
 
 const WORKLOAD: ChaosConfig['workload'] = {
@@ -113,6 +127,7 @@ export function defaultConfig(overrides: Partial<ChaosConfig> = {}): ChaosConfig
     timingChecks: true,
     tolerateKnownBugs: false,
     verbose: false,
+    fleet: { enabled: true, replicas: 3, scenarios: SCENARIOS, marginMs: 1500 },
     ...overrides,
   };
 }
@@ -148,6 +163,13 @@ export function testConfig(overrides: Partial<ChaosConfig> = {}): ChaosConfig {
     },
     timingChecks: false,
     tolerateKnownBugs: true,
+    // Two processes and each fault the issue names once (test/chaos/fleet.test.ts runs them).
+    fleet: {
+      enabled: true,
+      replicas: 2,
+      scenarios: SCENARIOS.filter((s) => s !== 'hung-post-unkeyed' && s !== 'hung-post-no-job'),
+      marginMs: 1500,
+    },
     ...overrides,
   });
 }

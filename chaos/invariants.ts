@@ -2,6 +2,7 @@ import { DOCUMENTED_CODES, type Answer, type GraphQLErrorShape } from './client.
 import type { Violation } from '../src/simulator/index.js';
 import type { Exchange, Wait } from './recorder.js';
 import type { DownloadOutcome, RoundOutcome, SubscriptionOutcome } from './workload.js';
+import type { ScenarioRun } from './fleet-scenarios.js';
 
 /** One invariant's verdict: its counts in one line, and the problems found (the first ones kept). */
 export interface Check {
@@ -818,6 +819,72 @@ export class ContractCheck {
     return this.#p.check(
       'every simulator answer conforms to the Atlas spec (schema/atlas/openapi.json), injected truncated/malformed bodies aside',
       `${this.#checked} answers checked, ${this.#injected} broken on purpose by an injected body fault, ${this.#p.count} violations`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 7. No duplicate job across replica deaths and Redis outages (the fleet of issue #16).
+
+/**
+ * The fleet scenarios (chaos/fleet-scenarios.ts): in each, the jobs Atlas created equal the distinct
+ * requests meant to create one, and every answer is the job or a typed code that tells the truth about
+ * whether one exists (judged per scenario). With `timed` (`npm run chaos`), a mutation answered later
+ * than the execution timeout plus `marginMs` is a problem too; the run inside `npm test` only counts them.
+ */
+export class FleetCheck {
+  readonly #p = new Problems(false);
+  readonly #codes: Record<string, number> = {};
+  readonly #byScenario: Record<string, number> = {};
+  #runs = 0;
+  #answers = 0;
+  #intended = 0;
+  #created = 0;
+  #late = 0;
+  #slowest = 0;
+  #killed = 0;
+
+  constructor(
+    readonly timeoutMs: number,
+    readonly opts: { timed: boolean; marginMs: number },
+  ) {}
+
+  add(runs: readonly ScenarioRun[]): void {
+    for (const r of runs) {
+      this.#runs++;
+      inc(this.#byScenario, r.name);
+      this.#intended += r.intended;
+      this.#created += r.created;
+      for (const p of r.problems) this.#p.add(`pass ${r.pass} ${r.name}: ${p}`);
+      for (const a of r.answers) {
+        this.#answers++;
+        if (a.replicaKilled && a.httpStatus === undefined) {
+          this.#killed++;
+          continue;
+        }
+        const code = a.hung
+          ? 'hung'
+          : a.data && Object.values(a.data)[0]
+            ? 'job'
+            : String(a.errors[0]?.extensions?.code ?? 'untyped');
+        inc(this.#codes, code);
+        this.#slowest = Math.max(this.#slowest, a.ms);
+        if (a.ms > this.timeoutMs + this.opts.marginMs) {
+          this.#late++;
+          if (this.opts.timed) {
+            this.#p.add(
+              `pass ${r.pass} ${r.name}: ${a.requestId} answered after ${a.ms} ms (execution timeout ${this.timeoutMs} ms)`,
+            );
+          }
+        }
+      }
+    }
+  }
+
+  result(): Check {
+    return this.#p.check(
+      'no duplicate job across replica deaths and Redis outages: jobs created == distinct intended requests, every answer the job or a typed code that tells the truth',
+      `${this.#runs} scenario runs (${list(this.#byScenario)}); ${this.#created} jobs created for ${this.#intended} intended requests; ${this.#answers} answers: ${list(this.#codes)}, ${this.#killed} lost with their killed replica; slowest ${this.#slowest} ms, ${this.#late} later than the execution timeout (${this.timeoutMs} ms) + ${this.opts.marginMs} ms${this.opts.timed ? '' : ' (counted, not judged)'}`,
     );
   }
 }

@@ -75,7 +75,9 @@ export function createGatewayFromConfig(
           prefix: config.redis.prefix,
           logger,
           degraded: [
-            'idempotency keys are per replica',
+            config.redis.withoutRedis === 'refuse'
+              ? 'keyed mutations are refused (STORE_UNAVAILABLE)'
+              : 'idempotency keys are kept in this replica (single-replica mode)',
             'each replica polls the jobs its own subscribers watch',
             'cluster families and Atlas backoffs are learned per replica',
             'the Atlas budget is counted per replica',
@@ -103,6 +105,11 @@ export function createGatewayFromConfig(
       atlasBudget: config.upstream.atlasBudget,
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),
+      ...(config.redis
+        ? { idempotencyWithoutRedis: config.redis.withoutRedis, idempotencyLeaseMs: config.redis.leaseMs }
+        : {}),
+      postSettleMs: config.upstream.postSettleMs,
+      restoreWindowMs: config.upstream.restoreWindowMs,
       ...(config.server.replicaId !== undefined ? { replicaId: config.server.replicaId } : {}),
       connections: config.server.connections,
       metricsOperationNames:

@@ -21,7 +21,7 @@ import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
 import type { Timers } from './time/timers.js';
-import { RedisIdempotencyStore } from './jobs/redis-idempotency-store.js';
+import { RedisIdempotencyStore, type WithoutRedis } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
 import { AtlasBudget, type AtlasBudgetOptions } from './replicas/atlas-budget.js';
@@ -112,6 +112,21 @@ export interface GatewayOptions {
    * @default none: everything stays in this process
    */
   redis?: SharedRedis;
+  /**
+   * Keyed mutations while `redis` is unreachable: refused with STORE_UNAVAILABLE, or kept in this
+   * process and written to Redis when it returns (`single-replica`: only right for one replica).
+   * @default 'refuse'
+   */
+  idempotencyWithoutRedis?: WithoutRedis;
+  /** How long a replica's claim on an idempotency key outlives it (Redis only). @default 10000 */
+  idempotencyLeaseMs?: number;
+  /**
+   * After a POST whose answer was lost, how long its job may still appear in Atlas: until then the
+   * outcome stays unknown, after it a list without the job proves there is none. @default 120000
+   */
+  postSettleMs?: number;
+  /** Identical `requestRestore`s without a key within this long share one job; 0 turns it off. @default 60000 */
+  restoreWindowMs?: number;
   /** This replica's name in the fleet (job leases). @default a random UUID */
   replicaId?: string;
   /**
@@ -260,10 +275,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     idempotency:
       options.idempotency ??
       (options.redis
-        ? new RedisIdempotencyStore(options.redis, { clock })
+        ? new RedisIdempotencyStore(options.redis, {
+            clock,
+            logger,
+            ...(options.idempotencyWithoutRedis ? { withoutRedis: options.idempotencyWithoutRedis } : {}),
+            ...(options.idempotencyLeaseMs !== undefined ? { leaseMs: options.idempotencyLeaseMs } : {}),
+          })
         : new MemoryIdempotencyStore({ clock })),
     pollers,
     inflightDownloads: new Map(),
+    requestOptions: {
+      ...(options.postSettleMs !== undefined ? { postSettleMs: options.postSettleMs } : {}),
+      ...(options.restoreWindowMs !== undefined ? { restoreWindowMs: options.restoreWindowMs } : {}),
+    },
   };
   exchangeObservers.push(
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
@@ -320,6 +344,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         unverifiedToken: caller.kind === 'passThrough' && !acceptedCallers.has(caller.id),
         jobs,
         unknownValues,
+        deadline: () => deadlineSignal(request),
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;
@@ -412,6 +437,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         });
         server.closeIdleConnections();
       });
+      // After the requests in flight had their grace: they settle their keys; what is left is orphaned
+      // (the lease runs out) and resolved by another replica.
+      jobs.idempotency.close?.();
       await atlas.close();
     },
   };

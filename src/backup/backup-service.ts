@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import { AtlasApiError } from '../atlas/errors.js';
 import { NotSharedOrFlexError, routeByFamily } from './backup-router.js';
+import { createdAt } from './created-at.js';
 import type { FamilyCache } from './family-cache.js';
 import { flexFromClusterApi, isFlexInClusterApi, isTenantBackupCluster } from './mappers.js';
 import { readNewestFirst, sortNewestFirst, timeOf } from './newest-first.js';
@@ -105,6 +106,8 @@ export interface RecentJobsOptions {
   /**
    * Jobs scheduled before this instant (ISO-8601 or epoch ms) are not wanted: a job of a snapshot is
    * never older than the snapshot, and a download URL is dead four hours after its job finished.
+   * A job is dated by `createdAt` (its ObjectId when Atlas sends no date); one that cannot be dated is
+   * kept (it may be the job a lost POST made).
    * @default no time bound (only `maxJobs`)
    */
   since?: string | number | undefined;
@@ -363,8 +366,10 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
             ? -Infinity
             : timeOf(options.since);
       const max = options.maxJobs ?? RECENT_JOBS_MAX;
-      const when = (j: RestoreJobSource) => timeOf(j.dto.restoreScheduledDate);
-      const keep = (jobs: RestoreJobSource[]) => jobs.filter((j) => when(j) >= sinceMs).slice(0, max);
+      // By `createdAt` (the ObjectId's seconds when the date is missing); a job whose age cannot be
+      // read is kept: it may be the one a lost POST made (src/jobs/job-requests.ts, `findLostJob`).
+      const when = createdAt;
+      const keep = (jobs: RestoreJobSource[]) => jobs.filter((j) => !(when(j) < sinceMs)).slice(0, max);
       const sorted = (jobs: RestoreJobSource[]) =>
         keep(
           sortNewestFirst(

@@ -67,6 +67,10 @@ export interface UpstreamConfig {
   pollIntervalMs: number;
   /** Atlas requests per project and window, and one caller's share of them; false = no budget. */
   atlasBudget: { points: number; windowMs: number; callerShare: number } | false;
+  /** How long after a lost POST answer its job may still appear in Atlas. */
+  postSettleMs: number;
+  /** Identical unkeyed restores within this long share one job; 0: off. */
+  restoreWindowMs: number;
 }
 
 export interface CallersConfig {
@@ -123,6 +127,10 @@ export interface RedisConfig {
   /** Holds the password, if any: never log it as is. */
   url: string;
   prefix: string;
+  /** Keyed mutations while Redis is unreachable: refused, or kept in this process (one replica only). */
+  withoutRedis: 'refuse' | 'single-replica';
+  /** How long a claim on an idempotency key outlives the replica that holds it. */
+  leaseMs: number;
 }
 
 /** Only what the environment said: undefined = the simulator's own default. */

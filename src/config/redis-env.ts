@@ -1,4 +1,4 @@
-import { envVar, invalid, text } from './env-var.js';
+import { envVar, integer, invalid, oneOf, text } from './env-var.js';
 import type { RedisConfig } from './gateway-config.js';
 import type { EnvValues } from './read-env.js';
 
@@ -27,8 +27,35 @@ export const redisEnv = {
     },
     text,
   ),
+  GATEWAY_IDEMPOTENCY_WITHOUT_REDIS: envVar(
+    {
+      group: 'redis',
+      description:
+        'Keyed mutations while Redis is unreachable: `refuse` (STORE_UNAVAILABLE, nothing sent) or `single-replica` (keys kept in this process and written to Redis when it returns; only safe with one replica).',
+      example: 'single-replica',
+      default: 'refuse' as const,
+    },
+    oneOf(['refuse', 'single-replica'], '"refuse" or "single-replica"'),
+  ),
+  GATEWAY_IDEMPOTENCY_LEASE_MS: envVar(
+    {
+      group: 'redis',
+      description:
+        "How long a replica's hold on an idempotency key outlives it (renewed every third of it): a key not renewed this long is an orphan, whose job the next request looks for.",
+      example: '5000',
+      default: 10_000,
+    },
+    integer(200, 3_600_000),
+  ),
 };
 
 export function redisFromEnv(v: EnvValues<typeof redisEnv>): RedisConfig | undefined {
-  return v.REDIS_URL === undefined ? undefined : { url: v.REDIS_URL, prefix: v.REDIS_PREFIX };
+  return v.REDIS_URL === undefined
+    ? undefined
+    : {
+        url: v.REDIS_URL,
+        prefix: v.REDIS_PREFIX,
+        withoutRedis: v.GATEWAY_IDEMPOTENCY_WITHOUT_REDIS,
+        leaseMs: v.GATEWAY_IDEMPOTENCY_LEASE_MS,
+      };
 }

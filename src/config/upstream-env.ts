@@ -64,6 +64,26 @@ export const upstreamEnv = {
     },
     integer(1, 100),
   ),
+  GATEWAY_POST_SETTLE_MS: envVar(
+    {
+      group: 'upstream',
+      description:
+        'After a download/restore POST whose answer was lost, how long its job may still appear in Atlas; until then the outcome stays unknown, after it a list without the job proves there is none.',
+      example: '300000',
+      default: 120_000,
+    },
+    integer(1000, 86_400_000),
+  ),
+  GATEWAY_RESTORE_DEDUPE_WINDOW_MS: envVar(
+    {
+      group: 'upstream',
+      description:
+        'Identical requestRestore calls without an idempotency key within this long share one job (reused: true); 0 turns it off.',
+      example: '300000',
+      default: 60_000,
+    },
+    integer(0, 86_400_000),
+  ),
 };
 
 export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfig {
@@ -79,5 +99,7 @@ export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfi
             windowMs: v.GATEWAY_ATLAS_BUDGET_WINDOW_MS,
             callerShare: v.GATEWAY_ATLAS_BUDGET_CALLER_PERCENT / 100,
           },
+    postSettleMs: v.GATEWAY_POST_SETTLE_MS,
+    restoreWindowMs: v.GATEWAY_RESTORE_DEDUPE_WINDOW_MS,
   };
 }

@@ -19,6 +19,8 @@ export const GATEWAY_ERROR_CODES = [
   'RATE_LIMITED',
   'INTERNAL_SERVER_ERROR',
   'UPSTREAM_UNAVAILABLE',
+  'OUTCOME_UNKNOWN',
+  'STORE_UNAVAILABLE',
   'SHUTTING_DOWN',
 ] as const;
 
@@ -49,6 +51,10 @@ export const HTTP_STATUSES = {
   RATE_LIMITED: [429],
   INTERNAL_SERVER_ERROR: [500],
   UPSTREAM_UNAVAILABLE: [502, 504],
+  // The POST went out and its answer did not come back in time (or at all): 504, like a gateway timeout.
+  OUTCOME_UNKNOWN: [504],
+  // The shared idempotency store (Redis) cannot be reached: the request was refused before any POST.
+  STORE_UNAVAILABLE: [503],
   SHUTTING_DOWN: [503],
 } as const satisfies { readonly [C in GatewayErrorCode]: readonly [number, ...number[]] };
 

@@ -3,7 +3,7 @@ import type { Caller } from '../callers/caller.js';
 import type { BackupServices } from '../backup/backup-service.js';
 import type { IdempotencyStore } from '../jobs/idempotency-store.js';
 import type { JobPollers } from '../jobs/job-pollers.js';
-import type { JobRequestResult } from '../jobs/job-requests.js';
+import type { JobRequestDeps, JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
 import type { UnknownValues } from '../backup/unknown-values.js';
 
@@ -15,6 +15,8 @@ export interface JobsRuntime {
   idempotency: IdempotencyStore;
   pollers: JobPollers;
   inflightDownloads: Map<string, Promise<JobRequestResult>>;
+  /** The job requests' tunables (settle time, dedupe window), the same for every request. @default {} */
+  requestOptions?: Pick<JobRequestDeps, 'postSettleMs' | 'restoreWindowMs'>;
 }
 
 /** What every resolver gets: who calls, this request's loaders, and the shared job machinery. */
@@ -31,4 +33,9 @@ export interface GatewayContext {
   jobs: JobsRuntime;
   /** Where enum values Atlas sent that the gateway does not know are noted (logged once, counted). @default not noted */
   unknownValues?: UnknownValues | undefined;
+  /**
+   * The request's execution deadline, once its operation runs (`deadlineSignal`): mutations answer by
+   * it. @default none (no execution timeout)
+   */
+  deadline?: () => AbortSignal | undefined;
 }

@@ -327,6 +327,8 @@ function jobDeps(ctx: GatewayContext): JobRequestDeps {
     clock: ctx.jobs.clock,
     callerId: ctx.caller.id,
     inflight: ctx.jobs.inflightDownloads,
+    deadline: ctx.deadline?.(),
+    ...ctx.jobs.requestOptions,
   };
 }
 

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { checkRedisDurability } from './redis-durability.js';
 
 /** The shared Redis of a fleet of replicas: one command client and one subscriber client. */
 export interface SharedRedis {
@@ -37,6 +38,22 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
   const log = options.logger;
   let up = false;
   const degraded = options.degraded ?? [];
+  // Once per process: whether this Redis keeps idempotency keys through restarts and memory pressure.
+  client.once('ready', () => {
+    void checkRedisDurability(client).then((d) => {
+      if (!d.checked) {
+        log?.info(
+          { redis: 'durability', checked: false },
+          'Redis does not allow CONFIG GET: make sure it runs with appendonly yes, appendfsync everysec (or always) and maxmemory-policy noeviction, or a restart may forget idempotency keys',
+        );
+      } else if (d.problems.length > 0) {
+        log?.warn(
+          { redis: 'durability', settings: d.settings, problems: d.problems },
+          `Redis settings break the one-job-per-idempotency-key guarantee: ${d.problems.join('; ')}`,
+        );
+      }
+    });
+  });
   client.on('ready', () => {
     if (!up) log?.info({ redis: 'ready' }, 'Redis reachable: shared idempotency, polling and caches are on');
     up = true;

@@ -10,7 +10,12 @@ export {
 } from './security-options.js';
 export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
 export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';
-export { deadlineSignal, executionTimeoutError, useExecutionTimeout } from './use-execution-timeout.js';
+export {
+  deadlineSignal,
+  executionTimeoutError,
+  MUTATION_CUT_AFTER_MS,
+  useExecutionTimeout,
+} from './use-execution-timeout.js';
 export { useBodyLimit } from './use-body-limit.js';
 export { connectionCostEstimator, useCostLimit, type CostLimitOptions } from './use-cost-limit.js';
 export { isCallerFault, rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';

@@ -1,4 +1,4 @@
-import type { ExecutionArgs, GraphQLError } from 'graphql';
+import { getOperationAST, type ExecutionArgs, type GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { requestErrorExtensions } from '../graphql/errors.js';
 import { realTimers, type Timers } from '../time/timers.js';
@@ -32,12 +32,25 @@ export function executionTimeoutError(timeoutMs: number): GraphQLError {
 }
 
 /**
+ * How long after its deadline a mutation's execution is cut anyway, should a resolver not answer by
+ * the deadline itself (the job mutations do: `requestDownload`, `requestRestore`).
+ */
+export const MUTATION_CUT_AFTER_MS = 1000;
+
+/**
  * Stops an operation still running `timeoutMs` after it started. `timers` are injected so tests
  * fire the deadline themselves instead of racing it.
  *
  * Hand-written because neither yoga nor envelop has an execution deadline; yoga's executor
  * (`@graphql-tools/executor`) does honour an `AbortSignal` in its arguments: it stops resolving and
  * rejects with the signal's reason, which is the GraphQL error the client sees.
+ *
+ * A mutation is different: the executor runs mutation fields one after the other without racing the
+ * signal, and once aborted it answers the signal's reason (a retryable timeout) whatever the resolver
+ * said, which would be a lie for a POST that went out. So at the deadline only the request's
+ * `deadlineSignal` aborts: the job mutations answer then with the truth (`OUTCOME_UNKNOWN` and a key
+ * to retry with, or the retryable timeout when nothing was sent); the executor itself is cut
+ * `MUTATION_CUT_AFTER_MS` later, for a resolver that does not listen.
  */
 export function useExecutionTimeout(timeoutMs: number, timers: Timers = realTimers): Plugin {
   return {
@@ -47,8 +60,14 @@ export function useExecutionTimeout(timeoutMs: number, timers: Timers = realTime
       if (request && !deadlines.has(request)) deadlines.set(request, new AbortController());
       setExecuteFn((execArgs: ExecutionArgs) => {
         const controller = new AbortController();
-        const timer = timers.setTimeout(() => {
+        const mutation = getOperationAST(execArgs.document, execArgs.operationName)?.operation === 'mutation';
+        let timer = timers.setTimeout(() => {
           const reason = executionTimeoutError(timeoutMs);
+          if (mutation) {
+            if (request) deadlines.get(request)?.abort(reason);
+            timer = timers.setTimeout(() => controller.abort(reason), MUTATION_CUT_AFTER_MS);
+            return;
+          }
           controller.abort(reason);
           if (request) deadlines.get(request)?.abort(reason);
         }, timeoutMs);

@@ -69,6 +69,81 @@ describe('listRecentJobs', () => {
   });
 });
 
+/**
+ * An Atlas whose only Flex cluster lists `jobs` in the order given (Atlas's own is oldest first),
+ * recording each list call: `[pageNum, itemsPerPage]`, or `'all'` for the whole list.
+ */
+function listedAtlas(jobs: RestoreJobSource['dto'][]) {
+  const calls: ([number, number] | 'all')[] = [];
+  const atlas = {
+    flexBackup: {
+      listRestoreJobs: async (q: { pageNum: number; itemsPerPage: number }) => {
+        calls.push([q.pageNum, q.itemsPerPage]);
+        const from = (q.pageNum - 1) * q.itemsPerPage;
+        return { results: jobs.slice(from, from + q.itemsPerPage), totalCount: jobs.length };
+      },
+      listAllRestoreJobs: async () => {
+        calls.push('all');
+        return jobs;
+      },
+    },
+  } as unknown as AtlasClient;
+  return { service: createBackupService({ atlas, families: new FamilyCache({ clock }) }), calls };
+}
+
+// Cases of #16's `jobsCreatedSince` (the look for a lost POST's job), kept when it was folded into
+// `listRecentJobs`: Atlas's order is checked, not trusted, and an undated job still counts as recent.
+describe('listRecentJobs, whatever Atlas’s order', () => {
+  const T0 = Date.parse('2026-08-10T00:00:00Z');
+  const dto = (n: number, at: number) => ({ id: `j${n}`, restoreScheduledDate: new Date(at).toISOString() });
+  // 350 jobs a minute apart, oldest first; the last 30 are "recent".
+  const oldestFirst = Array.from({ length: 350 }, (_, n) => dto(n, T0 + n * 60_000));
+  const since = T0 + 320 * 60_000;
+  const newest30 = Array.from({ length: 30 }, (_, n) => `j${349 - n}`);
+
+  it('oldest first (as Atlas): the probe, then one page of the covering size', async () => {
+    const { service, calls } = listedAtlas(oldestFirst);
+    expect(ids(await service.listRecentJobs(BUSY, { since }))).toEqual(newest30);
+    // Jobs [250, 350) are one page of the smallest covering size, 117 (page 3 = jobs 234..350).
+    expect(calls).toEqual([
+      [1, 100],
+      [3, 117],
+    ]);
+  });
+
+  it('newest first (not Atlas’s order): the page read contradicts it, so the whole list is read and sorted', async () => {
+    const { service, calls } = listedAtlas([...oldestFirst].reverse());
+    expect(ids(await service.listRecentJobs(BUSY, { since }))).toEqual(newest30);
+    expect(calls).toEqual([[1, 100], [3, 117], 'all']);
+  });
+
+  it('a first page of jobs of one second tells no order, and is no contradiction either', async () => {
+    const same = [...Array.from({ length: 100 }, (_, n) => dto(n, T0)), dto(100, T0 + 60_000)];
+    const { service, calls } = listedAtlas(same);
+    expect(ids(await service.listRecentJobs(BUSY, { since: T0 + 30_000 }))).toEqual(['j100']);
+    // Jobs [1, 101) are one page of 101 (page 1).
+    expect(calls).toEqual([
+      [1, 100],
+      [1, 101],
+    ]);
+  });
+
+  it('a job without a date is dated by its ObjectId; one whose age cannot be read counts as recent', async () => {
+    const objectId = (at: number) => `${Math.floor(at / 1000).toString(16)}${'0'.repeat(16)}`;
+    const { service } = listedAtlas([
+      { id: objectId(T0) },
+      dto(1, T0 + 60_000),
+      { id: 'not-an-object-id' },
+      { id: objectId(T0 + 120_000) },
+    ]);
+    expect(ids(await service.listRecentJobs(BUSY, { since: T0 + 30_000 }))).toEqual([
+      objectId(T0 + 120_000),
+      'not-an-object-id',
+      'j1',
+    ]);
+  });
+});
+
 describe('findJob and backupPolicy', () => {
   it('answers null only for a job Atlas says does not exist: a 500 reaches the caller', async () => {
     expect(await service().findJob(BUSY, SEED.unknownId)).toBeNull();

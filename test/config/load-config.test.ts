@@ -136,6 +136,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ REDIS_URL: 'rediss://:pw@r:6380', REDIS_PREFIX: 'eu:' }).redis).toEqual({
       url: 'rediss://:pw@r:6380',
       prefix: 'eu:',
+      withoutRedis: 'refuse',
+      leaseMs: 10_000,
     });
   });
 

@@ -31,6 +31,8 @@ describe('the error codes', () => {
       RATE_LIMITED: [429],
       INTERNAL_SERVER_ERROR: [500],
       UPSTREAM_UNAVAILABLE: [502, 504],
+      OUTCOME_UNKNOWN: [504],
+      STORE_UNAVAILABLE: [503],
       SHUTTING_DOWN: [503],
     });
   });
@@ -47,6 +49,8 @@ describe('the error codes', () => {
     ['RATE_LIMITED', 429],
     ['INTERNAL_SERVER_ERROR', 500],
     ['UPSTREAM_UNAVAILABLE', 502],
+    ['OUTCOME_UNKNOWN', 504],
+    ['STORE_UNAVAILABLE', 503],
   ] as const)('httpStatusOf(%s) is %i', (code, status) => {
     expect(httpStatusOf(code)).toBe(status);
   });

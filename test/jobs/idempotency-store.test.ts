@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   idempotencyStoreKey,
   MemoryIdempotencyStore,
+  StoreUnavailableError,
   type IdempotencyStore,
   type IdempotentResult,
 } from '../../src/jobs/idempotency-store.js';
@@ -32,19 +33,19 @@ const stores: [string, () => IdempotencyStore][] = [
   ['Redis', () => new RedisIdempotencyStore(redis, { clock: new ManualClock(), waitPollMs: 10 })],
 ];
 
-const unresolvedResult = (before: string[]): IdempotentResult => ({
+const unresolvedResult = (postedAt: number): IdempotentResult => ({
   fingerprint: 'fp',
   projectId: 'p',
   clusterName: 'c',
   jobId: '',
-  unresolved: { before, snapshotId: 's', deliveryType: 'DOWNLOAD' },
+  unresolved: { postedAt, snapshotId: 's', deliveryType: 'DOWNLOAD' },
 });
 
 /** A key whose first request ended with an unknown outcome; answers the unresolved result as stored. */
 async function leftUnresolved(store: IdempotencyStore, key: string): Promise<IdempotentResult> {
   const first = await store.claim(key, 'fp');
   if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
-  first.settle(unresolvedResult(['a']));
+  first.settle(unresolvedResult(1000));
   for (;;) {
     const seen = await store.claim(key, 'fp');
     if (seen.state === 'done') return seen.result;
@@ -87,7 +88,7 @@ describe.each(stores)('%s idempotency store: retaking an unresolved key', (_name
     if (turn.state !== 'new') throw new Error('expected the turn');
     turn.settle(unresolved);
     const again = await store.claim(key, 'fp');
-    expect(again).toMatchObject({ state: 'done', result: { unresolved: { before: ['a'] } } });
+    expect(again).toMatchObject({ state: 'done', result: { unresolved: { postedAt: 1000 } } });
     const second = await store.retake(key, 'fp', (again as { result: IdempotentResult }).result);
     if (second.state !== 'new') throw new Error('expected the turn again');
     second.settle(undefined);
@@ -226,6 +227,19 @@ describe('memory idempotency store: keys expire', () => {
     expect((await store.claim(key, 'fp')).state).toBe('new');
   });
 
+  it('keeps a result for the claim’s own resultTtlMs (the unkeyed-restore window)', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryIdempotencyStore({ clock, ttlMs: 3_600_000 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp', undefined, { resultTtlMs: 60_000 });
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    first.settle(result('job-1'));
+    clock.advance(59_999);
+    expect((await store.claim(key, 'fp')).state).toBe('done');
+    clock.advance(1);
+    expect((await store.claim(key, 'fp')).state).toBe('new');
+  });
+
   it('forgets an unfinished claim after the TTL too', async () => {
     const clock = new ManualClock();
     const store = new MemoryIdempotencyStore({ clock, ttlMs: 60_000 });
@@ -242,24 +256,40 @@ describe('Redis idempotency store: keys expire with Redis’s own PX', () => {
   const HOUR = 3_600_000;
   const stored = (key: string) => `${redis.prefix}idem:${key}`;
 
-  it('sets the pending TTL on a claim and the result TTL once settled', async () => {
+  it('keeps a claim for the key’s TTL (it never expires into a free key), with a lease of leaseMs beside it, and the result for the TTL once settled', async () => {
     const store = new RedisIdempotencyStore(redis, {
       clock: new ManualClock(),
       ttlMs: HOUR,
-      pendingTtlMs: 90_000,
+      leaseMs: 90_000,
       waitPollMs: 10,
     });
     const key = randomUUID();
     const first = await store.claim(key, 'fp');
     if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
     const pending = await redis.client.pttl(stored(key));
-    expect(pending).toBeGreaterThan(90_000 - 5_000);
-    expect(pending).toBeLessThanOrEqual(90_000);
+    expect(pending).toBeGreaterThan(HOUR - 5_000);
+    expect(pending).toBeLessThanOrEqual(HOUR);
+    const lease = await redis.client.pttl(`${redis.prefix}idem-lease:${stored(key)}`);
+    expect(lease).toBeGreaterThan(90_000 - 5_000);
+    expect(lease).toBeLessThanOrEqual(90_000);
     first.settle(result('job-1'));
     await expect.poll(async () => (await store.claim(key, 'fp')).state).toBe('done');
     const settled = await redis.client.pttl(stored(key));
     expect(settled).toBeGreaterThan(HOUR - 5_000);
     expect(settled).toBeLessThanOrEqual(HOUR);
+    expect(await redis.client.exists(`${redis.prefix}idem-lease:${stored(key)}`)).toBe(0);
+  });
+
+  it('keeps a result for the claim’s own resultTtlMs (the unkeyed-restore window)', async () => {
+    const store = new RedisIdempotencyStore(redis, { clock: new ManualClock(), ttlMs: HOUR, waitPollMs: 10 });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp', undefined, { resultTtlMs: 60_000 });
+    if (first.state !== 'new') throw new Error(`expected a new claim, got ${first.state}`);
+    first.settle(result('job-1'));
+    await expect.poll(async () => (await store.claim(key, 'fp')).state).toBe('done');
+    const settled = await redis.client.pttl(stored(key));
+    expect(settled).toBeGreaterThan(60_000 - 5_000);
+    expect(settled).toBeLessThanOrEqual(60_000);
   });
 
   it('forgets a key once Redis expired it', async () => {
@@ -305,7 +335,7 @@ describe.each(stores)('%s idempotency store: claims, waits and retakes, value by
 
   it('retake of a key never claimed is a plain claim; retake of a settled (resolved) result answers it', async () => {
     const store = make();
-    const fresh = await store.retake(randomUUID(), 'fp', unresolvedResult(['a']));
+    const fresh = await store.retake(randomUUID(), 'fp', unresolvedResult(1));
     expect(fresh.state).toBe('new');
     if (fresh.state === 'new') fresh.settle(undefined);
     const key = randomUUID();
@@ -351,11 +381,33 @@ describe('memory idempotency store: bounded', () => {
 });
 
 describe('Redis idempotency store while Redis is away', () => {
-  it('keeps keys in this replica, with the configured TTL', async () => {
+  // Issue #16: keeping keys in this replica while Redis is away is no longer the default (another
+  // replica would not see them, and a retry there could POST again): it takes `withoutRedis:
+  // 'single-replica'` (GATEWAY_IDEMPOTENCY_WITHOUT_REDIS), and the default refuses the claim.
+  it('by default (refuse) a claim is STORE_UNAVAILABLE, retryable, and nothing is kept', async () => {
+    const away = connectRedis({ url: 'redis://127.0.0.1:1', prefix: 'test-away:' });
+    try {
+      const store = new RedisIdempotencyStore(away, { clock: new ManualClock(), ttlMs: 1_000 });
+      const err = await store.claim('k', 'fp').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect([(err as StoreUnavailableError).code, (err as StoreUnavailableError).extensions]).toEqual([
+        'STORE_UNAVAILABLE',
+        { retryable: true },
+      ]);
+      await expect(store.claim('k', 'fp')).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await away.close();
+    }
+  });
+
+  it('single-replica mode keeps keys in this replica, with the configured TTL', async () => {
     const away = connectRedis({ url: 'redis://127.0.0.1:1', prefix: 'test-away:' });
     try {
       const clock = new ManualClock();
-      const store = new RedisIdempotencyStore(away, { clock, ttlMs: 1_000 });
+      const store = new RedisIdempotencyStore(away, { clock, ttlMs: 1_000, withoutRedis: 'single-replica' });
       const first = await store.claim('k', 'fp');
       if (first.state !== 'new') throw new Error('expected new');
       first.settle(result('job-1'));

@@ -29,18 +29,24 @@ interface JobDto {
   status?: string | undefined;
   snapshotUrl?: string;
   expirationDate?: string;
+  restoreScheduledDate?: string;
+  targetProjectId?: string;
+  targetDeploymentItemName?: string;
 }
 
-/** What Atlas does, step by step; `failPost` makes the next POST fail (after creating the job or not). */
+/**
+ * What Atlas does, step by step; `failPost` makes the next POST fail (after creating the job or not),
+ * and with `thenFailLists` the next job-list reads after it fail too (the look for its job).
+ */
 class FakeAtlas {
   readonly jobs: RestoreJobSource[] = [];
   readonly snapshots = new Map<string, string | undefined>([['snap-1', 'COMPLETED']]);
   readonly calls = { getSnapshot: 0, listRecentJobs: 0, getJob: 0, download: 0, restore: 0 };
-  /** The `since` of every job list read. */
+  /** The `since` of every `listRecentJobs` read (the request's window, before its POST). */
   readonly windows: (string | number | undefined)[] = [];
   /** When the snapshot was taken. */
   snapshotTime: string | undefined = new Date(NOW - 3_600_000).toISOString();
-  failPost: { error: unknown; created: boolean } | undefined;
+  failPost: { error: unknown; created: boolean; thenFailLists?: number } | undefined;
   failLists = 0;
   #next = 1;
 
@@ -54,13 +60,36 @@ class FakeAtlas {
     return job;
   }
 
-  #post(snapshotId: string, deliveryType: 'DOWNLOAD' | 'RESTORE'): RestoreJobSource {
+  #post(
+    snapshotId: string,
+    deliveryType: 'DOWNLOAD' | 'RESTORE',
+    target?: { projectId: string; clusterName: string },
+  ): RestoreJobSource {
     const fail = this.failPost;
     this.failPost = undefined;
+    if (fail?.thenFailLists) this.failLists = fail.thenFailLists;
     if (fail && !fail.created) throw fail.error;
-    const job = this.addJob({ snapshotId, deliveryType });
+    // A restore job names its target, as Atlas's do: a lost restore POST's job is known by it.
+    const onto = target && {
+      targetProjectId: target.projectId,
+      targetDeploymentItemName: target.clusterName,
+    };
+    const job = this.addJob({ snapshotId, deliveryType, ...onto });
     if (fail) throw fail.error;
     return job;
+  }
+
+  /** A job-list read (either kind) fails while `failLists` counts down. */
+  #readList(): RestoreJobSource[] {
+    if (this.failLists > 0) {
+      this.failLists--;
+      throw new AtlasNetworkError('connection reset', {
+        operation: 'listBackupRestoreJobs',
+        code: 'ATLAS_NETWORK_ERROR',
+        sent: true,
+      });
+    }
+    return [...this.jobs];
   }
 
   /** Every Atlas call names the requested cluster, exactly. */
@@ -84,15 +113,7 @@ class FakeAtlas {
       FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
       this.calls.listRecentJobs++;
       this.windows.push(options?.since);
-      if (this.failLists > 0) {
-        this.failLists--;
-        throw new AtlasNetworkError('connection reset', {
-          operation: 'listBackupRestoreJobs',
-          code: 'ATLAS_NETWORK_ERROR',
-          sent: true,
-        });
-      }
-      return [...this.jobs];
+      return this.#readList();
     },
     getJob: async (ref: ClusterRef, jobId: string): Promise<RestoreJobSource> => {
       FakeAtlas.checkRef({ projectId: ref.projectId, clusterName: ref.clusterName });
@@ -106,10 +127,14 @@ class FakeAtlas {
       this.calls.download++;
       return this.#post(snapshotId, 'DOWNLOAD');
     },
-    restore: async (ref: ClusterRef, snapshotId: string): Promise<RestoreJobSource> => {
+    restore: async (
+      ref: ClusterRef,
+      snapshotId: string,
+      target: { projectId: string; clusterName: string },
+    ): Promise<RestoreJobSource> => {
       FakeAtlas.checkRef(ref);
       this.calls.restore++;
-      return this.#post(snapshotId, 'RESTORE');
+      return this.#post(snapshotId, 'RESTORE', target);
     },
   };
 }
@@ -282,10 +307,19 @@ describe('requestDownload and requestRestore: a snapshot that is not COMPLETED',
 describe('a POST whose answer was lost', () => {
   it('adopts the job it created (same snapshot and delivery type, not there before)', async () => {
     const { atlas, deps } = setup();
-    atlas.addJob({ snapshotId: 'snap-1', deliveryType: 'RESTORE', status: 'COMPLETED' });
+    // Same snapshot, type and target, but listed before the POST: not its job.
+    atlas.addJob({
+      snapshotId: 'snap-1',
+      deliveryType: 'RESTORE',
+      status: 'COMPLETED',
+      targetProjectId: 'b'.repeat(24),
+      targetDeploymentItemName: 'Target',
+    });
     atlas.failPost = { error: lostAnswer(), created: true };
     expect(summary(await restore(deps))).toEqual({ id: 'job-2', reused: false });
-    expect(atlas.calls.listRecentJobs).toBe(2);
+    // Two `listRecentJobs`: the request's window before the POST, then the look for its job (which
+    // was #16's `jobsCreatedSince` page read before the two ways were made one).
+    expect([atlas.calls.listRecentJobs, atlas.calls.restore]).toEqual([2, 1]);
   });
 
   it('a 2xx with an unreadable body may have been applied; 300 and a missing status may not', async () => {
@@ -301,6 +335,7 @@ describe('a POST whose answer was lost', () => {
       const error = bad(status);
       atlas.failPost = { error, created: true };
       await expect(restore(deps)).rejects.toBe(error);
+      // Only the window before the POST: no look for a job.
       expect(atlas.calls.listRecentJobs).toBe(1);
     }
   });
@@ -314,11 +349,12 @@ describe('a POST whose answer was lost', () => {
       const error = new AtlasNetworkError('x', { operation: 'createBackupRestoreJob', ...init });
       atlas.failPost = { error, created: false };
       await expect(download(deps)).rejects.toBe(error);
+      // Only the window before the POST: no look for a job.
       expect(atlas.calls.listRecentJobs).toBe(1);
     }
   });
 
-  it('rethrows the POST failure when no new job of that snapshot and type appeared', async () => {
+  it('OUTCOME_UNKNOWN (caused by the POST failure) while no new job of that snapshot and type is listed: Atlas may still be making it', async () => {
     const { atlas, deps } = setup();
     const error = lostAnswer();
     atlas.failPost = { error, created: false };
@@ -329,67 +365,95 @@ describe('a POST whose answer was lost', () => {
       atlas.addJob({ snapshotId, deliveryType: 'RESTORE' });
       return post(ref, snapshotId);
     };
-    await expect(download(deps, { reuseExisting: false })).rejects.toBe(error);
-    expect(atlas.calls.listRecentJobs).toBe(2);
+    const err = await rejection(download(deps, { reuseExisting: false }));
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect(err.cause).toBe(error);
+    // Sent without a key: the answer carries one the gateway made, under which the outcome is kept.
+    const key = (err as OutcomeUnknownError).idempotencyKey;
+    expect(key).toMatch(/^gw-[0-9a-f-]{36}$/);
+    expect([err.code, err.extensions]).toEqual([
+      'OUTCOME_UNKNOWN',
+      { retryable: false, outcome: 'unknown', idempotencyKey: key },
+    ]);
+    expect((err as OutcomeUnknownError).unresolved).toEqual({
+      snapshotId: 'snap-1',
+      deliveryType: 'DOWNLOAD',
+      postedAt: NOW,
+    });
+    // The window before the POST and the look after it, both `listRecentJobs`.
+    expect([atlas.calls.listRecentJobs, atlas.calls.download]).toEqual([2, 1]);
   });
 
-  it('OutcomeUnknownError when the jobs cannot be read again; the same key then finds the job', async () => {
+  it('OUTCOME_UNKNOWN when the jobs cannot be read again; the same key then finds the job', async () => {
     const { atlas, deps } = setup();
-    atlas.failPost = { error: lostAnswer(), created: true };
-    atlas.failLists = 0;
-    const reread = atlas.service.listRecentJobs;
-    let lists = 0;
-    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
-      if (++lists === 2) atlas.failLists = 1;
-      return reread(ref, options);
-    };
+    atlas.failPost = { error: lostAnswer(), created: true, thenFailLists: 1 };
     const err = await rejection(download(deps, { idempotencyKey: 'k-1' }));
     expect(err).toBeInstanceOf(OutcomeUnknownError);
     expect([err.code, err.message, err.extensions]).toEqual([
-      'UPSTREAM_UNAVAILABLE',
-      'Atlas may have created the job, but its answer was lost and could not be checked; retry with the same idempotencyKey to get it.',
-      { retryable: true, outcome: 'unknown' },
+      'OUTCOME_UNKNOWN',
+      'The request was sent to Atlas but its outcome is not known yet; the job may exist. Retry with idempotencyKey "k-1" and the same input to get it; a retry without it may create a second job.',
+      { retryable: false, outcome: 'unknown', idempotencyKey: 'k-1' },
     ]);
+    // What the key keeps to find the job: what was asked for, and when the POST went out.
     expect((err as OutcomeUnknownError).unresolved).toEqual({
-      before: [],
       snapshotId: 'snap-1',
       deliveryType: 'DOWNLOAD',
-      since: NOW - 3_600_000,
+      postedAt: NOW,
     });
-    expect(atlas.calls.download).toBe(1);
+    // Caused by the failed look, not by the POST.
+    expect(err.cause).toMatchObject({ operation: 'listBackupRestoreJobs' });
+    // The window before the POST and the failed look after it, both `listRecentJobs`.
+    expect([atlas.calls.download, atlas.calls.listRecentJobs]).toEqual([1, 2]);
 
-    // The retry finds the job the lost POST made, records it, and makes no second POST.
+    // The retry finds the job the lost POST made, records it, and makes no second POST: it looks
+    // (one `listRecentJobs`), and reads no request window (it creates nothing).
     expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
+    expect(atlas.calls.listRecentJobs).toBe(3);
     // Recorded: the next retry asks for that job, not for the list.
-    const listsBefore = atlas.calls.listRecentJobs;
     expect(summary(await download(deps, { idempotencyKey: 'k-1' }))).toEqual({ id: 'job-1', reused: true });
-    expect([atlas.calls.listRecentJobs - listsBefore, atlas.calls.getJob, atlas.calls.download]).toEqual([
-      0, 1, 1,
-    ]);
+    expect([atlas.calls.listRecentJobs, atlas.calls.getJob, atlas.calls.download]).toEqual([3, 1, 1]);
   });
 
-  it('an unresolved key whose list proves nothing was created makes the job; a failed look stays unresolved', async () => {
-    const { atlas, deps, idempotency } = setup();
+  it('an unresolved key makes the job once a list without it is postSettleMs (2 min) after the POST; before that, or when the look fails, it stays unresolved', async () => {
+    const { atlas, clock, deps, idempotency } = setup();
     const storeKey = idempotencyStoreKey('apikey:svc', 'restore', 'k-2');
-    atlas.failPost = { error: lostAnswer(), created: false };
-    atlas.failLists = 0;
-    const reread = atlas.service.listRecentJobs;
-    let lists = 0;
-    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
-      if (++lists === 2 || lists === 3) atlas.failLists = 1;
-      return reread(ref, options);
+    const stored = async () => {
+      const claim = await idempotency.claim(storeKey, 'x');
+      return claim.state === 'done' && claim.result;
     };
-    await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(OutcomeUnknownError);
-    // The look fails again: the error reaches the client and the key stays unresolved.
-    await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(AtlasNetworkError);
-    const claim = await idempotency.claim(storeKey, 'x');
-    expect(claim.state === 'done' && claim.result).toEqual({
+    const unresolvedRecord = {
       fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
       ...REF,
       jobId: '',
-      unresolved: { before: [], snapshotId: 'snap-1', deliveryType: 'RESTORE', since: NOW - 3_600_000 },
-    });
-    // Now the list answers, without the job: this request makes it, for real.
+      unresolved: {
+        snapshotId: 'snap-1',
+        deliveryType: 'RESTORE',
+        target: { projectId: 'b'.repeat(24), clusterName: 'Target' },
+        postedAt: NOW,
+      },
+    };
+    atlas.failPost = { error: lostAnswer(), created: false, thenFailLists: 1 };
+    await expect(restore(deps, 'k-2')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    expect(await stored()).toEqual(unresolvedRecord);
+
+    // A list without the job, 1 ms before the settle time: Atlas may still be making it.
+    clock.advance(119_999);
+    const early = await rejection(restore(deps, 'k-2'));
+    expect([early.code, atlas.calls.restore]).toEqual(['OUTCOME_UNKNOWN', 1]);
+    expect(await stored()).toEqual(unresolvedRecord);
+
+    // Past the settle time, but the look fails: still unknown (a failed look proves nothing), no POST.
+    clock.advance(1);
+    atlas.failLists = 1;
+    const failed = await rejection(restore(deps, 'k-2'));
+    expect([failed.code, failed.cause instanceof AtlasNetworkError, atlas.calls.restore]).toEqual([
+      'OUTCOME_UNKNOWN',
+      true,
+      1,
+    ]);
+    expect(await stored()).toEqual(unresolvedRecord);
+
+    // Now the list answers, without the job, 2 min after the POST: none was made; this request makes it.
     expect(summary(await restore(deps, 'k-2'))).toEqual({ id: 'job-1', reused: false });
     expect(atlas.calls.restore).toBe(2);
     const settled = await idempotency.claim(storeKey, 'x');
@@ -455,8 +519,10 @@ describe('idempotency keys under concurrency and lost answers', () => {
     const store = deps.idempotency;
     const count = { claim: 0, retake: 0 };
     deps.idempotency = {
-      claim: (key, print) => (count.claim++, store.claim(key, print)),
+      claim: (key, print, intent, options) => (count.claim++, store.claim(key, print, intent, options)),
       retake: (key, print, r) => (count.retake++, store.retake(key, print, r)),
+      bind: (jobId, owner) => store.bind(jobId, owner),
+      boundTo: (jobIds) => store.boundTo(jobIds),
     };
     return count;
   }
@@ -487,16 +553,11 @@ describe('idempotency keys under concurrency and lost answers', () => {
   });
 
   it('concurrent retries of an unresolved key: one looks and makes the job, the other gets it', async () => {
-    const { atlas, deps } = setup();
+    const { atlas, clock, deps } = setup();
     atlas.failPost = { error: lostAnswer(), created: false };
-    atlas.failLists = 0;
-    const reread = atlas.service.listRecentJobs;
-    let lists = 0;
-    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
-      if (++lists === 2) atlas.failLists = 1;
-      return reread(ref, options);
-    };
     await expect(restore(deps, 'c-3')).rejects.toBeInstanceOf(OutcomeUnknownError);
+    // Past `postSettleMs`: a list without the job proves none was made.
+    clock.advance(120_000);
     const count = counting(deps);
     const answers = await Promise.all([restore(deps, 'c-3'), restore(deps, 'c-3')]);
     expect(answers.map(summary)).toEqual([
@@ -508,13 +569,7 @@ describe('idempotency keys under concurrency and lost answers', () => {
 
   it('a retry adopts the restore job the lost POST made, without a second POST', async () => {
     const { atlas, deps } = setup();
-    atlas.failPost = { error: lostAnswer(), created: true };
-    const reread = atlas.service.listRecentJobs;
-    let lists = 0;
-    atlas.service.listRecentJobs = async (ref: ClusterRef, options?: RecentJobsOptions) => {
-      if (++lists === 2) atlas.failLists = 1;
-      return reread(ref, options);
-    };
+    atlas.failPost = { error: lostAnswer(), created: true, thenFailLists: 1 };
     await expect(restore(deps, 'c-4')).rejects.toBeInstanceOf(OutcomeUnknownError);
     expect(summary(await restore(deps, 'c-4'))).toEqual({ id: 'job-1', reused: true });
     expect(atlas.calls.restore).toBe(1);
@@ -553,7 +608,11 @@ describe('idempotency keys under concurrency and lost answers', () => {
     atlas.addJob({ snapshotId: 'snap-1', id: undefined, status: 'FAILED' } as unknown as JobDto);
     const error = lostAnswer();
     atlas.failPost = { error, created: false };
-    await expect(download(deps, { reuseExisting: false })).rejects.toBe(error);
+    // It was there before the POST: not this POST's job, and not bound to this request.
+    const err = await rejection(download(deps, { reuseExisting: false }));
+    expect(err.code).toBe('OUTCOME_UNKNOWN');
+    expect(err.cause).toBe(error);
+    expect(await idempotency.boundTo([''])).toEqual([undefined]);
 
     // A POST whose answer has no id: the key records an empty job id, as the job gave none.
     const post = atlas.service.download;
@@ -568,14 +627,36 @@ describe('idempotency keys under concurrency and lost answers', () => {
 });
 
 describe('the window of jobs a request reads', () => {
-  it('from the snapshot’s time, but at most a day back; the retry of a lost answer reads the same window', async () => {
+  it('from the snapshot’s time, but at most a day back; the look for a lost answer’s job reads by page instead', async () => {
     const { atlas, deps } = setup();
     await download(deps, { reuseExisting: false });
     atlas.snapshotTime = new Date(NOW - 3 * 86_400_000).toISOString();
     await download(deps, { reuseExisting: false });
     atlas.snapshotTime = undefined;
     atlas.failPost = { error: lostAnswer(), created: true };
-    await restore(deps);
-    expect(atlas.windows).toEqual([NOW - 3_600_000, NOW - 86_400_000, NOW - 86_400_000, NOW - 86_400_000]);
+    expect(summary(await restore(deps))).toEqual({ id: 'job-3', reused: false });
+    // One window per request, before its POST; then the lost answer's look, a `listRecentJobs` too,
+    // since clockSkewMs (1 min) before the POST.
+    expect(atlas.windows).toEqual([NOW - 3_600_000, NOW - 86_400_000, NOW - 86_400_000, NOW - 60_000]);
+    expect(atlas.calls.listRecentJobs).toBe(4);
+  });
+
+  it('the look for a lost POST’s job takes jobs dated from clockSkewMs (1 min) before the POST, the closest to it first', async () => {
+    const lookWith = async (dates: number[], extra: Partial<JobRequestDeps> = {}) => {
+      const { atlas, deps } = setup(extra);
+      atlas.failPost = { error: lostAnswer(), created: false };
+      const post = atlas.service.download;
+      atlas.service.download = async (ref, snapshotId) => {
+        // Listed after the request's window was read: made by this POST, as far as the list can tell.
+        for (const at of dates)
+          atlas.addJob({ snapshotId, restoreScheduledDate: new Date(at).toISOString() });
+        return post(ref, snapshotId);
+      };
+      return download(deps, { reuseExisting: false }).then(summary, (e: GatewayError) => e.code);
+    };
+    expect(await lookWith([NOW - 60_001])).toBe('OUTCOME_UNKNOWN');
+    expect(await lookWith([NOW - 60_000])).toEqual({ id: 'job-1', reused: false });
+    expect(await lookWith([NOW - 30_000, NOW + 5_000, NOW - 10_000])).toEqual({ id: 'job-2', reused: false });
+    expect(await lookWith([NOW - 60_000], { clockSkewMs: 59_999 })).toBe('OUTCOME_UNKNOWN');
   });
 });

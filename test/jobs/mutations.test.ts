@@ -155,7 +155,9 @@ describe('requestDownload', () => {
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
   });
 
-  it('reports UPSTREAM_UNAVAILABLE (retryable) and frees the key when the POST never reached Atlas', async () => {
+  it('answers OUTCOME_UNKNOWN (not retryable) with the key when the POST was sent and no job shows, and the retry with the key makes the one job', async () => {
+    // Reset before the simulator handled it: nothing was created, but the gateway cannot tell that
+    // from a POST Atlas is still working on, so it does not say "retryable".
     stack.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'before', times: 1 });
     const before = stack.sim.store.jobsCreatedFor(F.completedSnapshotId);
     const input = {
@@ -165,8 +167,21 @@ describe('requestDownload', () => {
       reuseExisting: false,
     };
     const res = await download(input);
-    expect(res.errors![0]!.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+    expect(res.errors![0]!.extensions).toEqual({
+      code: 'OUTCOME_UNKNOWN',
+      retryable: false,
+      outcome: 'unknown',
+      idempotencyKey: 'k-lost',
+    });
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before);
+    // Right after, Atlas's list without the job proves nothing yet (it may still be creating it).
+    const early = await stack.upstreamCalls(async () => {
+      const res = await download(input);
+      expect(res.errors![0]!.extensions).toMatchObject({ code: 'OUTCOME_UNKNOWN', idempotencyKey: 'k-lost' });
+    });
+    expect(posts(early)).toBe(0);
+    // Two minutes on (GATEWAY_POST_SETTLE_MS), a list without it proves none was made: the retry makes it.
+    stack.clock.advance(120_000);
     const retry = await download(input);
     expect(retry.data!.requestDownload.reused).toBe(false);
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before + 1);
@@ -294,7 +309,7 @@ describe('requestRestore', () => {
     expect(stack.sim.store.jobsCreatedFor(F.completedSnapshotId)).toBe(before);
   });
 
-  it('answers CONFLICT from Atlas while another restore writes the target', async () => {
+  it('answers CONFLICT from Atlas while a restore of another snapshot writes the target', async () => {
     const input = {
       projectId: P,
       clusterName: F.clusterName,
@@ -302,7 +317,10 @@ describe('requestRestore', () => {
       targetClusterName: F.clusterName,
     };
     await stack.query(RESTORE, { input });
-    const second = await stack.query(RESTORE, { input });
+    const other = stack.sim.store
+      .listSnapshots(P, F.clusterName)
+      .find((s) => s.status === 'COMPLETED' && s.id !== F.completedSnapshotId)!;
+    const second = await stack.query(RESTORE, { input: { ...input, snapshotId: other.id } });
     expect(second.errors![0]!.extensions).toMatchObject({
       code: 'CONFLICT',
       atlas: { status: 409, errorCode: 'CLUSTER_RESTORE_IN_PROGRESS_CANNOT_UPDATE' },

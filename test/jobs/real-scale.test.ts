@@ -117,4 +117,24 @@ describe('mutations at real scale (a Flex cluster with 2,160 jobs)', () => {
     });
     expect(m.lists).toEqual(['1x100', '21x103']);
   });
+
+  it('the look for the job of a POST whose answer was lost reads the newest end too (issue #16)', async () => {
+    // Atlas makes the job, the connection drops before its answer: the gateway looks for it.
+    stack.sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', reset: 'after', times: 1 });
+    const m = await measured(async () => {
+      const res = await stack.query<{ requestDownload: { reused: boolean } }>(DOWNLOAD, {
+        input: { projectId: P, clusterName: BUSY, snapshotId: R.busyNewestSnapshotId, reuseExisting: false },
+      });
+      expect(res.errors).toBeUndefined();
+      expect(res.data?.requestDownload.reused).toBe(false);
+    });
+    console.log(`lost POST on ${BUSY}: ${m.ops.length} upstream calls, ${m.bytes} bytes`);
+    expect(m.ops.filter((o) => o === 'downloadGroupFlexClusterBackup')).toHaveLength(1);
+    // The request's window (the probe, then jobs 2,060-2,159 as page 21 of 103), then the look after
+    // the lost POST, a `listRecentJobs` since a minute before it: the probe, then the newest 100 of
+    // now 2,163 jobs (2,063-2,162: page 19 of 114). #16's own look (`jobsCreatedSince`, folded into
+    // `listRecentJobs`) took two calls as well: page 1 of 100 to tell the order, then page 22 of 100
+    // (the last 63 jobs: 183,711 bytes for the whole request, against 207,615 now).
+    expect(m.lists).toEqual(['1x100', '21x103', '1x100', '19x114']);
+  });
 });

@@ -253,7 +253,10 @@ describe('Redis faults', { timeout: 90_000 }, () => {
     const res = await gql(a.url, `{ project(id: "${P}") { name } }`);
     expect(res.data).toEqual({ project: { name: 'Payments' } });
     expect(
-      a.logs.some((l) => l.includes('Redis unreachable') && l.includes('idempotency keys are per replica')),
+      a.logs.some(
+        (l) =>
+          l.includes('Redis unreachable') && l.includes('keyed mutations are refused (STORE_UNAVAILABLE)'),
+      ),
     ).toBe(true);
     // Without Redis a job still streams to its end (this replica polls it itself).
     const jobId = await newJob(a.url);
@@ -262,6 +265,22 @@ describe('Redis faults', { timeout: 90_000 }, () => {
     redisProc = await startRedis(port);
     await expect.poll(() => ready(a.url), { timeout: 15_000 }).toBe(200);
     await expect.poll(() => ready(b.url), { timeout: 15_000 }).toBe(200);
+    // This Redis keeps nothing: the replicas see it lost its keys and refuse keyed requests
+    // (STORE_UNAVAILABLE, nothing sent) while they write back what they know.
+    const probe = (url: string) =>
+      gql(url, DOWNLOAD, {
+        i: {
+          projectId: P,
+          clusterName: F.clusterName,
+          snapshotId: SEED.unknownId,
+          idempotencyKey: `probe-${randomUUID()}`,
+        },
+      });
+    for (const r of [a, b]) {
+      await expect
+        .poll(async () => (await probe(r.url)).errors?.[0]?.extensions?.code, { timeout: 20_000 })
+        .toBe('NOT_FOUND');
+    }
     // Guarantees are back: one key on both replicas at once makes one job again.
     const before = sim.store.jobsCreatedFor(F.completedSnapshotId);
     sim.faults.add({ operationId: 'downloadGroupFlexClusterBackup', latencyMs: 300, times: 1 });

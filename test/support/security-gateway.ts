@@ -1,13 +1,18 @@
 import { loadConfig, type GatewayConfig } from '../../src/config/index.js';
 import type { GatewayOverrides } from '../../src/gateway-from-config.js';
 import type { SecurityOptions } from '../../src/security/index.js';
+import type { SimulatorOptions } from '../../src/simulator/index.js';
 import { startStack, type Stack } from './stack.js';
 
 /**
  * A stack whose gateway is built as `npm start` builds it (`createGatewayFromConfig`), from the
  * defaults of an empty environment with the security options `options` on top.
  */
-export function startSecureStack(options: SecurityOptions, gateway: GatewayOverrides = {}): Promise<Stack> {
+export function startSecureStack(
+  options: SecurityOptions,
+  gateway: GatewayOverrides = {},
+  sim: SimulatorOptions = {},
+): Promise<Stack> {
   const base = loadConfig({});
   const config: GatewayConfig = {
     ...base,
@@ -17,7 +22,7 @@ export function startSecureStack(options: SecurityOptions, gateway: GatewayOverr
       webSocket: { ...base.security.webSocket, ...options.webSocket },
     },
   };
-  return startStack({ config, gateway });
+  return startStack({ config, gateway, sim });
 }
 
 export interface RawAnswer {
