@@ -44,6 +44,8 @@ export interface SimulatorOptions {
   rateLimit?: RateLimitOptions | false;
   /** How long a Digest nonce is valid. @default 30000 */
   nonceTtlMs?: number;
+  /** How far behind a nonce's highest `nc` a new count is accepted; 0: strictly increasing. @default 64 */
+  digestNcWindow?: number;
   /** OAuth token lifetime in seconds. @default 3600 */
   tokenTtlSec?: number;
   /** Serve `/__admin/*` (faults, sunset, stats). Never on unless asked. @default false */
@@ -186,6 +188,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     credentials: options.credentials ?? DEFAULT_SIM_CREDENTIALS,
     clock,
     ...(options.nonceTtlMs !== undefined ? { nonceTtlMs: options.nonceTtlMs } : {}),
+    ...(options.digestNcWindow !== undefined ? { digestNcWindow: options.digestNcWindow } : {}),
     ...(options.tokenTtlSec !== undefined ? { tokenTtlSec: options.tokenTtlSec } : {}),
   });
   const faults = new FaultInjector(options.random);

@@ -10,7 +10,7 @@ import { track } from '../support/disposer.js';
 // (`refusedInRow`): at 8 in a row the nonce is taken as dead and replaced. A success in between resets
 // the count, so out-of-order refusals spread over time never add up to a replaced nonce. Refusals are
 // made deterministic here: requests are held before they leave until a later nc has been accepted, so
-// the simulator (which insists on increasing nc per nonce) refuses each of them once.
+// the simulator, set to insist on increasing nc per nonce (`digestNcWindow: 0`), refuses each of them once.
 
 const G = SEED.projects.payments.id;
 
@@ -40,6 +40,8 @@ async function setup() {
   const hold = holdingDispatcher();
   const { sim, client } = await startAtlasClient({
     auth: 'digest',
+    // A server that insists on increasing counts refuses the late ones: what this file needs.
+    sim: { digestNcWindow: 0 },
     config: { dispatcher: hold.dispatcher },
     sleepMovesClock: false,
   });

@@ -238,7 +238,7 @@ describe('SimAuth Digest', () => {
     expect401(auth.authenticate(request('DELETE', TARGET, { authorization: header }), { allowBearer: true }));
   });
 
-  it('rejects a replayed or lower nc and accepts an increasing one on the same nonce', () => {
+  it('rejects a replayed nc; accepts a higher one, and a lower one once within the window (concurrent requests arrive out of order)', () => {
     const { auth } = setup();
     const nonce = freshNonce(auth);
     const creds = { username: OWNER.publicKey, password: OWNER.privateKey, nonce };
@@ -248,9 +248,16 @@ describe('SimAuth Digest', () => {
     expect(replay.nonce).not.toBe(nonce);
     expect(digestGet(auth, { ...creds, nc: '00000002' }).ok).toBe(true);
     expect(digestGet(auth, { ...creds, nc: '0000000a' }).ok).toBe(true);
+    // nc 9 was sent before 10 on another connection and arrives after it: accepted, once.
+    expect(digestGet(auth, { ...creds, nc: '00000009' }).ok).toBe(true);
     expect401(digestGet(auth, { ...creds, nc: '00000009' }));
     expect401(digestGet(auth, { ...creds, nc: '0000000A' }));
+    expect401(digestGet(auth, { ...creds, nc: '00000002' }));
     expect(digestGet(auth, { ...creds, nc: '0000000B' }).ok).toBe(true);
+    // 64 behind the highest count is out of the window, 63 behind still in.
+    expect(digestGet(auth, { ...creds, nc: '00000050' }).ok).toBe(true);
+    expect401(digestGet(auth, { ...creds, nc: '00000010' }));
+    expect(digestGet(auth, { ...creds, nc: '00000011' }).ok).toBe(true);
   });
 
   it('answers stale=true for an expired nonce with a correct response, stale=false with a wrong one', () => {

@@ -1,6 +1,9 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../time/clock.js';
 
+/** `DigestOptions.ncWindow`'s default. */
+const NC_WINDOW = 64;
+
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 
 /** Atlas's Digest realm, as its 401 challenges show it. */
@@ -27,6 +30,13 @@ export interface DigestOptions {
    * @default 10_000
    */
   maxNonces?: number;
+  /**
+   * How far behind the highest `nc` of a nonce a count not seen yet is still accepted (requests of one
+   * nonce sent concurrently arrive out of order); 0: counts must strictly increase, as a strict server
+   * would insist (tests of the client's refusal handling use it).
+   * @default 64
+   */
+  ncWindow?: number;
 }
 
 export type DigestResult = { ok: true; username: string } | { ok: false; stale: boolean };
@@ -122,9 +132,10 @@ export class DigestServer {
   readonly #algorithm: DigestAlgorithm;
   readonly #ttlMs: number;
   readonly #maxNonces: number;
+  readonly #ncWindow: number;
   readonly #secret = randomBytes(32);
-  /** Live nonces in issue order, with the highest nc accepted so far. */
-  readonly #live = new Map<string, { expiresAt: number; lastNc: number }>();
+  /** Live nonces in issue order, with the highest nc accepted so far and the counts seen below it. */
+  readonly #live = new Map<string, { expiresAt: number; lastNc: number; seen: Set<number> }>();
 
   constructor(opts: DigestOptions) {
     this.#clock = opts.clock;
@@ -132,6 +143,7 @@ export class DigestServer {
     this.#algorithm = opts.algorithm ?? 'MD5';
     this.#ttlMs = opts.nonceTtlMs ?? 30_000;
     this.#maxNonces = Math.max(1, opts.maxNonces ?? 10_000);
+    this.#ncWindow = Math.max(0, opts.ncWindow ?? NC_WINDOW);
   }
 
   /** Mints a nonce and returns the `WWW-Authenticate` value, laid out as Atlas's. */
@@ -144,7 +156,7 @@ export class DigestServer {
       this.#live.delete(oldest.value);
     }
     const nonce = this.#mint(now);
-    this.#live.set(nonce, { expiresAt: now + this.#ttlMs, lastNc: 0 });
+    this.#live.set(nonce, { expiresAt: now + this.#ttlMs, lastNc: 0, seen: new Set() });
     return `Digest realm="${DIGEST_REALM}", domain="", nonce="${nonce}", algorithm=${this.#algorithm}, qop="auth", stale=${stale}`;
   }
 
@@ -194,9 +206,21 @@ export class DigestServer {
     const state = this.#live.get(nonce);
     // Ours and unexpired but evicted by the cap: let the client re-hash with a new nonce.
     if (!state) return { ok: false, stale: true };
+    // A replay is a count already used with this nonce. Counts may arrive out of order: a client that
+    // shares one nonce across concurrent requests (RFC 7616 §3.4: nc counts the requests made with it)
+    // numbers them when it sends them, and two connections deliver them in either order. So a lower
+    // count is accepted once, within a window behind the highest, as servers that track a window of
+    // counts do (a strictly increasing check refused such requests under load; issue #21's chaos run).
     const count = Number.parseInt(nc, 16);
-    if (count <= state.lastNc) return fail;
-    state.lastNc = count;
+    if (count <= state.lastNc - this.#ncWindow || count === state.lastNc || state.seen.has(count))
+      return fail;
+    if (count > state.lastNc) {
+      if (state.lastNc > 0) state.seen.add(state.lastNc);
+      state.lastNc = count;
+    } else {
+      state.seen.add(count);
+    }
+    for (const old of state.seen) if (old <= state.lastNc - this.#ncWindow) state.seen.delete(old);
     return { ok: true, username };
   }
 

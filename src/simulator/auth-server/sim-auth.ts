@@ -33,6 +33,8 @@ export interface SimAuthOptions {
    * @default 30_000
    */
   nonceTtlMs?: number;
+  /** Digest: how far out of order a nonce's `nc` may arrive (`DigestOptions.ncWindow`). @default 64 */
+  digestNcWindow?: number;
   /**
    * OAuth access token lifetime in seconds.
    * @default 3600
@@ -84,6 +86,7 @@ export class SimAuth {
       passwordOf: (username) => this.#byPublicKey.get(username)?.privateKey,
       ...(opts.digestAlgorithm !== undefined ? { algorithm: opts.digestAlgorithm } : {}),
       ...(opts.nonceTtlMs !== undefined ? { nonceTtlMs: opts.nonceTtlMs } : {}),
+      ...(opts.digestNcWindow !== undefined ? { ncWindow: opts.digestNcWindow } : {}),
     });
     this.#oauth = new OAuthServer({
       clock: opts.clock,
