@@ -391,6 +391,8 @@ describe('a POST whose answer was lost', () => {
     });
     // Now the list answers, without the job: this request makes it, for real.
     expect(summary(await restore(deps, 'k-2'))).toEqual({ id: 'job-1', reused: false });
+    // Every read, the retries' included, had the first request's window.
+    expect(new Set(atlas.windows)).toEqual(new Set([NOW - 3_600_000]));
     expect(atlas.calls.restore).toBe(2);
     const settled = await idempotency.claim(storeKey, 'x');
     expect(settled.state === 'done' && settled.result).toMatchObject({ jobId: 'job-1', ...REF });
