@@ -368,6 +368,37 @@ describe('Redis idempotency store while Redis is away', () => {
   });
 });
 
+describe('Redis idempotency store: defaults and failing commands', () => {
+  it('waits for a first request that takes longer than one poll (100 ms by default)', async () => {
+    const store = new RedisIdempotencyStore(redis, { clock: new ManualClock() });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    const second = await store.claim(key, 'fp');
+    if (first.state !== 'new' || second.state !== 'inflight') throw new Error('expected new, then inflight');
+    await new Promise((r) => setTimeout(r, 250));
+    first.settle(result('job-1'));
+    expect(await second.wait).toEqual(result('job-1'));
+  });
+
+  it('falls back to this replica’s keys when a Redis command fails', async () => {
+    const failing = async () => {
+      throw new Error('READONLY You can’t write against a read only replica.');
+    };
+    const broken = {
+      ready: () => true,
+      prefix: 'test-broken:',
+      client: { set: failing, get: failing, eval: failing },
+    } as unknown as SharedRedis;
+    const store = new RedisIdempotencyStore(broken, { clock: new ManualClock() });
+    const first = await store.claim('k', 'fp');
+    expect(first.state).toBe('new');
+    if (first.state === 'new') first.settle(unresolvedResult(['a']));
+    const seen = await store.claim('k', 'fp');
+    if (seen.state !== 'done') throw new Error('expected done');
+    expect((await store.retake('k', 'fp', seen.result)).state).toBe('new');
+  });
+});
+
 describe('idempotencyStoreKey', () => {
   it('finding 9c: parts that joined with ":" were one key are two keys, of fixed length', () => {
     const a = idempotencyStoreKey('apikey:svc', 'download', 'x:download:K');
