@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   digestAuthorization,
@@ -169,5 +170,88 @@ describe('digestAuthorization', () => {
         expect(result).toEqual({ ok: true, username: 'pub' });
       }
     }
+  });
+});
+
+describe('parseDigestChallenge: the edges of the grammar', () => {
+  const parse = (h: string | string[]) => parseDigestChallenge(h);
+
+  it('takes only Digest challenges, the first of equal strength, and needs a realm and a nonce', () => {
+    expect(parse('Basic realm="x", nonce="n"')).toBeUndefined();
+    expect(parse('Digest realm="r", nonce="a", Digest realm="r", nonce="b"')?.nonce).toBe('a');
+    expect(parse('Digest realm="r"')).toBeUndefined();
+    expect(parse('Digest nonce="n"')).toBeUndefined();
+  });
+
+  it('reads qop lists loosely (spaces, case) and takes auth-int when it is all there is', () => {
+    expect(parse('Digest realm="r", nonce="n", qop="auth-int, AUTH"')?.qop).toBe('auth');
+    expect(parse('Digest realm="r", nonce="n", qop="auth-int"')?.qop).toBe('auth-int');
+    expect(parse('Digest realm="r", nonce="n", qop="token"')).toBeUndefined();
+  });
+
+  it('allows spaces and tabs around "=" and between parameters', () => {
+    expect(parse('Digest realm = "r",\tnonce\t=\t"n" ,  stale = true')).toMatchObject({
+      realm: 'r',
+      nonce: 'n',
+      stale: true,
+    });
+  });
+
+  it('survives parameters before any scheme, stray quotes, an unterminated quote and a trailing backslash', () => {
+    expect(parse('realm="x", Digest realm="r", nonce="n"')?.nonce).toBe('n');
+    expect(parse('Digest realm="r", nonce="n", "stray"')?.nonce).toBe('n');
+    expect(parse('Digest realm="r", nonce="n\\')?.nonce).toBe('n');
+    expect(parse('Digest realm="r", nonce="open')?.nonce).toBe('open');
+  });
+});
+
+describe('digestAuthorization: -sess algorithms and RFC 2069 answers', () => {
+  const hex = (alg: string, s: string) => createHash(alg).update(s).digest('hex');
+
+  it.each([
+    ['MD5-sess', 'md5'],
+    ['SHA-256-sess', 'sha256'],
+  ] as const)('%s hashes the session key with the nonce and cnonce', (algorithm, hash) => {
+    const challenge: DigestChallenge = {
+      realm: 'r',
+      nonce: 'n',
+      opaque: undefined,
+      algorithm,
+      qop: 'auth',
+      stale: false,
+    };
+    const header = digestAuthorization({
+      challenge,
+      username: 'u',
+      password: 'p',
+      method: 'GET',
+      uri: '/x',
+      nc: 1,
+      cnonce: 'c',
+    });
+    const ha1 = hex(hash, `${hex(hash, 'u:r:p')}:n:c`);
+    const expected = hex(hash, `${ha1}:n:00000001:c:auth:${hex(hash, 'GET:/x')}`);
+    expect(param(header, 'response')).toBe(expected);
+  });
+
+  it('without qop, the response is H(HA1:nonce:HA2)', () => {
+    const challenge: DigestChallenge = {
+      realm: 'r',
+      nonce: 'n',
+      opaque: undefined,
+      algorithm: 'MD5',
+      qop: undefined,
+      stale: false,
+    };
+    const header = digestAuthorization({
+      challenge,
+      username: 'u',
+      password: 'p',
+      method: 'GET',
+      uri: '/x',
+      nc: 1,
+      cnonce: 'c',
+    });
+    expect(param(header, 'response')).toBe(hex('md5', `${hex('md5', 'u:r:p')}:n:${hex('md5', 'GET:/x')}`));
   });
 });

@@ -130,4 +130,37 @@ describe('DigestAuth', () => {
     await renewed!.settle(OK, true);
     expect(nonceOf(await auth.begin(REQ))).toBe('fresh');
   });
+
+  it('a refusal of the shared nonce is answered on its own nonce; the shared one stays; challenges are counted', async () => {
+    const { auth, stats } = await withNonce();
+    expect(stats.digestChallenges).toBe(1);
+    const a = await auth.begin(REQ);
+    const own = await a.settle(challenge('own'), true);
+    expect([nonceOf(own), ncOf(own)]).toEqual(['own', '00000001']);
+    await own!.settle(OK, true);
+    expect(stats.digestChallenges).toBe(2);
+    const b = await auth.begin(REQ);
+    expect([nonceOf(b), ncOf(b)]).toEqual(['n1', '00000003']);
+  });
+
+  it('a success resets the refusals in a row: 7 refusals, a success, one more refusal keep the nonce', async () => {
+    const { auth } = await withNonce();
+    for (let i = 0; i < 7; i++) {
+      const a = await auth.begin(REQ);
+      await (await a.settle(challenge(`own-${i}`), true))!.settle(OK, true);
+    }
+    await (await auth.begin(REQ)).settle(OK, true);
+    const again = await auth.begin(REQ);
+    await (await again.settle(challenge('own-8'), true))!.settle(OK, true);
+    expect(nonceOf(await auth.begin(REQ))).toBe('n1');
+  });
+
+  it('a 401 of an authorised send is not resent without a resend allowed, nor without a Digest challenge', async () => {
+    const { auth, stats } = await withNonce();
+    const a = await auth.begin(REQ);
+    expect(await a.settle(challenge('x'), false)).toBeUndefined();
+    const b = await auth.begin(REQ);
+    expect(await b.settle({ status: 401, headers: {} }, true)).toBeUndefined();
+    expect(stats.digestChallenges).toBe(1);
+  });
 });

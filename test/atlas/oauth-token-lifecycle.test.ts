@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AtlasStats } from '../../src/atlas/atlas-stats.js';
-import { bearerAuth } from '../../src/atlas/credentials/auth-strategy.js';
+import { bearerAuth, noAuth } from '../../src/atlas/credentials/auth-strategy.js';
 import { OAuthAuth, oauthError, type OAuthFormPost } from '../../src/atlas/credentials/oauth-auth.js';
 import { createOAuthFormPost } from '../../src/atlas/credentials/oauth-form-post.js';
 import { RETRY_DEFAULTS } from '../../src/atlas/retry.js';
@@ -226,6 +226,42 @@ describe('OAuthAuth: leases, 401s and revocation', () => {
   });
 });
 
+describe('OAuthAuth: the current token is left alone', () => {
+  it('a send that went well revokes nothing; fetches are counted', async () => {
+    const { auth, revoked, stats } = setup();
+    const a = await auth.begin(REQ);
+    expect(await a.settle({ status: 200, headers: {} }, true)).toBeUndefined();
+    await settle();
+    expect([revoked(), stats.tokenFetches]).toEqual([[], 1]);
+  });
+
+  it('a 401 for a replaced token neither revokes it (dead already) nor drops the current one', async () => {
+    const { auth, clock, revoked, fetches } = setup();
+    const old = await auth.begin(REQ);
+    clock.advance(3_000_000);
+    expect((await auth.begin(REQ)).authorization).toBe('Bearer tok-2');
+    expect(await old.settle({ status: 401, headers: {} }, false)).toBeUndefined();
+    await settle();
+    expect(revoked()).toEqual([]);
+    expect((await auth.begin(REQ)).authorization).toBe('Bearer tok-2');
+    expect(fetches()).toBe(2);
+  });
+
+  it('refuses calls after close() as the oauthToken operation', async () => {
+    const { auth } = setup();
+    await auth.close();
+    expect(await auth.begin(REQ).catch((e: unknown) => e)).toMatchObject({ operation: 'oauthToken' });
+  });
+});
+
+describe('noAuth', () => {
+  it('sends no Authorization and never resends', async () => {
+    const attempt = await noAuth.begin(REQ);
+    expect(attempt.authorization).toBeUndefined();
+    expect(await attempt.settle({ status: 401, headers: {} }, true)).toBeUndefined();
+  });
+});
+
 describe('oauthError', () => {
   const now = Date.parse('2026-11-23T12:00:00Z');
 
@@ -275,11 +311,12 @@ describe('bearerAuth', () => {
 
 describe('createOAuthFormPost', () => {
   function formPost(answers: WireResponse[]) {
-    const sent: { target: string; headers: Record<string, string>; body: string }[] = [];
+    const sent: { method: string; target: string; headers: Record<string, string>; body: string }[] = [];
     const stats = new AtlasStats();
     const post = createOAuthFormPost({
       transport: async (req) => {
         sent.push({
+          method: req.method,
           target: req.target,
           headers: req.headers as Record<string, string>,
           body: req.body?.toString() ?? '',
@@ -305,6 +342,7 @@ describe('createOAuthFormPost', () => {
     const { post, sent } = formPost([json(204, '')]);
     expect((await post({ operation: 'oauthToken', retryable: true, ...form })).status).toBe(204);
     expect(sent[0]).toMatchObject({
+      method: 'POST',
       target: '/api/oauth/token',
       headers: {
         accept: 'application/json',

@@ -144,6 +144,34 @@ describe('listRecentJobs, whatever Atlas’s order', () => {
   });
 });
 
+describe('listRecentJobs: what it costs', () => {
+  /** The Flex job list pages `fn` read, as `pageNum x itemsPerPage`. */
+  async function pages(fn: () => Promise<unknown>) {
+    const before = sim.stats().requests.length;
+    await fn();
+    return sim
+      .stats()
+      .requests.slice(before)
+      .filter((r) => r.operationId === 'listGroupFlexClusterBackupRestoreJobs')
+      .map((r) => {
+        const q = new URL(r.target, 'http://x').searchParams;
+        return `${q.get('pageNum')}x${q.get('itemsPerPage')}`;
+      });
+  }
+
+  it('reads back only as far as `since` or `maxJobs` asks', async () => {
+    const all = await allNewestFirst(BUSY);
+    // The first call learns where the newest end is (its page of 100 holds the oldest jobs); each
+    // next one reads a chunk of about 100 newest-first, until `since` or `maxJobs` is reached.
+    const ten = await pages(() => service().listRecentJobs(BUSY, { since: when(all[9]!) }));
+    const three = await pages(() => service().listRecentJobs(BUSY, { maxJobs: 3 }));
+    const byDefault = await pages(() => service().listRecentJobs(BUSY));
+    const far = await pages(() => service().listRecentJobs(BUSY, { since: when(all[700]!), maxJobs: 1000 }));
+    expect([ten.length, three.length, byDefault.length, far.length]).toEqual([2, 2, 6, 9]);
+    expect([ten[0], three[1]]).toEqual(['1x100', '720x3']);
+  });
+});
+
 describe('findJob and backupPolicy', () => {
   it('answers null only for a job Atlas says does not exist: a 500 reaches the caller', async () => {
     expect(await service().findJob(BUSY, SEED.unknownId)).toBeNull();

@@ -44,3 +44,25 @@ describe('pass-through', () => {
     );
   });
 });
+
+describe('passThroughAuth, built inside the test', () => {
+  it('is the passthrough method and says which headers it reads', () => {
+    expect([passThroughAuth().mode, passThroughAuth().accepts]).toEqual([
+      'passthrough',
+      'an Atlas access token (x-atlas-access-token)',
+    ]);
+    expect(passThroughAuth({ acceptBearer: true }).accepts).toBe(
+      'an Atlas access token (x-atlas-access-token, or Authorization: Bearer)',
+    );
+  });
+
+  it('ignores a bearer token unless told to take it, and names the header a malformed token came in', async () => {
+    expect(await passThroughAuth().identify({ bearer: 'tok' })).toBeUndefined();
+    const err = await passThroughAuth({ acceptBearer: true })
+      .identify({ bearer: 'not a token' })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      'The Atlas access token (Authorization: Bearer) is not a bearer token (RFC 6750 characters, at most 8192).',
+    );
+  });
+});

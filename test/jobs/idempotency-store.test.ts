@@ -420,6 +420,19 @@ describe('Redis idempotency store while Redis is away', () => {
   });
 });
 
+describe('Redis idempotency store: defaults and failing commands', () => {
+  it('waits for a first request that takes longer than one poll (100 ms by default)', async () => {
+    const store = new RedisIdempotencyStore(redis, { clock: new ManualClock() });
+    const key = randomUUID();
+    const first = await store.claim(key, 'fp');
+    const second = await store.claim(key, 'fp');
+    if (first.state !== 'new' || second.state !== 'inflight') throw new Error('expected new, then inflight');
+    await new Promise((r) => setTimeout(r, 250));
+    first.settle(result('job-1'));
+    expect(await second.wait).toEqual(result('job-1'));
+  });
+});
+
 describe('idempotencyStoreKey', () => {
   it('finding 9c: parts that joined with ":" were one key are two keys, of fixed length', () => {
     const a = idempotencyStoreKey('apikey:svc', 'download', 'x:download:K');

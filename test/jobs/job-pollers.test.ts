@@ -4,6 +4,8 @@ import type { RestoreJobSource } from '../../src/backup/model.js';
 import { MemoryJobChannel, type JobMessage } from '../../src/jobs/job-channel.js';
 import { isShuttingDown, JobPollers, SHUTTING_DOWN, type JobEvent } from '../../src/jobs/job-pollers.js';
 import { ManualTimers } from '../support/manual-timers.js';
+import { GatewayError } from '../../src/errors/index.js';
+import { ManualClock } from '../../src/simulator/index.js';
 
 /*
  * JobPollers directly, with manual timers and a channel that records what the poller asks of it:
@@ -60,7 +62,7 @@ class RecordingChannel extends MemoryJobChannel {
 
 function setup(
   fetch: () => Promise<RestoreJobSource>,
-  options: { intervalMs?: number; maxBackoffMs?: number } = {},
+  options: { intervalMs?: number; maxBackoffMs?: number; failedTtlMs?: number; clock?: ManualClock } = {},
 ) {
   const timers = new ManualTimers();
   const channel = new RecordingChannel();
@@ -296,5 +298,119 @@ describe('JobPollers: failures', () => {
       await settle();
       expect([channel.published, timers.pending]).toEqual([[], 0]);
     }
+  });
+});
+
+describe('JobPollers: what Atlas refused is remembered for a while', () => {
+  it('a later watch of a refused job fails at once with the same error, without a read, for 30 s by default', async () => {
+    const clock = new ManualClock();
+    const { pollers, stream, reads } = setup(
+      async () => {
+        throw apiError(404, 'RESTORE_JOB_NOT_FOUND');
+      },
+      { clock },
+    );
+    await expect(stream().next()).rejects.toMatchObject({ status: 404 });
+    expect(reads()).toBe(1);
+    const again = await stream()
+      .next()
+      .catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(AtlasApiError);
+    expect(again).toMatchObject({
+      operation: 'getRestoreJob',
+      status: 404,
+      errorCode: 'RESTORE_JOB_NOT_FOUND',
+      detail: 'the detail',
+    });
+    expect([reads(), pollers.refusedFromMemory]).toEqual([1, 1]);
+    clock.advance(30_001);
+    await expect(stream().next()).rejects.toMatchObject({ status: 404 });
+    expect([reads(), pollers.refusedFromMemory]).toEqual([2, 1]);
+  });
+
+  it('failedTtlMs: 0 remembers nothing', async () => {
+    const { stream, reads } = setup(
+      async () => {
+        throw apiError(410, 'VERSION_GONE');
+      },
+      { failedTtlMs: 0, clock: new ManualClock() },
+    );
+    await expect(stream().next()).rejects.toMatchObject({ status: 410 });
+    await expect(stream().next()).rejects.toMatchObject({ status: 410 });
+    expect(reads()).toBe(2);
+  });
+});
+
+describe('JobPollers: the gateway’s own Atlas budget', () => {
+  const spent = (retryAfterMs?: unknown) =>
+    new GatewayError('RATE_LIMITED', 'Your share of the Atlas budget is spent.', {
+      extensions: retryAfterMs === undefined ? {} : { retryAfterMs },
+    });
+
+  it('refuses the first read of a watch: the subscriber gets RATE_LIMITED at once, and the poller stops', async () => {
+    const err = spent(5_000);
+    const { pollers, stream, timers } = setup(async () => {
+      throw err;
+    });
+    await expect(stream().next()).rejects.toBe(err);
+    await settle();
+    expect([pollers.stats().pollers, timers.pending]).toEqual([0, 0]);
+  });
+
+  it('refuses a later read: the subscription stays, waiting what the budget asks (or the backoff)', async () => {
+    const answers: (RestoreJobSource | Error)[] = [
+      job('RUNNING'),
+      spent(90_000),
+      spent('soon'),
+      job('COMPLETED'),
+    ];
+    const { stream, timers } = setup(
+      async () => {
+        const a = answers.shift()!;
+        if (a instanceof Error) throw a;
+        return a;
+      },
+      { intervalMs: 1000, maxBackoffMs: 10_000 },
+    );
+    const s = stream();
+    expect(statusOf(await s.next())).toBe('RUNNING');
+    const next = s.next();
+    for (let i = 0; i < 3; i++) {
+      await settle();
+      timers.fire();
+    }
+    expect(statusOf(await next)).toBe('COMPLETED');
+    expect(timers.delays).toEqual([1000, 90_000, 4000]);
+  });
+});
+
+describe('JobPollers: late subscribers and a stop during publication', () => {
+  it('a subscriber joining a running poller gets its last state at once, without a read', async () => {
+    const { stream, reads } = setup(async () => job('RUNNING'));
+    const a = stream();
+    expect(statusOf(await a.next())).toBe('RUNNING');
+    const b = stream();
+    expect(statusOf(await b.next())).toBe('RUNNING');
+    expect(reads()).toBe(1);
+    await a.return?.();
+    await b.return?.();
+  });
+
+  it('a poller stopped while publishing schedules nothing', async () => {
+    const { channel, stream, timers } = setup(async () => job('RUNNING'));
+    const gate = deferred<void>();
+    const publish = channel.publish.bind(channel);
+    channel.publish = async (key, message) => {
+      await gate.promise;
+      return publish(key, message);
+    };
+    const s = stream();
+    const next = s.next();
+    await settle();
+    await s.return?.();
+    await next;
+    gate.resolve();
+    await settle();
+    expect(timers.pending).toBe(0);
   });
 });
