@@ -378,6 +378,18 @@ describe('RedisIdempotencyStore: waiting for another holder', () => {
     });
     expect(await w3.wait).toBeUndefined();
   });
+  it('a wait rides out failing Redis commands and still gets the result', async () => {
+    const h = await harness();
+    const a = h.store();
+    const c = held(await a.claim('w4', 'fp'));
+    const w = await h.store().claim('w4', 'fp');
+    if (w.state !== 'inflight') throw new Error('not inflight');
+    h.redis.broken = true;
+    await new Promise((r) => setTimeout(r, 30));
+    h.redis.broken = false;
+    c.settle(result('job-w4'));
+    expect(await w.wait).toEqual(result('job-w4'));
+  });
 });
 
 describe('RedisIdempotencyStore: bind and boundTo', () => {
@@ -427,6 +439,19 @@ describe('RedisIdempotencyStore: refuse mode (STORE_UNAVAILABLE)', () => {
     });
     expect(await h.real.exists(`${h.prefix}idem:u1`)).toBe(0);
     expect(h.lines.filter((l) => l.idempotency === 'single-replica')).toEqual([]);
+    // A best-effort retake stays local too.
+    const unresolved: IdempotentResult = {
+      ...result(''),
+      unresolved: { snapshotId: 's', deliveryType: 'DOWNLOAD' },
+    };
+    held(await s.claim('u2', 'fp', undefined, { localWhenUnavailable: true })).settle(unresolved);
+    const r = held(await s.retake('u2', 'fp', unresolved, { localWhenUnavailable: true }));
+    r.settle(result('job-u2'));
+    expect(await s.claim('u2', 'fp', undefined, { localWhenUnavailable: true })).toEqual({
+      state: 'done',
+      result: result('job-u2'),
+    });
+    expect(await h.real.exists(`${h.prefix}idem:u2`)).toBe(0);
   });
 
   it('a failing Redis command refuses the claim, the retake and the write-ahead', async () => {
