@@ -130,6 +130,11 @@ interface Remembered {
   dirty: boolean;
   /** The claim it settles; undefined when it was recorded while Redis was away. */
   owner: string | undefined;
+  /**
+   * The very object a local claim was settled with: handed out as is, so that a retake of an
+   * unresolved result the local store holds matches it (it compares the object, not its content).
+   */
+  result?: IdempotentResult;
 }
 
 /**
@@ -423,7 +428,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const known = this.#remembered.get(k);
     if (known && known.expiresAt > this.#clock.now()) {
       const stored = JSON.parse(known.raw) as Stored;
-      if (stored.result) return { state: 'done', result: stored.result };
+      if (stored.result) return { state: 'done', result: known.result ?? stored.result };
     }
     const mine = this.#owned.get(k);
     if (mine) {
@@ -449,6 +454,8 @@ export class RedisIdempotencyStore implements IdempotencyStore {
           return;
         }
         this.#remember(k, key, JSON.stringify({ fingerprint, result } satisfies Stored), undefined);
+        const kept = this.#remembered.get(k);
+        if (kept) kept.result = result;
         if (this.redis.ready()) void this.#reconcile(false).catch(() => undefined);
       },
     };
