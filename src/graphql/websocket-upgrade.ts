@@ -1,4 +1,5 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { addressKey } from '../callers/client-address.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
@@ -43,7 +44,8 @@ export function upgradeGate(
     if (origin !== undefined && !allowOrigin(origin, req.headers.host)) {
       return refuse('FORBIDDEN', `Origin ${JSON.stringify(origin)} may not open a WebSocket here.`);
     }
-    const address = clientAddress(req, trustProxy);
+    // Keyed as the HTTP connection cap keys it (an IPv6 client counts by its /64).
+    const address = addressKey(clientAddress(req, trustProxy));
     const slot = slots.take(address);
     if (slot !== 'taken') {
       return refuse(

@@ -23,8 +23,8 @@ export { tooManySubscriptionsError, useSubscriptionLimit } from './use-subscript
 export { extractPersistedOperationId, usePersistedManifest } from './use-persisted-manifest.js';
 export { stripSuggestions, useHideSuggestions } from './use-hide-suggestions.js';
 export { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
+export { addressKey } from '../callers/client-address.js';
 export {
-  addressKey,
   limitConnections,
   resolveConnectionLimits,
   serverTimeouts,

@@ -254,6 +254,34 @@ describe('finding 5: unauthenticated WebSocket exhaustion', () => {
     await expect.poll(() => stack.gateway.webSocket.openConnections()).toBe(0);
   });
 
+  it('finding 5: an IPv6 client counts by its /64 on WebSocket upgrades, as on HTTP connections', async () => {
+    const { stack, url } = await listening(
+      withKeys({ GATEWAY_TRUST_PROXY: 'true', GATEWAY_WS_MAX_CONNECTIONS_PER_ADDRESS: '2' }),
+    );
+    const from = (address: string) => openWs(url, { headers: { 'x-forwarded-for': address } });
+    const { answer, calls } = await measured(stack, async () => ({
+      a: await from('2001:db8:1:2::a'),
+      b: await from('2001:db8:1:2::b'),
+      // Another address of the same /64: the same client, over its cap.
+      c: await from('2001:db8:1:2:ffff::c'),
+      other: await from('2001:db8:1:3::a'),
+    }));
+    for (const open of [answer.a, answer.b, answer.other]) expect(open).toBeInstanceOf(RawWs);
+    expect(answer.c).toEqual({
+      status: 429,
+      body: {
+        errors: [
+          {
+            message: 'At most 2 WebSocket connections per client address.',
+            extensions: { code: 'RATE_LIMITED' },
+          },
+        ],
+      },
+    } satisfies WsRefusal);
+    expect(calls).toEqual([]);
+    for (const open of [answer.a, answer.b, answer.other]) if (open instanceof RawWs) await open.close();
+  });
+
   it('finding 5: connections over the caps, per client address and in all, are refused at the upgrade (429)', async () => {
     const { stack, url } = await listening(
       withKeys({
