@@ -439,6 +439,9 @@ async function keyForUnknown(
 ): Promise<string | undefined> {
   const key = `gw-${randomUUID()}`;
   const print = fingerprint(input);
+  // Its failure is recorded under the key (settleWith), or nowhere when no key could be kept; either
+  // way it must not be left unhandled, which would end the process.
+  outcome.catch(() => undefined);
   try {
     const claim = await claimKey(deps, kind, key, print, intent).claim();
     if (claim.state !== 'new') return undefined; // a fresh UUID: never happens

@@ -336,6 +336,22 @@ describe('projects and clusters', () => {
       expect(families.get(FLEX)).toBe('FLEX');
     });
 
+    it('lists a Flex cluster both APIs name once, as /flexClusters describes it', async () => {
+      const { service } = fresh();
+      const clusters = await service.listClusters(P);
+      expect(clusters.map((c) => [c.dto.name, c.family]).sort()).toEqual(
+        [
+          [T.clusterName, 'TENANT'],
+          [T.m5ClusterName, 'TENANT'],
+          [F.clusterName, 'FLEX'],
+        ].sort(),
+      );
+      const fromFlexApi = (await atlas.flexClusters.listAllGroupFlexClusters({ groupId: P })).find(
+        (c) => c.name === F.clusterName,
+      );
+      expect(clusters.find((c) => c.dto.name === F.clusterName)!.dto).toEqual(fromFlexApi);
+    });
+
     it('answers a Flex cluster the cluster API describes as FLEX, and reads it through the Flex routes from then on', async () => {
       const { service, families } = fresh();
       // Believed tenant (say, learned by an older gateway of the fleet): the cluster API still answers.
@@ -420,5 +436,82 @@ describe('policies', () => {
     sim.resetStats();
     await Promise.all(Array.from({ length: 6 }, () => read.getProject(P)));
     expect(sim.stats().peakInFlight).toBe(2);
+  });
+});
+
+// What each call hands on is where it came from: its family and cluster travel with every source (the
+// job channel and the idempotency stores keep them in Redis as they are), and the POSTs' bodies.
+describe('every call names the family that served it', () => {
+  const families = ['TENANT', 'FLEX'] as const;
+  const refOf = { TENANT, FLEX };
+  const snapshotOf = { TENANT: T.completedSnapshotId, FLEX: F.completedSnapshotId };
+  const fromHere =
+    (family: string, ref: ClusterRef) => (s: { family: string; projectId: string; clusterName: string }) =>
+      s.family === family && s.projectId === ref.projectId && s.clusterName === ref.clusterName;
+
+  for (const family of families) {
+    it(`${family}: lists, pages, single reads and POSTs`, async () => {
+      const ref = refOf[family];
+      const { service, families: cache } = fresh();
+      cache.set(ref, family);
+      const expected = sim.store.listRestoreJobs(ref.projectId, ref.clusterName).length;
+      const snaps = await service.listAllSnapshots(ref);
+      expect(snaps).toHaveLength(family === 'TENANT' ? T.snapshotCount : F.snapshotCount);
+      expect(snaps.every(fromHere(family, ref))).toBe(true);
+      const jobs = await service.listAllJobs(ref);
+      expect(jobs).toHaveLength(expected);
+      expect(jobs.every(fromHere(family, ref))).toBe(true);
+      const recent = await service.listRecentJobs(ref);
+      expect(recent).toHaveLength(expected);
+      expect(recent.every(fromHere(family, ref))).toBe(true);
+      const snapPage = await service.listSnapshotPage(ref, { pageNum: 1, itemsPerPage: 2 });
+      expect(snapPage.results.every(fromHere(family, ref))).toBe(true);
+      const jobPage = await service.listJobPage(ref, { pageNum: 1, itemsPerPage: 2 });
+      expect(jobPage.results.every(fromHere(family, ref))).toBe(true);
+      expect(fromHere(family, ref)(await service.getSnapshot(ref, snapshotOf[family]))).toBe(true);
+      const job = await service.getJob(ref, jobs[0]!.dto.id!);
+      expect(fromHere(family, ref)(job)).toBe(true);
+      expect(job.dto.id).toBe(jobs[0]!.dto.id);
+      expect(fromHere(family, ref)(await service.download(ref, snapshotOf[family]))).toBe(true);
+      expect(await service.getCluster(ref)).toMatchObject({
+        family,
+        projectId: ref.projectId,
+        dto: { name: ref.clusterName },
+      });
+    });
+  }
+
+  it('a Flex page is that Atlas page of jobs, with Atlas’s count', async () => {
+    const { service } = fresh();
+    let page: Awaited<ReturnType<BackupService['listJobPage']>> | undefined;
+    const calls = await upstream(async () => {
+      page = await service.listJobPage(FLEX, { pageNum: 2, itemsPerPage: 1 });
+    });
+    expect(calls.map((c) => c.operationId)).toEqual(['listGroupFlexClusterBackupRestoreJobs']);
+    const query = new URL(calls[0]!.target, sim.url).searchParams;
+    expect([query.get('pageNum'), query.get('itemsPerPage')]).toEqual(['2', '1']);
+    const all = await service.listAllJobs(FLEX);
+    expect(page).toEqual({ results: [all[1]], totalCount: all.length, whole: false });
+  });
+
+  it('a tenant restore asks Atlas for the target given, and answers the tenant job', async () => {
+    const { service, families: cache } = fresh();
+    cache.set(TENANT, 'TENANT');
+    const target = { projectId: P, clusterName: T.m5ClusterName };
+    let restore: Awaited<ReturnType<BackupService['restore']>> | undefined;
+    const calls = await upstream(async () => {
+      restore = await service.restore(TENANT, T.completedSnapshotId, target);
+    });
+    expect(calls.map((c) => `${c.method} ${c.operationId}`)).toEqual([
+      'POST createGroupClusterBackupTenantRestore',
+    ]);
+    expect(restore).toMatchObject({
+      family: 'TENANT',
+      ...TENANT,
+      dto: { deliveryType: 'RESTORE', targetProjectId: P, targetDeploymentItemName: T.m5ClusterName },
+    });
+    expect(await service.getJob(TENANT, restore!.dto.id!)).toMatchObject({
+      dto: { targetDeploymentItemName: T.m5ClusterName },
+    });
   });
 });

@@ -197,3 +197,92 @@ describe('findJob and backupPolicy', () => {
     expect(Object.keys(backupPolicy({ use: 'poll' }).callOptions ?? {})).toEqual([]);
   });
 });
+
+describe('listRecentJobs: where the Flex read stops', () => {
+  const T0 = Date.parse('2026-08-10T00:00:00Z');
+  const dto = (n: number, at: number) => ({ id: `j${n}`, restoreScheduledDate: new Date(at).toISOString() });
+  const oldestFirst = Array.from({ length: 350 }, (_, n) => dto(n, T0 + n * 60_000));
+
+  it('a list shorter than a chunk is read with the one probe: nothing older is asked for', async () => {
+    const { service, calls } = listedAtlas(oldestFirst.slice(0, 30));
+    expect(ids(await service.listRecentJobs(BUSY))).toEqual(
+      Array.from({ length: 30 }, (_, n) => `j${29 - n}`),
+    );
+    expect(calls).toEqual([[1, 100]]);
+  });
+
+  it('a second chunk asks only for what maxJobs still needs', async () => {
+    const { service, calls } = listedAtlas(oldestFirst);
+    const newest150 = Array.from({ length: 150 }, (_, n) => `j${349 - n}`);
+    expect(ids(await service.listRecentJobs(BUSY, { maxJobs: 150 }))).toEqual(newest150);
+    // [250, 350) in one page of 117 (page 3), then the 50 before: [200, 250) is page 5 of 50.
+    expect(calls).toEqual([
+      [1, 100],
+      [3, 117],
+      [5, 50],
+    ]);
+  });
+
+  it('a chunk ending exactly at `since` reads on: an older job of that same second is still recent', async () => {
+    const tied = oldestFirst.map((j, n) => (n === 249 ? dto(249, T0 + 250 * 60_000) : j));
+    const { service, calls } = listedAtlas(tied);
+    const recent = ids(await service.listRecentJobs(BUSY, { since: T0 + 250 * 60_000 }));
+    expect(recent).toHaveLength(101);
+    expect(recent.at(-1)).toBe('j249');
+    expect(calls).toHaveLength(3);
+  });
+
+  it('jobs deleted between the probe and the page make the answer shorter, not an error', async () => {
+    const jobs = [...oldestFirst];
+    const calls: [number, number][] = [];
+    const shrinking = {
+      flexBackup: {
+        listRestoreJobs: async (q: { pageNum: number; itemsPerPage: number }) => {
+          calls.push([q.pageNum, q.itemsPerPage]);
+          const from = (q.pageNum - 1) * q.itemsPerPage;
+          const page = { results: jobs.slice(from, from + q.itemsPerPage), totalCount: jobs.length };
+          // The probe has learned 350 jobs; all but 50 are gone before the page of the newest is read.
+          jobs.splice(50);
+          return page;
+        },
+      },
+    } as unknown as AtlasClient;
+    const svc = createBackupService({ atlas: shrinking, families: new FamilyCache({ clock }) });
+    expect(await svc.listRecentJobs(BUSY)).toEqual([]);
+    expect(calls).toEqual([
+      [1, 100],
+      [3, 117],
+    ]);
+  });
+
+  it('a tenant list breaks ties of one second by id, newest (largest) first', async () => {
+    const at = new Date(T0).toISOString();
+    const listed = [
+      { id: 'a1', restoreScheduledDate: at },
+      { id: 'a3', restoreScheduledDate: at },
+      { id: 'a0', restoreScheduledDate: new Date(T0 + 1000).toISOString() },
+      { id: 'a2', restoreScheduledDate: at },
+    ];
+    const tenantAtlas = { tenantBackup: { listAllRestores: async () => listed } } as unknown as AtlasClient;
+    const families = new FamilyCache({ clock });
+    families.set(TENANT, 'TENANT');
+    const svc = createBackupService({ atlas: tenantAtlas, families });
+    expect(ids(await svc.listRecentJobs(TENANT))).toEqual(['a0', 'a3', 'a2', 'a1']);
+  });
+});
+
+describe('a dedicated cluster: no backups served here', () => {
+  const DEDICATED: ClusterRef = {
+    projectId: SEED.realistic.groupId,
+    clusterName: SEED.realistic.dedicatedClusterName,
+  };
+
+  it('finds nothing (null), and a get answers NOT_FOUND naming the cluster', async () => {
+    const s = service();
+    expect(await s.findJob(DEDICATED, SEED.unknownId)).toBeNull();
+    expect(await s.findSnapshot(DEDICATED, SEED.unknownId)).toBeNull();
+    expect(await s.getCluster(DEDICATED)).toBeNull();
+    const err = await s.getJob(DEDICATED, SEED.unknownId).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NOT_FOUND', extensions: { reason: 'NOT_SHARED_TIER_OR_FLEX' } });
+  });
+});

@@ -449,3 +449,42 @@ describe('idempotencyStoreKey', () => {
     );
   });
 });
+
+// Bindings decide which lost POST may adopt a job (job-requests' `findLostJob`): a job bound to one
+// key is never adopted by another until the binding expires with the key.
+describe('memory idempotency store: job bindings', () => {
+  const TTL = 60_000;
+  const made = () => {
+    const clock = new ManualClock();
+    return { clock, store: new MemoryIdempotencyStore({ clock, ttlMs: TTL, maxKeys: 2 }) };
+  };
+
+  it('a settled job is bound to its key; another owner is refused until the TTL has run out', async () => {
+    const { clock, store } = made();
+    const c = await store.claim('k1', 'fp');
+    if (c.state !== 'new') throw new Error(c.state);
+    c.settle({ fingerprint: 'fp', projectId: 'p', clusterName: 'c', jobId: 'job-1' });
+    expect(await store.boundTo(['job-1', 'job-2'])).toEqual(['k1', undefined]);
+    expect(await store.bind('job-1', 'k2')).toBe(false);
+    expect(await store.bind('job-1', 'k1')).toBe(true);
+    clock.advance(TTL - 1);
+    expect(await store.bind('job-1', 'k2')).toBe(false);
+    expect(await store.boundTo(['job-1'])).toEqual(['k1']);
+    // The TTL counts from the last bind; at its very end the binding is gone.
+    clock.advance(1);
+    expect(await store.boundTo(['job-1'])).toEqual([undefined]);
+    expect(await store.bind('job-1', 'k2')).toBe(true);
+    expect(await store.boundTo(['job-1'])).toEqual(['k2']);
+  });
+
+  it('keeps maxKeys bindings, the oldest going first', async () => {
+    const { store } = made();
+    expect(await store.bind('a', 'k1')).toBe(true);
+    expect(await store.bind('b', 'k2')).toBe(true);
+    expect(await store.boundTo(['a', 'b'])).toEqual(['k1', 'k2']);
+    expect(await store.bind('c', 'k3')).toBe(true);
+    expect(await store.boundTo(['a', 'b', 'c'])).toEqual([undefined, 'k2', 'k3']);
+    // Once forgotten, a job may be bound anew.
+    expect(await store.bind('a', 'k4')).toBe(true);
+  });
+});

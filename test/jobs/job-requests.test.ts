@@ -660,3 +660,140 @@ describe('the window of jobs a request reads', () => {
     expect(await lookWith([NOW - 60_000], { clockSkewMs: 59_999 })).toBe('OUTCOME_UNKNOWN');
   });
 });
+
+describe('a restore is known by its target', () => {
+  const TARGET = { projectId: 'b'.repeat(24), clusterName: 'Target' };
+  const restoreOnto = (
+    deps: JobRequestDeps,
+    target: { projectId: string; clusterName: string },
+    idempotencyKey?: string,
+  ) => requestRestore(deps, { ...REF, snapshotId: 'snap-1', target, idempotencyKey });
+
+  it('a restore of the snapshot running onto another cluster or project is not this one: a new POST', async () => {
+    for (const other of [
+      { targetProjectId: TARGET.projectId, targetDeploymentItemName: 'Elsewhere' },
+      { targetProjectId: 'c'.repeat(24), targetDeploymentItemName: TARGET.clusterName },
+    ]) {
+      const { atlas, deps } = setup({ restoreWindowMs: 0 });
+      atlas.addJob({ snapshotId: 'snap-1', deliveryType: 'RESTORE', status: 'RUNNING', ...other });
+      expect(summary(await restoreOnto(deps, TARGET))).toEqual({ id: 'job-2', reused: false });
+      expect(atlas.calls.restore).toBe(1);
+    }
+  });
+
+  it('a running restore that names no target project restores into its own project', async () => {
+    const { atlas, deps } = setup({ restoreWindowMs: 0 });
+    atlas.addJob({
+      snapshotId: 'snap-1',
+      deliveryType: 'RESTORE',
+      status: 'RUNNING',
+      targetDeploymentItemName: 'Target',
+    });
+    expect(summary(await restoreOnto(deps, TARGET))).toEqual({ id: 'job-2', reused: false });
+    expect(summary(await restoreOnto(deps, { projectId: REF.projectId, clusterName: 'Target' }))).toEqual({
+      id: 'job-1',
+      reused: true,
+    });
+    expect(atlas.calls.restore).toBe(1);
+  });
+
+  it('a lost restore POST does not adopt a new restore of the snapshot onto another target', async () => {
+    const { atlas, deps } = setup();
+    atlas.failPost = { error: lostAnswer(), created: false };
+    // Another request's restore of the same snapshot, elsewhere, made while this POST's answer was lost.
+    const list = atlas.service.listRecentJobs;
+    let reads = 0;
+    atlas.service.listRecentJobs = async (ref, options) => {
+      if (++reads === 2) {
+        atlas.addJob({
+          snapshotId: 'snap-1',
+          deliveryType: 'RESTORE',
+          status: 'QUEUED',
+          targetProjectId: TARGET.projectId,
+          targetDeploymentItemName: 'Elsewhere',
+          restoreScheduledDate: new Date(NOW).toISOString(),
+        });
+      }
+      return list(ref, options);
+    };
+    const err = await rejection(restoreOnto(deps, TARGET, 'lost-1'));
+    expect(err.code).toBe('OUTCOME_UNKNOWN');
+    expect(await deps.idempotency.boundTo(['job-1'])).toEqual([undefined]);
+  });
+
+  it('restoreWindowMs: 0 turns the window off: identical restores at once each make their POST', async () => {
+    const { atlas, deps } = setup({ restoreWindowMs: 0 });
+    const answers = await Promise.all([restoreOnto(deps, TARGET), restoreOnto(deps, TARGET)]);
+    expect(answers.map(summary)).toEqual([
+      { id: 'job-1', reused: false },
+      { id: 'job-2', reused: false },
+    ]);
+    expect(atlas.calls.restore).toBe(2);
+  });
+});
+
+describe('what a job is bound to', () => {
+  it('a job a request made is bound to it (its key), so no lost POST of another request adopts it', async () => {
+    const { deps, idempotency } = setup();
+    const made = await download(deps, { idempotencyKey: 'b-1', reuseExisting: false });
+    expect(await idempotency.boundTo([made.job.dto.id!])).toEqual([
+      idempotencyStoreKey('apikey:svc', 'download', 'b-1'),
+    ]);
+    const unkeyed = await download(deps, { reuseExisting: false });
+    expect((await idempotency.boundTo([unkeyed.job.dto.id!]))[0]).toMatch(/^unkeyed:[0-9a-f-]{36}$/);
+  });
+});
+
+describe('an unknown outcome the store cannot keep a key for', () => {
+  function refusingStore(deps: JobRequestDeps) {
+    const store = deps.idempotency;
+    deps.idempotency = {
+      claim: () => Promise.reject(new GatewayError('STORE_UNAVAILABLE', 'down')),
+      retake: (...a) => store.retake(...a),
+      bind: (...a) => store.bind(...a),
+      boundTo: (...a) => store.boundTo(...a),
+    };
+  }
+
+  it('OUTCOME_UNKNOWN without a key: the client is told to look before sending again', async () => {
+    const { atlas, deps } = setup();
+    refusingStore(deps);
+    atlas.failPost = { error: lostAnswer(), created: false };
+    const err = await rejection(download(deps, { reuseExisting: false }));
+    expect([err.code, err.message, err.extensions]).toEqual([
+      'OUTCOME_UNKNOWN',
+      'The request was sent to Atlas but its outcome is not known yet; the job may exist. Look at the cluster’s restoreJobs before sending it again.',
+      { retryable: false, outcome: 'unknown' },
+    ]);
+  });
+
+  it('bug: an unknown outcome the store could not keep a key for left a rejection unhandled, which ends the process', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { atlas, deps } = setup();
+      refusingStore(deps);
+      atlas.failPost = { error: lostAnswer(), created: false };
+      expect((await rejection(download(deps, { reuseExisting: false }))).code).toBe('OUTCOME_UNKNOWN');
+      // Node reports an unhandled rejection once the microtasks have run.
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('identical downloads in flight whose POST answer is lost', () => {
+  it('all get OUTCOME_UNKNOWN with one key, and the retry with it gets the job the POST made', async () => {
+    const { atlas, deps } = setup({ inflight: new Map() });
+    atlas.failPost = { error: lostAnswer(), created: true, thenFailLists: 1 };
+    const [a, b] = await Promise.all([rejection(download(deps)), rejection(download(deps))]);
+    expect([a.code, b.code]).toEqual(['OUTCOME_UNKNOWN', 'OUTCOME_UNKNOWN']);
+    const key = a.extensions.idempotencyKey as string;
+    expect(key).toMatch(/^gw-/);
+    expect(summary(await download(deps, { idempotencyKey: key }))).toEqual({ id: 'job-1', reused: true });
+    expect(atlas.calls.download).toBe(1);
+  });
+});

@@ -9,6 +9,8 @@ import { SEED } from '../../src/simulator/seed.js';
 import type { startContractSimulator } from '../support/contract.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { fetchToken } from '../support/sim-http.js';
+import { until } from '../support/private-redis.js';
+import { POLLERS_SPENDER } from '../../src/replicas/atlas-budget.js';
 import { startAtlasClient } from '../support/atlas-client.js';
 
 const OWNER = DEFAULT_SIM_CREDENTIALS[0]!;
@@ -78,5 +80,49 @@ describe('watchJob', () => {
       ['poll', token],
       ['poll', token],
     ]);
+  });
+});
+
+describe('watchJob: who pays for the poller’s later reads', () => {
+  it('the first read spends the subscriber’s share, later ones the pollers’ share, both with the caller’s own token', async () => {
+    const token = String((await fetchToken(sim, OWNER)).body.access_token);
+    // A job that is not finished yet: the poller reads it again.
+    const created = await atlas.flexBackup.download({
+      groupId: F.groupId,
+      name: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+    });
+    expect(['COMPLETED', 'FAILED']).not.toContain(created.status);
+    const uses: BackupUse[] = [];
+    const make = backupServices({ atlas, families: new FamilyCache({ clock: sim.clock }) });
+    const timers = new ManualTimers();
+    const pollers = new JobPollers({ timers });
+    const before = sim.stats().requests.length;
+    const stream = watchJob(
+      {
+        pollers,
+        backup: (use) => {
+          uses.push(use);
+          return make(use);
+        },
+      },
+      { ...JOB, jobId: created.id!, callerId: 'apikey:a', bearerToken: token },
+    );
+    expect((await stream.next()).done).toBe(false);
+    for (const n of [2, 3]) {
+      await until(() => timers.pending === 1, 'the next poll scheduled');
+      timers.fire();
+      await until(() => pollers.stats().polls === n, `poll ${n}`);
+    }
+    await stream.return?.();
+    expect(uses.map((u) => [u.use, u.bearerToken, 'spender' in u ? u.spender : undefined])).toEqual([
+      ['poll', token, 'apikey:a'],
+      ['poll', token, POLLERS_SPENDER],
+    ]);
+    const reads = sim
+      .stats()
+      .requests.slice(before)
+      .filter((r) => r.operationId === 'getGroupFlexClusterBackupRestoreJob');
+    expect(reads).toHaveLength(3);
   });
 });
