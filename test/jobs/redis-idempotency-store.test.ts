@@ -59,8 +59,14 @@ afterEach(async () => {
 async function harness(): Promise<Harness> {
   const prefix = `test-redis-store-${randomUUID()}:`;
   const real = new Redis(URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  // Never connected, no offline queue: every command fails at once, like a Redis that went away.
-  const dead = new Redis(URL, { lazyConnect: true, enableOfflineQueue: false });
+  // Never connected, no offline queue: every command fails at once, like a Redis that went away. A
+  // command would make a lazy client connect, so it points where nothing listens and never retries.
+  const dead = new Redis('redis://127.0.0.1:1', {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  dead.on('error', () => undefined);
   await until(() => real.status === 'ready', 'redis ready');
   const stores: RedisIdempotencyStore[] = [];
   const redis: Harness['redis'] = {
@@ -613,5 +619,219 @@ describe('RedisIdempotencyStore: Redis lost its data', () => {
     await h.real.del(`${h.prefix}idem-recovering`);
     held(await s.claim('e3', 'fp'));
     c.settle(result('job-e1'));
+  });
+});
+
+// Issue #21, the survivors of the store's own run: what a refused request is told, a key this
+// replica holds or kept asked again while Redis is away, write-backs without a `ready` event, lease
+// renewals that fail, a closed store, and a wait that gives up.
+describe('RedisIdempotencyStore: what a refused keyed request is told', () => {
+  const because = (reason: string) => ({
+    code: 'STORE_UNAVAILABLE',
+    message: `The idempotency store is unavailable (${reason}); nothing was sent to Atlas. Retry with the same idempotencyKey.`,
+    extensions: { retryable: true },
+  });
+
+  it('the reason: shutting down, unreachable, not answering, taken over, getting its keys back', async () => {
+    const h = await harness();
+    const unresolved: IdempotentResult = {
+      ...result(''),
+      unresolved: { snapshotId: 's', deliveryType: 'DOWNLOAD' },
+    };
+    // Not ready.
+    const s = h.store();
+    h.redis.up = false;
+    await expect(s.claim('m1', 'fp')).rejects.toMatchObject(because('Redis is unreachable'));
+    await expect(s.retake('m1', 'fp', unresolved)).rejects.toMatchObject(because('Redis is unreachable'));
+    h.redis.up = true;
+    // Commands failing.
+    const c = held(await s.claim('m2', 'fp', INTENT));
+    h.redis.broken = true;
+    await expect(s.claim('m3', 'fp')).rejects.toMatchObject(because('Redis did not answer'));
+    await expect(c.posting(1)).rejects.toMatchObject(because('Redis did not answer'));
+    h.redis.broken = false;
+    // Taken over before the write-ahead.
+    await h.real.set(`${h.prefix}idem:m2`, JSON.stringify({ fingerprint: 'fp', owner: 'other' }));
+    await expect(c.posting(2)).rejects.toMatchObject(because('another request took the key over'));
+    // An orphan handed out by Redis, retaken while commands fail.
+    await h.real.set(`${h.prefix}idem:m4`, JSON.stringify({ fingerprint: 'fp', owner: 'gone' }), 'PX', TTL);
+    const orphan = await s.claim('m4', 'fp');
+    if (orphan.state !== 'done') throw new Error('expected the orphan');
+    h.redis.broken = true;
+    await expect(s.retake('m4', 'fp', orphan.result)).rejects.toMatchObject(because('Redis did not answer'));
+    h.redis.broken = false;
+    // Redis getting its keys back.
+    await h.real.set(`${h.prefix}idem-recovering`, '1', 'PX', TTL);
+    await expect(s.claim('m5', 'fp')).rejects.toMatchObject(
+      because('Redis lost its keys (restarted without persistence) and the replicas are writing them back'),
+    );
+    await h.real.del(`${h.prefix}idem-recovering`);
+    // Shutting down.
+    const d = held(await s.claim('m6', 'fp'));
+    s.close();
+    const closing = because('this replica is shutting down');
+    await expect(s.claim('m6', 'fp')).rejects.toMatchObject(closing);
+    await expect(s.retake('m6', 'fp', unresolved)).rejects.toMatchObject(closing);
+    await expect(d.posting(3)).rejects.toMatchObject(closing);
+  });
+});
+
+describe('RedisIdempotencyStore: single-replica mode, keys between Redis and this process', () => {
+  it('a key this replica holds in Redis, asked again while Redis is away, is in flight: no second claim', async () => {
+    const h = await harness();
+    const s = h.store('single-replica');
+    const c = held(await s.claim('h1', 'fp1'));
+    h.redis.up = false;
+    const again = await s.claim('h1', 'fp1');
+    if (again.state !== 'inflight') throw new Error(`expected inflight, got ${again.state}`);
+    expect(again.fingerprint).toBe('fp1');
+    c.settle(result('job-h1', 'fp1'));
+    expect(await again.wait).toEqual(result('job-h1', 'fp1'));
+  });
+
+  it('a key kept locally is answered locally until written back, even once Redis is ready again', async () => {
+    const h = await harness();
+    const s = h.store('single-replica');
+    held(await s.claim('warm', 'fp')).settle(undefined);
+    h.redis.up = false;
+    held(await s.claim('k1', 'fp')).settle(result('job-k1'));
+    const k2 = held(await s.claim('k2', 'fp'));
+    // Ready again, before any write-back: Redis does not know k1 yet, this replica does.
+    h.redis.up = true;
+    expect(await s.claim('k1', 'fp')).toEqual({ state: 'done', result: result('job-k1') });
+    expect(await h.real.exists(`${h.prefix}idem:k1`)).toBe(0);
+    // A local key settled once Redis is ready is written at once (with the others kept meanwhile).
+    k2.settle(result('job-k2'));
+    await written(h.real, `${h.prefix}idem:k2`);
+    await written(h.real, `${h.prefix}idem:k1`);
+    expect(await json(h.real, `${h.prefix}idem:k2`)).toEqual({ fingerprint: 'fp', result: result('job-k2') });
+  });
+
+  it('a local result is answered for its TTL, not at its last millisecond', async () => {
+    const h = await harness();
+    const s = h.store('single-replica');
+    h.redis.up = false;
+    held(await s.claim('t1', 'fp')).settle(result('job-t1'));
+    h.clock.advance(TTL - 1);
+    expect((await s.claim('t1', 'fp')).state).toBe('done');
+    h.clock.advance(1);
+    expect((await s.claim('t1', 'fp')).state).toBe('new');
+  });
+
+  it('an expired local key is not written back, and does not stop the others', async () => {
+    const h = await harness();
+    const s = h.store('single-replica');
+    held(await s.claim('warm', 'fp')).settle(undefined);
+    h.redis.up = false;
+    held(await s.claim('x1', 'fp')).settle(result('job-x1'));
+    h.clock.advance(TTL / 2);
+    held(await s.claim('x2', 'fp')).settle(result('job-x2'));
+    // x1's TTL ends exactly now.
+    h.clock.advance(TTL / 2);
+    h.redis.up = true;
+    h.real.emit('ready');
+    await written(h.real, `${h.prefix}idem:x2`);
+    await until(() => h.lines.some((l) => l.idempotency === 'written-back'), 'written-back');
+    expect(await h.real.exists(`${h.prefix}idem:x1`)).toBe(0);
+    expect(h.lines.find((l) => l.idempotency === 'written-back')).toMatchObject({ keys: 1 });
+  });
+});
+
+describe('RedisIdempotencyStore: writes that failed are made at the next claim', () => {
+  it('a free whose write failed, then a result whose write failed: each is made when a claim finds Redis answering again', async () => {
+    const h = await harness();
+    const s = h.store();
+    const lease = (k: string) => `${h.prefix}idem-lease:${h.prefix}idem:${k}`;
+    const f = held(await s.claim('f1', 'fp'));
+    h.redis.broken = true;
+    f.settle(undefined);
+    await new Promise((r) => setImmediate(r));
+    h.redis.broken = false;
+    expect(await h.real.exists(`${h.prefix}idem:f1`, lease('f1'))).toBe(2);
+    held(await s.claim('f2', 'fp')); // no `ready` event: the claim finds Redis answering
+    for (let i = 0; i < 200 && (await h.real.exists(`${h.prefix}idem:f1`)) === 1; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await h.real.exists(`${h.prefix}idem:f1`, lease('f1'))).toBe(0);
+
+    const r = held(await s.claim('r1', 'fp'));
+    h.redis.broken = true;
+    r.settle(result('job-r1'));
+    await new Promise((res) => setImmediate(res));
+    h.redis.broken = false;
+    held(await s.claim('r2', 'fp'));
+    await written(h.real, `${h.prefix}idem-job:job-r1`);
+    expect(await json(h.real, `${h.prefix}idem:r1`)).toEqual({ fingerprint: 'fp', result: result('job-r1') });
+    // Settles Redis took are no conflict: nothing of the kind is logged.
+    expect(h.lines.filter((l) => l.idempotency === 'settle-refused' || l.idempotency === 'conflict')).toEqual(
+      [],
+    );
+  });
+});
+
+describe('RedisIdempotencyStore: lease renewals', () => {
+  it('a renewal keeps the claim as it is, and a failed one is tried again at the next third', async () => {
+    const h = await harness();
+    const s = h.store();
+    const c = held(await s.claim('n1', 'fp', INTENT));
+    const k = `${h.prefix}idem:n1`;
+    const lease = `${h.prefix}idem-lease:${k}`;
+    const value = await h.real.get(k);
+    await h.real.pexpire(lease, 1_000);
+    h.timers.fire();
+    await until(() => h.timers.pending.size === 1, 'renewed');
+    expect(await h.real.pttl(lease)).toBeGreaterThan(1_000);
+    expect(await h.real.get(k)).toBe(value);
+    // Redis away at a renewal: the next one is scheduled all the same, and renews.
+    h.redis.broken = true;
+    h.timers.fire();
+    await until(() => h.timers.pending.size === 1, 'rescheduled');
+    h.redis.broken = false;
+    await h.real.pexpire(lease, 1_000);
+    h.timers.fire();
+    await until(() => h.timers.pending.size === 1, 'renewed again');
+    expect(await h.real.pttl(lease)).toBeGreaterThan(1_000);
+    c.settle(result('job-n1'));
+    expect(h.timers.pending.size).toBe(0);
+  });
+});
+
+describe('RedisIdempotencyStore: a closed store, bindings while Redis is away, a wait that gives up', () => {
+  it('a closed store no longer answers Redis coming back (no epoch check, no recovery marker)', async () => {
+    const h = await harness();
+    const s = h.store();
+    held(await s.claim('z1', 'fp')).settle(undefined);
+    s.close();
+    await h.real.del(`${h.prefix}idem-epoch`);
+    h.real.emit('ready');
+    // Any command the store sent on `ready` went out before this one, on the same connection.
+    expect(await h.real.exists(`${h.prefix}idem-epoch`, `${h.prefix}idem-recovering`)).toBe(0);
+  });
+
+  it('while Redis is not ready, boundTo does not ask it (its commands would fail)', async () => {
+    const h = await harness();
+    const s = h.store('single-replica');
+    h.redis.up = false;
+    h.redis.broken = true;
+    expect(await s.bind('job-b', 'k-b')).toBe(true);
+    expect(await s.boundTo(['job-b', 'job-c'])).toEqual(['k-b', undefined]);
+  });
+
+  it('a wait gives up once Redis has been unreachable for 10 leases (500 polls here): the caller claims again', async () => {
+    const h = await harness();
+    const opts = { clock: h.clock, timers: h.timers, leaseMs: 50, waitPollMs: 1 };
+    const a = new RedisIdempotencyStore(h.redis, opts);
+    const b = new RedisIdempotencyStore(h.redis, opts);
+    try {
+      held(await a.claim('w1', 'fp'));
+      const waiting = await b.claim('w1', 'fp');
+      if (waiting.state !== 'inflight') throw new Error('expected inflight');
+      h.redis.broken = true;
+      expect(await waiting.wait).toBeUndefined();
+    } finally {
+      h.redis.broken = false;
+      a.close();
+      b.close();
+    }
   });
 });
