@@ -797,3 +797,149 @@ describe('identical downloads in flight whose POST answer is lost', () => {
     expect(atlas.calls.download).toBe(1);
   });
 });
+
+describe('the deadline, step by step', () => {
+  const timeout = () =>
+    new GatewayError('UPSTREAM_UNAVAILABLE', 'deadline', { extensions: { retryable: true } });
+  /** A call that waits until the test lets it go. */
+  function gated<A extends unknown[], R>(fn: (...a: A) => Promise<R>) {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let entered = 0;
+    const call = async (...a: A) => {
+      entered++;
+      await gate;
+      return fn(...a);
+    };
+    return { call, open: () => open(), entered: () => entered };
+  }
+  const tick = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+
+  it('a deadline already passed: nothing is read or sent, the answer is the deadline’s', async () => {
+    const { atlas, deps } = setup();
+    const ctl = new AbortController();
+    const reason = timeout();
+    ctl.abort(reason);
+    deps.deadline = ctl.signal;
+    await expect(download(deps, { reuseExisting: false })).rejects.toBe(reason);
+    await tick();
+    expect(atlas.calls.download).toBe(0);
+  });
+
+  it('an unkeyed download stopped while reading the snapshot answers the deadline’s timeout, and sends nothing after', async () => {
+    const { atlas, deps } = setup();
+    const snap = gated(atlas.service.getSnapshot);
+    atlas.service.getSnapshot = snap.call;
+    const ctl = new AbortController();
+    deps.deadline = ctl.signal;
+    const answer = download(deps, { reuseExisting: false });
+    await tick();
+    const reason = timeout();
+    ctl.abort(reason);
+    await expect(answer).rejects.toBe(reason);
+    snap.open();
+    await tick();
+    expect([snap.entered(), atlas.calls.download]).toEqual([1, 0]);
+  });
+
+  it('identical downloads sharing one request, stopped before its POST, both answer the retryable timeout', async () => {
+    const { atlas, deps } = setup({ inflight: new Map() });
+    const snap = gated(atlas.service.getSnapshot);
+    atlas.service.getSnapshot = snap.call;
+    const ctl = new AbortController();
+    deps.deadline = ctl.signal;
+    const answers = [download(deps), download(deps)].map((p) => p.catch((e: unknown) => e));
+    await tick();
+    const reason = timeout();
+    ctl.abort(reason);
+    expect(await Promise.all(answers)).toEqual([reason, reason]);
+    snap.open();
+    await tick();
+    expect([snap.entered(), atlas.calls.download]).toEqual([1, 0]);
+  });
+
+  it('a keyed request stopped while its write-ahead is being recorded sends no POST, and frees its key', async () => {
+    const { atlas, deps, idempotency } = setup();
+    const writes = gated(async () => undefined);
+    deps.idempotency = {
+      claim: async (...a) => {
+        const c = await idempotency.claim(...a);
+        return c.state === 'new' ? { ...c, posting: writes.call } : c;
+      },
+      retake: (...a) => idempotency.retake(...a),
+      bind: (...a) => idempotency.bind(...a),
+      boundTo: (...a) => idempotency.boundTo(...a),
+    };
+    const ctl = new AbortController();
+    deps.deadline = ctl.signal;
+    const answer = download(deps, { idempotencyKey: 'wa-1', reuseExisting: false });
+    for (let i = 0; i < 10 && writes.entered() === 0; i++) await tick();
+    expect(writes.entered()).toBe(1);
+    const reason = timeout();
+    ctl.abort(reason);
+    await expect(answer).rejects.toBe(reason);
+    writes.open();
+    await tick();
+    expect(atlas.calls.download).toBe(0);
+    const again = await idempotency.claim(idempotencyStoreKey('apikey:svc', 'download', 'wa-1'), 'x');
+    expect(again.state).toBe('new');
+  });
+
+  it('an unkeyed download whose POST is out at the deadline gets a key that records when the POST went out', async () => {
+    const { atlas, clock, deps, idempotency } = setup();
+    const post = gated(atlas.service.download);
+    atlas.service.download = post.call;
+    const postings: [string, number][] = [];
+    deps.idempotency = {
+      claim: async (key, ...rest) => {
+        const c = await idempotency.claim(key, ...rest);
+        if (c.state !== 'new') return c;
+        return { ...c, posting: async (at: number) => void postings.push([key, at]) };
+      },
+      retake: (...a) => idempotency.retake(...a),
+      bind: (...a) => idempotency.bind(...a),
+      boundTo: (...a) => idempotency.boundTo(...a),
+    };
+    const ctl = new AbortController();
+    deps.deadline = ctl.signal;
+    const answer = rejection(download(deps, { reuseExisting: false }));
+    for (let i = 0; i < 10 && post.entered() === 0; i++) await tick();
+    clock.advance(5_000);
+    ctl.abort(timeout());
+    const err = await answer;
+    expect(err.code).toBe('OUTCOME_UNKNOWN');
+    const key = err.extensions.idempotencyKey as string;
+    expect(postings).toEqual([[idempotencyStoreKey('apikey:svc', 'download', key), NOW]]);
+    post.open();
+    for (let i = 0; i < 10 && atlas.jobs.length === 0; i++) await tick();
+    await tick();
+    // The retry is a request of its own, with a deadline still ahead.
+    deps.deadline = undefined;
+    expect(summary(await download(deps, { idempotencyKey: key, reuseExisting: false }))).toEqual({
+      id: 'job-1',
+      reused: true,
+    });
+  });
+});
+
+describe('a lost POST’s job already bound to the same key', () => {
+  it('is adopted by that key’s request (a holder bound it, then lost the answer): no second job', async () => {
+    const { atlas, deps, idempotency } = setup();
+    const storeKey = idempotencyStoreKey('apikey:svc', 'download', 'own-1');
+    const post = atlas.service.download;
+    atlas.service.download = async (ref, snapshotId) => {
+      const job = await post(ref, snapshotId);
+      // Bound to the key that made it, as a replica does before it records the answer; then the
+      // answer is lost on its way.
+      await idempotency.bind(job.dto.id!, storeKey);
+      throw lostAnswer();
+    };
+    expect(summary(await download(deps, { idempotencyKey: 'own-1', reuseExisting: false }))).toEqual({
+      id: 'job-1',
+      reused: false,
+    });
+    expect(atlas.calls.download).toBe(1);
+  });
+});
