@@ -4,7 +4,8 @@
  * `-- --survivors` also prints every surviving and uncovered mutant (file:line, mutator, replacement).
  * `-- --report <path>` reads another report; given several times, their files are merged (a file in
  * several reports counts from the last), for runs made one module group at a time. `-- --out <path>`
- * writes elsewhere (`-` prints it).
+ * writes elsewhere (`-` prints it). `-- --keep <summary.json>` keeps the counts of the files that
+ * summary has and the reports do not (a group re-run alone updates its files, the others stay).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -56,19 +57,38 @@ export function count(mutants: Mutant[]): Counts {
   return { ...c, score: valid === 0 ? null : Math.round((detected / valid) * 10_000) / 100 };
 }
 
-export function summarize(report: Report) {
+/** Counts of several files added up, the score made again from the sums. */
+export function add(counts: Counts[]): Counts {
+  const sum = (k: Exclude<keyof Counts, 'score'>) => counts.reduce((n, c) => n + c[k], 0);
+  const c = {
+    mutants: sum('mutants'),
+    killed: sum('killed'),
+    survived: sum('survived'),
+    timeout: sum('timeout'),
+    noCoverage: sum('noCoverage'),
+    ignored: sum('ignored'),
+    errors: sum('errors'),
+  };
+  const detected = c.killed + c.timeout;
+  const valid = detected + c.survived + c.noCoverage;
+  return { ...c, score: valid === 0 ? null : Math.round((detected / valid) * 10_000) / 100 };
+}
+
+/** Per file and per group; `kept`: counts of files the report does not have (`--keep`). */
+export function summarize(report: Report, kept: Record<string, Counts> = {}) {
+  const measured = Object.fromEntries(
+    Object.entries(report.files).map(([path, f]) => [path, count(f.mutants)]),
+  );
   const files = Object.fromEntries(
-    Object.entries(report.files)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([path, f]) => [path, count(f.mutants)]),
+    Object.entries({ ...kept, ...measured }).sort(([a], [b]) => a.localeCompare(b)),
   );
   const groups = Object.fromEntries(
     GROUPS.map(([name, re]) => [
       name,
-      count(Object.entries(report.files).flatMap(([path, f]) => (re.test(path) ? f.mutants : []))),
+      add(Object.entries(files).flatMap(([path, c]) => (re.test(path) ? [c] : []))),
     ]),
   );
-  const total = count(Object.values(report.files).flatMap((f) => f.mutants));
+  const total = add(Object.values(files));
   return { total, groups, files };
 }
 
@@ -91,13 +111,17 @@ const { values } = parseArgs({
     report: { type: 'string', multiple: true, default: ['reports/mutation/mutation.json'] },
     out: { type: 'string', default: 'docs/mutation-summary.json' },
     survivors: { type: 'boolean', default: false },
+    keep: { type: 'string' },
   },
 });
 const reports = await Promise.all(
   values.report.map(async (path) => JSON.parse(await readFile(path, 'utf8')) as Report),
 );
 const report: Report = { files: Object.assign({}, ...reports.map((r) => r.files)) as Report['files'] };
-const text = `${JSON.stringify(summarize(report), null, 2)}\n`;
+const kept = values.keep
+  ? (JSON.parse(await readFile(values.keep, 'utf8')) as { files: Record<string, Counts> }).files
+  : {};
+const text = `${JSON.stringify(summarize(report, kept), null, 2)}\n`;
 if (values.out === '-') process.stdout.write(text);
 else await writeFile(values.out, text);
 if (values.survivors) process.stdout.write(`${survivors(report).join('\n')}\n`);
