@@ -113,8 +113,11 @@ describe('listRecentJobs, whatever Atlas’s order', () => {
 
   it('newest first (not Atlas’s order): the page read contradicts it, so the whole list is read and sorted', async () => {
     const { service, calls } = listedAtlas([...oldestFirst].reverse());
-    expect(ids(await service.listRecentJobs(BUSY, { since }))).toEqual(newest30);
+    const recent = await service.listRecentJobs(BUSY, { since });
+    expect(ids(recent)).toEqual(newest30);
     expect(calls).toEqual([[1, 100], [3, 117], 'all']);
+    // Read the long way, they are still the Flex cluster's jobs.
+    expect(recent.every((j) => j.family === 'FLEX' && j.clusterName === BUSY.clusterName)).toBe(true);
   });
 
   it('a first page of jobs of one second tells no order, and is no contradiction either', async () => {
