@@ -17,6 +17,7 @@ const gateway = createGateway({
   logging: false,
   graphiql: false,
   pollIntervalMs: config.pollIntervalMs,
+  ...(config.readCache ? { readCache: config.readCache } : {}),
   // The load generator is one address holding up to 10,000 subscribers: the caps would refuse it.
   connections: { maxConnections: 0, maxConnectionsPerAddress: 0 },
 });

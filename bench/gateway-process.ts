@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { GatewayOptions } from '../src/gateway.js';
 import { OWNER } from './upstream.js';
 
 /** What the parent sends the gateway child. */
@@ -29,6 +30,8 @@ export interface ChildConfig {
   clientSecret: string;
   /** Time between two upstream reads of a watched job. */
   pollIntervalMs: number;
+  /** The shared read cache (`createGateway`'s `readCache`). @default off */
+  readCache?: GatewayOptions['readCache'];
 }
 
 /** Options of `startGatewayProcess`. */
@@ -37,6 +40,8 @@ export interface GatewayProcessOptions {
   baseUrl: string;
   /** @default 4000 (the gateway's own default) */
   pollIntervalMs?: number;
+  /** The shared read cache (docs/caching.md). @default off, as `createGateway` */
+  readCache?: GatewayOptions['readCache'];
 }
 
 /** The gateway in its own process: its memory is its own, and it does not share a thread with the load. */
@@ -60,6 +65,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     clientId: OWNER.clientId,
     clientSecret: OWNER.clientSecret,
     pollIntervalMs: options.pollIntervalMs ?? 4000,
+    ...(options.readCache ? { readCache: options.readCache } : {}),
   };
   const child: ChildProcess = fork(CHILD, [], {
     execArgv: [...process.execArgv, '--expose-gc'],

@@ -1,7 +1,13 @@
 import { parseArgs } from 'node:util';
 
-export type Section = 'economy' | 'overhead' | 'subscriptions' | 'mutation-volume';
-export const SECTIONS: readonly Section[] = ['economy', 'overhead', 'subscriptions', 'mutation-volume'];
+export type Section = 'economy' | 'overhead' | 'subscriptions' | 'mutation-volume' | 'shared-dashboards';
+export const SECTIONS: readonly Section[] = [
+  'economy',
+  'overhead',
+  'subscriptions',
+  'mutation-volume',
+  'shared-dashboards',
+];
 
 /** What `npm run bench -- [flags]` runs. Every field has a flag; `--quick` changes the defaults. */
 export interface BenchOptions {

@@ -9,6 +9,8 @@ import type { SubscriptionRun } from './subscriptions.js';
 import type { MutationVolumeRow } from './mutation-volume.js';
 
 /** Everything one run measured: what `bench/results/*.json` holds. */
+import type { SharedDashboardsReport } from './shared-dashboards.js';
+
 export interface BenchResults {
   startedAt: string;
   wallSec: number;
@@ -28,6 +30,8 @@ export interface BenchResults {
   subscriptions?: SubscriptionRun[];
   /** Upstream calls and bytes per mutation on the 2,160-job cluster (issue #17). */
   mutationVolume?: MutationVolumeRow[];
+  /** N dashboards refreshing on one gateway with the shared read cache (issue #19). */
+  sharedDashboards?: SharedDashboardsReport;
   targets?: TargetCheck[];
   /**
    * One-minute load average at the start and end of each section. The machine may be shared (tests of

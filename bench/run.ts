@@ -14,6 +14,7 @@ import { runOverhead } from './overhead.js';
 import { PeerUnavailable, startPeer, type PeerGateway } from './peer/peer-gateway.js';
 import { checkTargets, printReport, writeResults, type BenchResults } from './report.js';
 import { startSimulatorProcess } from './simulator-process.js';
+import { printSharedDashboards, runSharedDashboards } from './shared-dashboards.js';
 import { runSubscriptions } from './subscriptions.js';
 import { fetchToken } from './upstream.js';
 
@@ -150,6 +151,13 @@ try {
   if (opts.sections.has('mutation-volume')) {
     await section('mutation-volume', async () => {
       results.mutationVolume = await runMutationVolume();
+    });
+  }
+
+  if (opts.sections.has('shared-dashboards')) {
+    await section('shared-dashboards', async () => {
+      results.sharedDashboards = await runSharedDashboards({ quick: opts.quick, cleanup });
+      printSharedDashboards(results.sharedDashboards);
     });
   }
 

@@ -81,6 +81,7 @@ export function createGatewayFromConfig(
             'each replica polls the jobs its own subscribers watch',
             'cluster families and Atlas backoffs are learned per replica',
             'the Atlas budget is counted per replica',
+            'each replica caches Atlas reads for itself, and our mutations clear only its own entries',
           ],
         })
       : undefined;
@@ -102,6 +103,9 @@ export function createGatewayFromConfig(
       familyTtlMs: config.upstream.familyTtlMs,
       maxUpstreamConcurrency: config.upstream.maxUpstreamConcurrency,
       pollIntervalMs: config.upstream.pollIntervalMs,
+      readCache: config.cache.enabled
+        ? { ttlMs: config.cache.ttlMs, maxEntries: config.cache.maxEntries }
+        : false,
       atlasBudget: config.upstream.atlasBudget,
       authenticate: callers.authenticate,
       ...(redis ? { redis } : {}),

@@ -12,10 +12,14 @@ import {
 import { Registry } from 'prom-client';
 import {
   createAtlasClient,
+  ReadCache,
   type AtlasClient,
   type AtlasClientConfig,
   type AtlasExchange,
+  type ReadKind,
 } from './atlas/index.js';
+import { RedisReadStore } from './replicas/redis-read-store.js';
+import { cacheScopeOf, wantsFreshData } from './callers/cache-scope.js';
 import { systemClock, type Clock } from './time/clock.js';
 import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
@@ -159,6 +163,13 @@ export interface GatewayOptions {
    * @default DEFAULT_WEBSOCKET_LIMITS; only the gateway's own origin and non-browser clients
    */
   webSocket?: WebSocketOptions;
+  /**
+   * The shared upstream read cache (docs/caching.md): freshness bound per kind of Atlas read (0: that
+   * kind is not cached), and most entries in this process; shared through `redis` when given.
+   * `createGatewayFromConfig` passes the configured one (on by default there).
+   * @default false (every read goes upstream)
+   */
+  readCache?: { ttlMs: Readonly<Record<ReadKind, number>>; maxEntries?: number } | false;
 }
 
 export interface Gateway {
@@ -166,6 +177,8 @@ export interface Gateway {
   /** The node HTTP server around yoga; not listening until `listen`. */
   server: Server;
   atlas: AtlasClient;
+  /** The shared upstream read cache, when on (its counters: tests, metrics, the bench). */
+  readCache: ReadCache | undefined;
   families: FamilyCache;
   pollers: JobPollers;
   registry: Registry;
@@ -223,8 +236,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Pass-through callers (their id is their token's hash) Atlas has answered 2xx: until then a token
   // is unverified and the rate limits key its caller by address, so random tokens gain nothing.
   const acceptedCallers = new ExpiringMap<string, true>({ ttlMs: 3_600_000, maxEntries: 10_000, clock });
+  const readCache = options.readCache
+    ? new ReadCache({
+        ttlMs: options.readCache.ttlMs,
+        clock,
+        ...(options.readCache.maxEntries !== undefined ? { maxEntries: options.readCache.maxEntries } : {}),
+        ...(options.redis ? { shared: new RedisReadStore(options.redis) } : {}),
+      })
+    : undefined;
   const atlas = createAtlasClient({
     clock,
+    readCache,
     ...options.atlas,
     beforeSend: async (r) => {
       await options.atlas.beforeSend?.(r);
@@ -360,6 +382,9 @@ export function createGateway(options: GatewayOptions): Gateway {
               bearerToken: caller.atlasBearerToken,
               spender: caller.id,
               maxConcurrency: options.maxUpstreamConcurrency,
+              // Callers who may see different things never share a cached answer.
+              cacheScope: cacheScopeOf(caller),
+              fresh: wantsFreshData(request.headers),
             }),
           });
         }),
@@ -405,6 +430,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     yoga,
     server,
     atlas,
+    readCache,
     families,
     pollers,
     registry,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AtlasStats } from './atlas-stats.js';
 import { bearerAuth, type AuthAttempt, type AuthStrategy } from './credentials/auth-strategy.js';
 import type { Clock } from '../time/clock.js';
@@ -11,6 +11,7 @@ import {
   type AtlasFieldViolation,
 } from './errors.js';
 import { BodyShapeError } from './parse-body.js';
+import { freshnessOf, type CacheMode, type CachedRead, type ReadCache, type ReadKind } from './read-cache.js';
 import { isTimeoutReason, parseRetryAfter, withRetries, type RetryOptions } from './retry.js';
 import type { Sleep } from '../time/sleep.js';
 import type { Transport, WireRequest, WireResponse } from './transport.js';
@@ -26,6 +27,13 @@ export interface AtlasOperation {
   mediaType: string;
   /** The legacy v1.0 routes accept API keys (Digest) only. */
   digestOnly?: boolean;
+  /** GET: which freshness bound of the read cache applies. @default not cached */
+  readKind?: ReadKind;
+  /**
+   * POST: the job lists and job states of the cluster in its path (`groupId` and `clusterName` or
+   * `name`) are dropped from the read cache once it returns, answered or not. @default none
+   */
+  invalidatesJobs?: boolean;
 }
 
 /** Per-call options every family method takes. */
@@ -49,6 +57,16 @@ export interface CallOptions {
    * sent. @default none
    */
   spender?: string | undefined;
+  /**
+   * How a GET uses the read cache (`CacheMode`): `refresh` for a caller asking for fresh data,
+   * `bypass` for job pollers. @default 'use'
+   */
+  cache?: CacheMode | undefined;
+  /**
+   * Who may share cached answers read with the client's own credentials: a fingerprint of the caller's
+   * visibility and rights. A `bearerToken` is its own scope and ignores it. @default '' (one scope)
+   */
+  cacheScope?: string | undefined;
 }
 
 export interface CallInput {
@@ -70,6 +88,10 @@ export interface AtlasHttpDeps {
   sleep: Sleep;
   random: () => number;
   stats: AtlasStats;
+  /** The shared read cache of GETs. @default none: every call goes upstream */
+  cache?: ReadCache | undefined;
+  /** Names the client's own credentials in cache keys (a hash of their public id). @default '' */
+  ownScope?: string;
 }
 
 /**
@@ -118,21 +140,94 @@ export class AtlasHttp {
       spender: options.spender,
     };
 
-    const res = await withRetries(
-      {
-        options: d.retry,
-        clock: d.clock,
-        sleep: d.sleep,
-        random: d.random,
-        retryable: op.method === 'GET' || options.idempotent === true,
-        signal: options.signal,
-        operation: op.id,
-        requestId,
-        onRetry: () => d.stats.retries++,
-      },
-      () => this.#sendAuthenticated(base, auth),
-    );
-    return this.#parse(op, res, requestId, parse);
+    const send = (signal: AbortSignal | undefined) =>
+      withRetries(
+        {
+          options: d.retry,
+          clock: d.clock,
+          sleep: d.sleep,
+          random: d.random,
+          retryable: op.method === 'GET' || options.idempotent === true,
+          signal,
+          operation: op.id,
+          requestId,
+          onRetry: () => d.stats.retries++,
+        },
+        () => this.#sendAuthenticated({ ...base, signal }, auth),
+      );
+
+    const cache = d.cache;
+    if (cache && op.method === 'GET' && op.readKind) {
+      const entry = await this.#cached(cache, op, input, base, options, (signal) =>
+        send(signal).then((res) => {
+          // Parsed once before it is stored: an answer that does not parse is never served again.
+          this.#parse(op, res, requestId, parse);
+          return {
+            entry: {
+              body: res.body.toString('utf8'),
+              contentType: headerString(res.headers['content-type']),
+              storedAt: d.clock.now(),
+            },
+            maxAgeMs: freshnessOf(res.headers['cache-control']),
+          };
+        }),
+      );
+      return this.#parse(op, cachedResponse(entry), requestId, parse);
+    }
+    if (cache && op.invalidatesJobs) {
+      try {
+        return this.#parse(op, await send(options.signal), requestId, parse);
+      } finally {
+        // Answered or not: a POST whose answer was lost may still have made its job.
+        const tag = jobsTag(input);
+        if (tag) await cache.invalidate(tag);
+      }
+    }
+    return this.#parse(op, await send(options.signal), requestId, parse);
+  }
+
+  async #cached(
+    cache: ReadCache,
+    op: AtlasOperation,
+    input: CallInput,
+    base: WireRequest,
+    options: CallOptions,
+    fetch: (signal: AbortSignal) => ReturnType<Parameters<ReadCache['read']>[1]>,
+  ): Promise<CachedRead> {
+    // The credential scope: a pass-through token is its own (hashed, never stored as is); the client's
+    // credentials are split by the caller's rights fingerprint, so callers who see different things
+    // never share an answer.
+    const scope =
+      options.bearerToken !== undefined
+        ? `bearer:${sha256(options.bearerToken)}`
+        : `own:${this.#d.ownScope ?? ''}:${options.cacheScope ?? ''}`;
+    const key = sha256(`${scope}\n${op.mediaType}\n${base.target}`);
+    try {
+      return await cache.read(
+        {
+          key,
+          kind: op.readKind!,
+          tag: op.readKind === 'jobs' ? jobsTag(input) : undefined,
+          mode: options.cache ?? 'use',
+          signal: options.signal,
+        },
+        fetch,
+      );
+    } catch (err) {
+      // This caller gave up while the shared read went on for others: the same coded error as a call
+      // of its own would have ended with.
+      if (options.signal?.aborted && !(err instanceof AtlasError)) {
+        const deadline = isTimeoutReason(options.signal.reason);
+        throw new AtlasNetworkError(deadline ? 'timed out' : 'aborted', {
+          code: deadline ? 'ATLAS_TIMEOUT' : 'ATLAS_ABORTED',
+          sent: true,
+          operation: op.id,
+          requestId: base.requestId,
+          cause: err,
+        });
+      }
+      throw err;
+    }
   }
 
   /** One attempt: sends, and once more if the auth scheme can fix a 401. Non-2xx → `AtlasApiError`. */
@@ -249,6 +344,25 @@ export class AtlasHttp {
       throw err;
     }
   }
+}
+
+/** The invalidation tag of a cluster's jobs, from a call's path parameters (tenant or Flex). */
+export function jobsTag(input: CallInput): string | undefined {
+  const p = input.pathParams ?? {};
+  const cluster = p.clusterName ?? p.name;
+  return p.groupId && cluster ? `jobs:${p.groupId}/${cluster}` : undefined;
+}
+
+function cachedResponse(entry: CachedRead): WireResponse {
+  return {
+    status: 200,
+    headers: entry.contentType ? { 'content-type': entry.contentType } : {},
+    body: Buffer.from(entry.body, 'utf8'),
+  };
+}
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('base64url');
 }
 
 function buildTarget(op: AtlasOperation, input: CallInput): string {

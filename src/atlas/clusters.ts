@@ -18,12 +18,14 @@ const OPS = {
     method: 'GET',
     path: '/api/atlas/v2/groups/{groupId}/clusters' satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'clusters',
   },
   getGroupCluster: {
     id: 'getGroupCluster',
     method: 'GET',
     path: '/api/atlas/v2/groups/{groupId}/clusters/{clusterName}' satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'clusters',
   },
 } as const satisfies Record<string, AtlasOperation>;
 

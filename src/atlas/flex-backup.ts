@@ -29,36 +29,42 @@ const OPS = {
     method: 'GET',
     path: `${BASE}/snapshots` satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'snapshots',
   },
   getSnapshot: {
     id: 'getGroupFlexClusterBackupSnapshot',
     method: 'GET',
     path: `${BASE}/snapshots/{snapshotId}` satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'snapshots',
   },
   listRestoreJobs: {
     id: 'listGroupFlexClusterBackupRestoreJobs',
     method: 'GET',
     path: `${BASE}/restoreJobs` satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'jobs',
   },
   getRestoreJob: {
     id: 'getGroupFlexClusterBackupRestoreJob',
     method: 'GET',
     path: `${BASE}/restoreJobs/{restoreJobId}` satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'jobs',
   },
   createRestoreJob: {
     id: 'createGroupFlexClusterBackupRestoreJob',
     method: 'POST',
     path: `${BASE}/restoreJobs` satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    invalidatesJobs: true,
   },
   download: {
     id: 'downloadGroupFlexClusterBackup',
     method: 'POST',
     path: `${BASE}/download` satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    invalidatesJobs: true,
   },
 } as const satisfies Record<string, AtlasOperation>;
 

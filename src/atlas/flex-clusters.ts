@@ -13,12 +13,14 @@ const OPS = {
     method: 'GET',
     path: '/api/atlas/v2/groups/{groupId}/flexClusters' satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'clusters',
   },
   getGroupFlexCluster: {
     id: 'getGroupFlexCluster',
     method: 'GET',
     path: '/api/atlas/v2/groups/{groupId}/flexClusters/{name}' satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'clusters',
   },
 } as const satisfies Record<string, AtlasOperation>;
 

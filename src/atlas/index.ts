@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { AtlasHttp } from './atlas-http.js';
 import { AtlasStats, type AtlasStatsSnapshot } from './atlas-stats.js';
@@ -13,6 +14,7 @@ import { createFlexBackupApi, type FlexBackupApi } from './flex-backup.js';
 import { createFlexClustersApi, type FlexClustersApi } from './flex-clusters.js';
 import { createProjectsApi, type ProjectsApi } from './projects.js';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.js';
+import type { ReadCache } from './read-cache.js';
 import { realSleep, type Sleep } from '../time/sleep.js';
 import { createTenantBackupApi, type TenantBackupApi } from './tenant-backup.js';
 import { createTransport, type AtlasExchange, type BeforeSend } from './transport.js';
@@ -100,6 +102,11 @@ export interface AtlasClientConfig {
    * budget). A refused call is not reported to `onExchange`. @default none
    */
   beforeSend?: (request: BeforeSend) => void | Promise<void>;
+  /**
+   * The shared read cache of GETs (`ReadCache`), keyed by credential scope; our own job POSTs drop
+   * their cluster's job entries from it. @default none: every GET goes upstream
+   */
+  readCache?: ReadCache | undefined;
 }
 
 /**
@@ -184,7 +191,19 @@ export function createAtlasClient(config: AtlasClientConfig): AtlasClient {
       break;
   }
 
-  const http = new AtlasHttp({ transport, auth, pathPrefix, userAgent, retry, clock, sleep, random, stats });
+  const http = new AtlasHttp({
+    transport,
+    auth,
+    pathPrefix,
+    userAgent,
+    retry,
+    clock,
+    sleep,
+    random,
+    stats,
+    cache: config.readCache,
+    ownScope: ownScopeOf(config.auth, base.href),
+  });
   let closing: Promise<void> | undefined;
   return {
     projects: createProjectsApi(http),
@@ -205,12 +224,32 @@ export function createAtlasClient(config: AtlasClientConfig): AtlasClient {
   };
 }
 
+/**
+ * Names the client's own credentials (their public half and the Atlas they call) in read cache keys,
+ * so two fleets with different credentials on one Redis prefix could still never share an answer.
+ */
+function ownScopeOf(auth: AtlasAuthConfig, baseUrl: string): string {
+  const id = auth.type === 'oauth' ? auth.clientId : auth.type === 'digest' ? auth.publicKey : '';
+  return createHash('sha256').update(`${auth.type}\n${id}\n${baseUrl}`).digest('base64url');
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export { AtlasHttp, type AtlasOperation, type CallOptions } from './atlas-http.js';
 export type { AtlasStatsSnapshot } from './atlas-stats.js';
+export {
+  READ_KINDS,
+  ReadCache,
+  type CacheMode,
+  type CachedRead,
+  type ReadCacheOptions,
+  type ReadCacheStats,
+  type ReadKind,
+  type SharedReadStore,
+  type TagAt,
+} from './read-cache.js';
 export type { AtlasExchange, BeforeSend } from './transport.js';
 export type { Clock } from '../time/clock.js';
 export { createAtlasDispatcher, type AtlasDispatcherOptions } from './dispatcher.js';

@@ -14,12 +14,14 @@ const OPS = {
     method: 'GET',
     path: '/api/atlas/v2/groups' satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'projects',
   },
   getGroup: {
     id: 'getGroup',
     method: 'GET',
     path: '/api/atlas/v2/groups/{groupId}' satisfies keyof paths,
     mediaType: MEDIA_TYPE,
+    readKind: 'projects',
   },
 } as const satisfies Record<string, AtlasOperation>;
 

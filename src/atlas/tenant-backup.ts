@@ -47,36 +47,42 @@ const V2_OPS = {
     method: 'GET',
     path: `${V2}/snapshots` satisfies keyof paths,
     mediaType: V2_MEDIA_TYPE,
+    readKind: 'snapshots',
   },
   getSnapshot: {
     id: 'getGroupClusterBackupTenantSnapshot',
     method: 'GET',
     path: `${V2}/snapshots/{snapshotId}` satisfies keyof paths,
     mediaType: V2_MEDIA_TYPE,
+    readKind: 'snapshots',
   },
   listRestores: {
     id: 'listGroupClusterBackupTenantRestores',
     method: 'GET',
     path: `${V2}/restores` satisfies keyof paths,
     mediaType: V2_MEDIA_TYPE,
+    readKind: 'jobs',
   },
   getRestore: {
     id: 'getGroupClusterBackupTenantRestore',
     method: 'GET',
     path: `${V2}/restores/{restoreId}` satisfies keyof paths,
     mediaType: V2_MEDIA_TYPE,
+    readKind: 'jobs',
   },
   download: {
     id: 'downloadGroupClusterBackupTenant',
     method: 'POST',
     path: `${V2}/download` satisfies keyof paths,
     mediaType: V2_MEDIA_TYPE,
+    invalidatesJobs: true,
   },
   restore: {
     id: 'createGroupClusterBackupTenantRestore',
     method: 'POST',
     path: `${V2}/restore` satisfies keyof paths,
     mediaType: V2_MEDIA_TYPE,
+    invalidatesJobs: true,
   },
 } as const satisfies Record<TenantOp, AtlasOperation>;
 
@@ -90,6 +96,8 @@ const V1_OPS = Object.fromEntries(
       path: op.path.replace('/api/atlas/v2/', '/api/atlas/v1.0/'),
       mediaType: 'application/json',
       digestOnly: true,
+      ...('readKind' in op ? { readKind: op.readKind } : {}),
+      ...('invalidatesJobs' in op ? { invalidatesJobs: op.invalidatesJobs } : {}),
     } satisfies AtlasOperation,
   ]),
 ) as Record<TenantOp, AtlasOperation>;

@@ -152,6 +152,13 @@ export interface ReadUse {
   maxConcurrency?: number | undefined;
   /** Whose share of the Atlas budget the calls spend: the caller's id. @default none (the project's only) */
   spender?: string | undefined;
+  /**
+   * Who may share cached reads made with the gateway's credentials: a fingerprint of the caller's
+   * visibility and rights (`CallOptions.cacheScope`). @default '' (one scope)
+   */
+  cacheScope?: string | undefined;
+  /** The caller asked for fresh data (`Cache-Control: no-cache`): read upstream, refresh the cache. @default false */
+  fresh?: boolean | undefined;
 }
 
 /** The mutations of one GraphQL request. */
@@ -188,7 +195,10 @@ export type BackupUse = ReadUse | WriteUse | PollUse;
  *   the call keeps the idempotency key true to what Atlas did;
  * - poll: neither a request signal nor a request id, because the poller outlives the request; only
  *   the caller's token, since a pass-through caller reads with its own.
- * Each use's `spender` names whose share of the Atlas budget its calls take.
+ * Each use's `spender` names whose share of the Atlas budget its calls take. The read cache: reads
+ * use it (or refresh it when the caller asked for fresh data), within the caller's `cacheScope`;
+ * a mutation's reads (reuse detection, lost-POST recovery) always go upstream and refresh it; pollers
+ * bypass it, so a watched job's state is never older than one poll interval.
  */
 export function backupPolicy(u: BackupUse): Pick<BackupServiceDeps, 'callOptions' | 'run'> {
   const token = {
@@ -199,14 +209,20 @@ export function backupPolicy(u: BackupUse): Pick<BackupServiceDeps, 'callOptions
     case 'read': {
       const limit = pLimit(u.maxConcurrency ?? 8);
       return {
-        callOptions: { requestId: u.requestId, signal: u.signal, ...token },
+        callOptions: {
+          requestId: u.requestId,
+          signal: u.signal,
+          ...token,
+          cache: u.fresh ? 'refresh' : 'use',
+          ...(u.cacheScope !== undefined ? { cacheScope: u.cacheScope } : {}),
+        },
         run: (call) => limit(call),
       };
     }
     case 'write':
-      return { callOptions: { requestId: u.requestId, ...token } };
+      return { callOptions: { requestId: u.requestId, ...token, cache: 'refresh' } };
     case 'poll':
-      return { callOptions: token };
+      return { callOptions: { ...token, cache: 'bypass' } };
   }
 }
 

@@ -16,6 +16,8 @@ export interface GatewayConfig {
   demo: boolean;
   atlas: AtlasConfig;
   upstream: UpstreamConfig;
+  /** The shared upstream read cache. */
+  cache: CacheConfig;
   callers: CallersConfig;
   security: SecurityConfig;
   /** Shared state for several replicas; undefined = everything in this process. */
@@ -71,6 +73,15 @@ export interface UpstreamConfig {
   postSettleMs: number;
   /** Identical unkeyed restores within this long share one job; 0: off. */
   restoreWindowMs: number;
+}
+
+/** The shared upstream read cache (`GATEWAY_CACHE*`). */
+export interface CacheConfig {
+  enabled: boolean;
+  /** Freshness bound per kind of Atlas read, in milliseconds; 0 never caches that kind. */
+  ttlMs: { projects: number; clusters: number; snapshots: number; jobs: number };
+  /** Most entries kept in this process. */
+  maxEntries: number;
 }
 
 export interface CallersConfig {

@@ -1,4 +1,5 @@
 import { atlasEnv, atlasFromEnv } from './atlas-env.js';
+import { cacheEnv, cacheFromEnv } from './cache-env.js';
 import { callersEnv, callersFromEnv, checkProductionDemo } from './callers-env.js';
 import type { GatewayConfig, SimulatorConfig } from './gateway-config.js';
 import { checkUpstreamTransport, insecureUpstreamEnv } from './insecure-upstream-env.js';
@@ -16,6 +17,7 @@ export const ENV = {
   ...serverEnv,
   ...atlasEnv,
   ...upstreamEnv,
+  ...cacheEnv,
   ...insecureUpstreamEnv,
   ...callersEnv,
   ...securityEnv,
@@ -42,6 +44,7 @@ export function loadConfig(env: Env): GatewayConfig {
       demo,
       atlas,
       upstream: upstreamFromEnv(v),
+      cache: cacheFromEnv(v),
       callers: callersFromEnv(v, demo, reading),
       security,
       redis,

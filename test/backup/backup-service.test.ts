@@ -395,16 +395,21 @@ describe('policies', () => {
   it('writes each use’s call options down once', () => {
     const signal = new AbortController().signal;
     const read = backupPolicy({ use: 'read', requestId: 'r', signal, bearerToken: 'tok' });
-    expect(read.callOptions).toEqual({ requestId: 'r', signal, bearerToken: 'tok' });
+    expect(read.callOptions).toEqual({ requestId: 'r', signal, bearerToken: 'tok', cache: 'use' });
     expect(read.run).toBeTypeOf('function');
+    expect(
+      backupPolicy({ use: 'read', requestId: 'r', signal, fresh: true, cacheScope: 'rights' }).callOptions,
+    ).toEqual({ requestId: 'r', signal, cache: 'refresh', cacheScope: 'rights' });
     expect(backupPolicy({ use: 'write', requestId: 'w', bearerToken: 'tok' })).toEqual({
-      callOptions: { requestId: 'w', bearerToken: 'tok' },
+      callOptions: { requestId: 'w', bearerToken: 'tok', cache: 'refresh' },
     });
-    expect(backupPolicy({ use: 'write', requestId: 'w' })).toEqual({ callOptions: { requestId: 'w' } });
+    expect(backupPolicy({ use: 'write', requestId: 'w' })).toEqual({
+      callOptions: { requestId: 'w', cache: 'refresh' },
+    });
     expect(backupPolicy({ use: 'poll', bearerToken: 'tok' })).toEqual({
-      callOptions: { bearerToken: 'tok' },
+      callOptions: { bearerToken: 'tok', cache: 'bypass' },
     });
-    expect(backupPolicy({ use: 'poll' })).toEqual({ callOptions: {} });
+    expect(backupPolicy({ use: 'poll' })).toEqual({ callOptions: { cache: 'bypass' } });
   });
 
   it('stops a read when its request ends, while a write of the same request still runs', async () => {

@@ -192,12 +192,12 @@ describe('findJob and backupPolicy', () => {
 
   it('names whose share of the Atlas budget a use spends, only when told', () => {
     expect(backupPolicy({ use: 'poll', spender: 'apikey:svc' })).toEqual({
-      callOptions: { spender: 'apikey:svc' },
+      callOptions: { spender: 'apikey:svc', cache: 'bypass' },
     });
     expect(backupPolicy({ use: 'write', requestId: 'w', spender: '' })).toEqual({
-      callOptions: { requestId: 'w', spender: '' },
+      callOptions: { requestId: 'w', spender: '', cache: 'refresh' },
     });
-    expect(Object.keys(backupPolicy({ use: 'poll' }).callOptions ?? {})).toEqual([]);
+    expect(Object.keys(backupPolicy({ use: 'poll' }).callOptions ?? {})).toEqual(['cache']);
   });
 });
 

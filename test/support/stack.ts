@@ -48,9 +48,11 @@ export async function startStack(
     /** The gateway's own Atlas credentials. @default the simulator owner's service account */
     auth?: AtlasAuthConfig;
     /**
-     * The environment the gateway is configured from, as `src/index.ts` reads it. One exception to
+     * The environment the gateway is configured from, as `src/index.ts` reads it. Two exceptions to
      * "as `npm start`": the Atlas budget is off unless `env` sets `GATEWAY_ATLAS_BUDGET`, since it
-     * refills on the wall clock while tests run hours of job polling in milliseconds.
+     * refills on the wall clock while tests run hours of job polling in milliseconds; and the shared
+     * read cache is off unless `env` sets `GATEWAY_CACHE`, so the tests that count one request's
+     * upstream calls see that request's own (test/graphql/read-cache*.test.ts turn it on).
      * @default {} (demo mode: open callers, every other limit at its default)
      */
     env?: Env;
@@ -67,10 +69,14 @@ export async function startStack(
   const sim = await startContractSimulator({ clock, ...opts.sim });
   const env = opts.env ?? {};
   const loaded = opts.config ?? loadConfig(env);
-  const config: GatewayConfig =
+  const budgeted: GatewayConfig =
     env.GATEWAY_ATLAS_BUDGET === undefined
       ? { ...loaded, upstream: { ...loaded.upstream, atlasBudget: false } }
       : loaded;
+  const config: GatewayConfig =
+    env.GATEWAY_CACHE === undefined
+      ? { ...budgeted, cache: { ...budgeted.cache, enabled: false } }
+      : budgeted;
   const configured = createGatewayFromConfig(config, {
     clock,
     logging: false,

@@ -1,0 +1,257 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAtlasClient } from '../../src/atlas/index.js';
+import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import type { Right } from '../../src/callers/caller.js';
+import { passThroughAuth } from '../../src/callers/pass-through.js';
+import { SEED } from '../../src/simulator/seed.js';
+import { OWNER, startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
+
+// The shared upstream read cache (docs/caching.md) on the production gateway over the simulator: who
+// shares an answer, how old it may be, what a mutation clears, and that N identical reads cost one.
+
+const F = SEED.flex;
+const P = F.groupId;
+const JOBS_TTL = 5_000;
+const ENV = { GATEWAY_CACHE: 'on', GATEWAY_CACHE_TTL_JOBS_MS: String(JOBS_TTL) };
+
+const JOBS = /* GraphQL */ `
+  query Jobs($p: ID!, $c: String!) {
+    cluster(projectId: $p, name: $c) {
+      restoreJobs(first: 50) {
+        totalCount
+        nodes {
+          id
+        }
+      }
+    }
+  }
+`;
+type JobsData = { cluster: { restoreJobs: { totalCount: number; nodes: { id: string }[] } } };
+const vars = { p: P, c: F.clusterName };
+
+const stacks: Stack[] = [];
+afterEach(async () => {
+  for (const s of stacks.splice(0)) {
+    expect(s.sim.violations).toEqual([]);
+    await s.close();
+  }
+});
+
+async function stackWith(opts: Parameters<typeof startStack>[0] = {}): Promise<Stack> {
+  const stack = await startStack({ env: ENV, ...opts });
+  stacks.push(stack);
+  return stack;
+}
+
+async function post<T = JobsData>(
+  stack: Stack,
+  headers: Record<string, string>,
+  query = JOBS,
+  variables: Record<string, unknown> = vars,
+): Promise<GraphQLAnswer<T>> {
+  const res = await stack.gateway.yoga.fetch('http://gateway.test/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: res.status, ...((await res.json()) as Omit<GraphQLAnswer<T>, 'status'>) };
+}
+
+/** The upstream calls (token requests excluded) a read made, and what it answered. */
+async function read(stack: Stack, headers: Record<string, string> = {}) {
+  let answer: GraphQLAnswer<JobsData> | undefined;
+  const calls = await stack.upstreamCalls(async () => {
+    answer = await post(stack, headers);
+  });
+  expect(answer?.errors).toBeUndefined();
+  return { calls: calls.length, ids: answer!.data!.cluster.restoreJobs.nodes.map((n) => n.id) };
+}
+
+/** A download job made in Atlas behind the gateway's back (another tool, the Atlas UI). */
+async function jobMadeElsewhere(stack: Stack): Promise<string> {
+  const atlas = createAtlasClient({
+    baseUrl: stack.sim.url,
+    auth: { type: 'oauth', clientId: OWNER.clientId, clientSecret: OWNER.clientSecret },
+    clock: stack.clock,
+  });
+  try {
+    const job = await atlas.flexBackup.download({
+      groupId: P,
+      name: F.clusterName,
+      snapshotId: F.completedSnapshotId,
+    });
+    return job.id!;
+  } finally {
+    await atlas.close();
+  }
+}
+
+describe('freshness', () => {
+  it('serves a repeated read from the cache until its kind’s bound, then reads Atlas again', async () => {
+    const stack = await stackWith();
+    const first = await read(stack);
+    expect(first.calls).toBeGreaterThan(0);
+    const made = await jobMadeElsewhere(stack);
+
+    // Within the bound: no upstream call, and the job made elsewhere is not seen yet (the documented staleness).
+    stack.clock.advance(JOBS_TTL - 1);
+    const cached = await read(stack);
+    expect(cached).toEqual({ calls: 0, ids: first.ids });
+    expect(cached.ids).not.toContain(made);
+
+    // At the bound: the jobs from Atlas again, and the truth; the cluster (30 s bound) still cached.
+    stack.clock.advance(1);
+    const fresh = await read(stack);
+    expect(fresh.calls).toBeGreaterThan(0);
+    expect(fresh.calls).toBeLessThan(first.calls);
+    expect(fresh.ids).toContain(made);
+    stack.clock.advance(30_000);
+    expect((await read(stack)).calls).toBe(first.calls);
+    expect(stack.gateway.readCache?.stats.hits).toBeGreaterThan(0);
+  });
+
+  it('reads fresh for a request with Cache-Control: no-cache, and refreshes the cache for the next', async () => {
+    const stack = await stackWith();
+    const first = await read(stack);
+    const made = await jobMadeElsewhere(stack);
+    const asked = await read(stack, { 'cache-control': 'no-cache' });
+    expect(asked.calls).toBe(first.calls);
+    expect(asked.ids).toContain(made);
+    // The refreshed answer serves the callers after it.
+    expect(await read(stack)).toEqual({ calls: 0, ids: asked.ids });
+    expect((await read(stack, { pragma: 'no-cache' })).calls).toBe(first.calls);
+  });
+
+  it('never caches a kind whose bound is 0, nor anything with GATEWAY_CACHE=off', async () => {
+    const noJobs = await stackWith({ env: { ...ENV, GATEWAY_CACHE_TTL_JOBS_MS: '0' } });
+    const a = await read(noJobs);
+    const b = await read(noJobs);
+    // The cluster itself is cached, its jobs are not.
+    expect(b.calls).toBeGreaterThan(0);
+    expect(b.calls).toBeLessThan(a.calls);
+    const off = await stackWith({ env: { GATEWAY_CACHE: 'off' } });
+    expect(off.gateway.readCache).toBeUndefined();
+    const c = await read(off);
+    expect((await read(off)).calls).toBe(c.calls);
+  });
+});
+
+describe('invalidation', () => {
+  it('shows the job a mutation made in the very next read, across the cluster’s cached job lists', async () => {
+    const stack = await stackWith();
+    const before = await read(stack);
+    expect((await read(stack)).calls).toBe(0);
+    const res = await post<{ requestDownload: { job: { id: string } } }>(
+      stack,
+      {},
+      `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
+      {
+        i: {
+          projectId: P,
+          clusterName: F.clusterName,
+          snapshotId: F.completedSnapshotId,
+          reuseExisting: false,
+        },
+      },
+    );
+    expect(res.errors).toBeUndefined();
+    const made = res.data!.requestDownload.job.id;
+    expect(before.ids).not.toContain(made);
+    const after = await read(stack);
+    expect(after.ids).toContain(made);
+    // Only the job list was read again: the cluster stayed cached.
+    expect(after.calls).toBeGreaterThan(0);
+    expect(after.calls).toBeLessThan(before.calls);
+    expect(stack.gateway.readCache?.stats.invalidations).toBe(1);
+  });
+});
+
+describe('coalescing', () => {
+  it('answers N concurrent identical reads with one upstream request per GET', async () => {
+    const stack = await stackWith();
+    const N = 20;
+    const answers: GraphQLAnswer<JobsData>[] = [];
+    const calls = await stack.upstreamCalls(async () => {
+      answers.push(...(await Promise.all(Array.from({ length: N }, () => post(stack, {})))));
+    });
+    expect(answers.every((a) => a.errors === undefined && a.data?.cluster.restoreJobs.nodes.length)).toBe(
+      true,
+    );
+    const perTarget = new Map<string, number>();
+    for (const c of calls) perTarget.set(c.target, (perTarget.get(c.target) ?? 0) + 1);
+    expect([...perTarget.values()].every((n) => n === 1)).toBe(true);
+    const single = await stackWith();
+    const { calls: one } = await read(single);
+    expect(calls.length).toBe(one);
+    expect(stack.gateway.readCache!.stats.coalesced).toBeGreaterThanOrEqual(N - 1);
+  });
+});
+
+describe('scoping', () => {
+  const keyOf = (id: string, projects: string[] | '*', rights: Right[]) => ({
+    id,
+    key: generateApiKey(),
+    projects,
+    rights,
+  });
+  const CALLERS = {
+    owner: keyOf('owner', [P], ['read', 'download', 'restore']),
+    ownerToo: keyOf('owner-too', [P], ['read', 'download', 'restore']),
+    reader: keyOf('reader', [P], ['read']),
+    everywhere: keyOf('everywhere', '*', ['read', 'download', 'restore']),
+  };
+  const apiKeyStack = () =>
+    stackWith({
+      gateway: {
+        authenticate: authenticateWith([
+          apiKeyAuth({
+            keys: Object.values(CALLERS).map((c) => ({
+              id: c.id,
+              hash: hashApiKey(c.key),
+              projects: c.projects,
+              rights: c.rights,
+            })),
+          }),
+        ]),
+      },
+    });
+  const as = (c: keyof typeof CALLERS) => ({ 'x-api-key': CALLERS[c].key });
+
+  it('shares between API-key callers with the same projects and rights, never across different ones', async () => {
+    const stack = await apiKeyStack();
+    const owner = await read(stack, as('owner'));
+    expect(owner.calls).toBeGreaterThan(0);
+    expect((await read(stack, as('owner'))).calls).toBe(0);
+    // Another key with the same visibility and rights: the same answer may serve it.
+    expect((await read(stack, as('ownerToo'))).calls).toBe(0);
+    // Different rights, different visibility: each reads Atlas for itself.
+    expect((await read(stack, as('reader'))).calls).toBe(owner.calls);
+    expect((await read(stack, as('everywhere'))).calls).toBe(owner.calls);
+    expect((await read(stack, as('reader'))).calls).toBe(0);
+  });
+
+  it('never shares between two pass-through tokens, even of one Atlas principal; one token shares with itself', async () => {
+    const stack = await stackWith({ gateway: { authenticate: authenticateWith([passThroughAuth()]) } });
+    const tokenOf = async () => {
+      const res = await fetch(`${stack.sim.url}/api/oauth/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${OWNER.clientId}:${OWNER.clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'grant_type=client_credentials',
+      });
+      return ((await res.json()) as { access_token: string }).access_token;
+    };
+    const [a, b] = [await tokenOf(), await tokenOf()];
+    expect(a).not.toBe(b);
+    const first = await read(stack, { 'x-atlas-access-token': a });
+    expect(first.calls).toBeGreaterThan(0);
+    expect((await read(stack, { 'x-atlas-access-token': a })).calls).toBe(0);
+    const other = await stack.upstreamCalls(() => post(stack, { 'x-atlas-access-token': b }));
+    expect(other.length).toBe(first.calls);
+    // Only token a's repeat was answered from the cache.
+    expect(stack.gateway.readCache!.stats.hits).toBe(first.calls);
+  });
+});
