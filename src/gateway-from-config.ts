@@ -101,6 +101,7 @@ export function createGatewayFromConfig(
       },
       familyTtlMs: config.upstream.familyTtlMs,
       maxUpstreamConcurrency: config.upstream.maxUpstreamConcurrency,
+      upstreamAdmission: { maxQueued: config.upstream.maxQueuedUpstream },
       pollIntervalMs: config.upstream.pollIntervalMs,
       atlasBudget: config.upstream.atlasBudget,
       authenticate: callers.authenticate,
