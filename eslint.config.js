@@ -11,6 +11,7 @@ export default tseslint.config(
       'src/graphql/generated',
       'examples/typed-client/gql',
       'bench/results',
+      'build',
       'coverage',
       'reports',
       '.stryker-tmp',

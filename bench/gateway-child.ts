@@ -1,5 +1,7 @@
+import { createHook } from 'node:async_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { createGateway } from '../src/gateway.js';
-import type { ChildConfig, ChildMemory, FromChild, ToChild } from './gateway-process.js';
+import type { ChildConfig, ChildHops, ChildMemory, FromChild, ToChild } from './gateway-process.js';
 import { openAccess } from '../src/callers/caller.js';
 
 // The gateway alone in a process, started by gateway-process.ts: its RSS is the gateway's, not the
@@ -22,6 +24,17 @@ const gateway = createGateway({
   connections: { maxConnections: 0, maxConnectionsPerAddress: 0 },
 });
 
+// bench/trace-hops.ts: which async resources (timers, immediates, ticks, sockets) a request creates.
+const hopCounts = new Map<string, number>();
+let eluStart: EventLoopUtilization = performance.eventLoopUtilization();
+if (process.env.BENCH_TRACE_HOPS === '1') {
+  createHook({
+    init(_id, type) {
+      if (type !== 'PROMISE') hopCounts.set(type, (hopCounts.get(type) ?? 0) + 1);
+    },
+  }).enable();
+}
+
 let closing = false;
 const close = async (code: number) => {
   if (closing) return;
@@ -40,7 +53,17 @@ process.on('SIGINT', () => void close(0));
 
 process.on('message', (m: ToChild) => {
   if (m.type === 'close') void close(0);
-  else if (m.type === 'memory') {
+  else if (m.type === 'hops') {
+    const hops: ChildHops = {
+      byType: Object.fromEntries(hopCounts),
+      utilization: performance.eventLoopUtilization(eluStart).utilization,
+    };
+    if (m.reset) {
+      hopCounts.clear();
+      eluStart = performance.eventLoopUtilization();
+    }
+    send({ type: 'hops', hops });
+  } else if (m.type === 'memory') {
     if (m.gc && typeof global.gc === 'function') {
       // Twice: the first pass may only queue finalizers that free more on the second.
       global.gc();

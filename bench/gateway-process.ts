@@ -1,10 +1,21 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { GatewayOptions } from '../src/gateway.js';
+import { BUILT_GATEWAY_CHILD, ensureBuilt, IMAGE_NODE_ENV } from './built-gateway.js';
 import { OWNER } from './upstream.js';
 
 /** What the parent sends the gateway child. */
-export type ToChild = { type: 'memory'; gc: boolean } | { type: 'close' };
+export type ToChild = { type: 'memory'; gc: boolean } | { type: 'hops'; reset: boolean } | { type: 'close' };
+
+/**
+ * Async resources the child created since the last reset, by type (Timeout, Immediate, TickObject,
+ * TCPWRAP…, promises left out), and its event-loop utilization over the same span. Only when the
+ * child runs with `BENCH_TRACE_HOPS=1` (bench/trace-hops.ts): the hook costs time.
+ */
+export interface ChildHops {
+  byType: Record<string, number>;
+  /** Fraction of the span the event loop was busy (performance.eventLoopUtilization). */
+  utilization: number;
+}
 
 /** Memory of the gateway child, and its job pollers. */
 export interface ChildMemory {
@@ -20,6 +31,7 @@ export interface ChildMemory {
 export type FromChild =
   | { type: 'ready'; url: string }
   | { type: 'memory'; memory: ChildMemory }
+  | { type: 'hops'; hops: ChildHops }
   | { type: 'error'; message: string };
 
 /** The settings the child reads from its `BENCH_GATEWAY` environment variable (JSON). */
@@ -50,14 +62,16 @@ export interface GatewayProcess {
   pid: number;
   /** Memory as the child sees it; `gc: true` collects first (the child runs with --expose-gc). */
   memory(gc: boolean): Promise<ChildMemory>;
+  /** Async resources since the last reset (needs `BENCH_TRACE_HOPS=1`); `reset` starts a new span. */
+  hops(reset: boolean): Promise<ChildHops>;
   close(): Promise<void>;
 }
 
-const CHILD = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
-
 /**
- * Forks `gateway-child.ts` with the parent's exec arguments (the tsx loader, as `npm start` runs the
- * gateway) plus `--expose-gc`, and waits until it listens.
+ * Forks `gateway-child.ts` as compiled by `npm run build` (built first when stale), with plain node
+ * and the image's environment (NODE_ENV=production), as production runs the gateway; `--expose-gc`
+ * for the memory rows, and `BENCH_GATEWAY_NODE_FLAGS` (space-separated, e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof`) to profile it. Waits until it listens.
  */
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
   const config: ChildConfig = {
@@ -67,9 +81,11 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     pollIntervalMs: options.pollIntervalMs ?? 4000,
     ...(options.readCache ? { readCache: options.readCache } : {}),
   };
-  const child: ChildProcess = fork(CHILD, [], {
-    execArgv: [...process.execArgv, '--expose-gc'],
-    env: { ...process.env, BENCH_GATEWAY: JSON.stringify(config) },
+  ensureBuilt();
+  const extra = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = fork(BUILT_GATEWAY_CHILD, [], {
+    execArgv: ['--expose-gc', ...extra],
+    env: { ...process.env, ...IMAGE_NODE_ENV, BENCH_GATEWAY: JSON.stringify(config) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -121,6 +137,11 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       const answer = next('memory', 10_000);
       child.send({ type: 'memory', gc } satisfies ToChild);
       return (await answer).memory;
+    },
+    hops: async (reset) => {
+      const answer = next('hops', 10_000);
+      child.send({ type: 'hops', reset } satisfies ToChild);
+      return (await answer).hops;
     },
     close: async () => {
       if (child.connected) child.send({ type: 'close' } satisfies ToChild);

@@ -102,6 +102,7 @@ export function createGatewayFromConfig(
       },
       familyTtlMs: config.upstream.familyTtlMs,
       maxUpstreamConcurrency: config.upstream.maxUpstreamConcurrency,
+      upstreamAdmission: { maxQueued: config.upstream.maxQueuedUpstream },
       pollIntervalMs: config.upstream.pollIntervalMs,
       readCache: config.cache.enabled
         ? { ttlMs: config.cache.ttlMs, maxEntries: config.cache.maxEntries }

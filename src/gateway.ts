@@ -29,6 +29,8 @@ import { RedisIdempotencyStore, type WithoutRedis } from './jobs/redis-idempoten
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
 import { AtlasBudget, type AtlasBudgetOptions } from './replicas/atlas-budget.js';
+import { UpstreamAdmission } from './replicas/upstream-admission.js';
+import { DISPATCHER_DEFAULTS } from './atlas/dispatcher.js';
 import { ExpiringMap } from './time/expiring-map.js';
 import type { SharedRedis } from './replicas/redis.js';
 import {
@@ -83,6 +85,13 @@ export interface GatewayOptions {
   familyTtlMs?: number;
   /** Most upstream calls one GraphQL request makes at once. @default 8 */
   maxUpstreamConcurrency?: number;
+  /**
+   * Admission control of the process's Atlas calls: at most the pool's sockets (`atlas.pool.connections`)
+   * plus `maxQueued` in flight; one more fails unsent with `OVERLOADED` (HTTP 503, retryable, a
+   * `Retry-After` hint) rather than queueing without bound. `false` admits everything.
+   * @default { maxQueued: 256 }
+   */
+  upstreamAdmission?: { maxQueued: number; retryAfterMs?: number } | false;
   /** @default systemClock */
   clock?: Clock;
   /** Serve GraphiQL on GET /graphql from a browser. @default true */
@@ -186,6 +195,8 @@ export interface Gateway {
   connections: ConnectionStats;
   /** Which cross-origin pages may call (`allowed(origin)`), for checks outside yoga (WebSocket upgrades). */
   corsPolicy: CorsPolicy;
+  /** Atlas calls admitted and in flight, and those shed with `OVERLOADED` (metrics, tests). */
+  upstream: { inFlight(): number; shed(): number };
   /** The graphql-ws side: open connections and running operations (metrics, tests). */
   webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
   /** Listens and answers the base URL (`http://host:port`). */
@@ -233,6 +244,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   const logExchange = logUpstreamExchange(logger);
   const backoff = new ProjectBackoff(clock, options.redis);
   const budget = options.atlasBudget ? new AtlasBudget(options.atlasBudget, options.redis) : undefined;
+  const admission =
+    options.upstreamAdmission === false
+      ? undefined
+      : new UpstreamAdmission({
+          sockets: options.atlas.pool?.connections ?? DISPATCHER_DEFAULTS.connections,
+          ...(options.upstreamAdmission ?? {}),
+        });
   // Pass-through callers (their id is their token's hash) Atlas has answered 2xx: until then a token
   // is unverified and the rate limits key its caller by address, so random tokens gain nothing.
   const acceptedCallers = new ExpiringMap<string, true>({ ttlMs: 3_600_000, maxEntries: 10_000, clock });
@@ -252,8 +270,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       await options.atlas.beforeSend?.(r);
       backoff.beforeSend(r);
       await budget?.beforeSend(r);
+      // Last: a call another check refused never takes a place.
+      admission?.beforeSend();
     },
     onExchange: (e) => {
+      admission?.onExchange();
       options.atlas.onExchange?.(e);
       for (const observe of exchangeObservers) observe(e);
       backoff.onExchange(e);
@@ -436,6 +457,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     connections,
     corsPolicy,
+    upstream: { inFlight: () => admission?.inFlight ?? 0, shed: () => admission?.shed ?? 0 },
     webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {

@@ -66,6 +66,8 @@ export interface AtlasConfig {
 export interface UpstreamConfig {
   familyTtlMs: number;
   maxUpstreamConcurrency: number;
+  /** Atlas calls that may wait for a socket of the pool beyond its sockets; more are shed (`OVERLOADED`). */
+  maxQueuedUpstream: number;
   pollIntervalMs: number;
   /** Atlas requests per project and window, and one caller's share of them; false = no budget. */
   atlasBudget: { points: number; windowMs: number; callerShare: number } | false;

@@ -1,4 +1,5 @@
 import { ATLAS_BUDGET_DEFAULTS } from '../replicas/atlas-budget.js';
+import { UPSTREAM_ADMISSION_DEFAULTS } from '../replicas/upstream-admission.js';
 import { envVar, integer, invalid } from './env-var.js';
 import type { UpstreamConfig } from './gateway-config.js';
 import type { EnvValues } from './read-env.js';
@@ -21,6 +22,16 @@ export const upstreamEnv = {
       default: 8,
     },
     integer(1, 256),
+  ),
+  GATEWAY_UPSTREAM_MAX_QUEUED: envVar(
+    {
+      group: 'upstream',
+      description:
+        "Atlas calls of the whole process that may wait for one of the pool's 32 sockets; one more is shed at once with `OVERLOADED` (HTTP 503, retryable, `Retry-After`) instead of queueing.",
+      example: '64',
+      default: UPSTREAM_ADMISSION_DEFAULTS.maxQueued,
+    },
+    integer(0, 1_000_000),
   ),
   GATEWAY_POLL_INTERVAL_MS: envVar(
     {
@@ -90,6 +101,7 @@ export function upstreamFromEnv(v: EnvValues<typeof upstreamEnv>): UpstreamConfi
   return {
     familyTtlMs: v.GATEWAY_FAMILY_TTL_MS,
     maxUpstreamConcurrency: v.GATEWAY_UPSTREAM_CONCURRENCY,
+    maxQueuedUpstream: v.GATEWAY_UPSTREAM_MAX_QUEUED,
     pollIntervalMs: v.GATEWAY_POLL_INTERVAL_MS,
     atlasBudget:
       v.GATEWAY_ATLAS_BUDGET === 0

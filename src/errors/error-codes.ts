@@ -22,6 +22,7 @@ export const GATEWAY_ERROR_CODES = [
   'OUTCOME_UNKNOWN',
   'STORE_UNAVAILABLE',
   'SHUTTING_DOWN',
+  'OVERLOADED',
 ] as const;
 
 /** One of {@link GATEWAY_ERROR_CODES}. */
@@ -56,6 +57,8 @@ export const HTTP_STATUSES = {
   // The shared idempotency store (Redis) cannot be reached: the request was refused before any POST.
   STORE_UNAVAILABLE: [503],
   SHUTTING_DOWN: [503],
+  // Too many Atlas calls in flight in this process: shed unsent, retryable after the hint.
+  OVERLOADED: [503],
 } as const satisfies { readonly [C in GatewayErrorCode]: readonly [number, ...number[]] };
 
 /** An HTTP status the table allows for `C`. */

@@ -88,9 +88,16 @@ export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError 
     extensions,
   });
   if (err instanceof GatewayError) {
-    // Only a missing or refused credential fails the whole request (it is checked before execution);
-    // other gateway errors are field errors of a partial result, answered with 200.
-    const http = err.code === 'UNAUTHENTICATED' ? { http: { status: err.status } } : {};
+    // Only a missing or refused credential fails the whole request (it is checked before execution),
+    // and a call shed under overload marks it 503 with Retry-After, partial data or not: a client or a
+    // load balancer must back off, which a 200 would not tell it. Other gateway errors are field
+    // errors of a partial result, answered with 200.
+    const http =
+      err.code === 'UNAUTHENTICATED'
+        ? { http: { status: err.status } }
+        : err.code === 'OVERLOADED'
+          ? { http: { status: err.status, headers: retryAfterHeader(err.extensions.retryAfterMs) } }
+          : {};
     return new GraphQLError(err.message, opts({ code: err.code, ...err.extensions, ...http }, err));
   }
   if (err instanceof AtlasApiError) {
@@ -139,6 +146,12 @@ export function toGraphQLError(err: unknown, base?: GraphQLError): GraphQLError 
     );
   }
   return undefined;
+}
+
+/** `Retry-After` (whole seconds, at least 1) for a wait in milliseconds. */
+export function retryAfterHeader(retryAfterMs: unknown): Record<string, string> {
+  const ms = typeof retryAfterMs === 'number' && retryAfterMs > 0 ? retryAfterMs : 1000;
+  return { 'retry-after': String(Math.ceil(ms / 1000)) };
 }
 
 // Duck-typed, not `instanceof GraphQLError`: graphql ships CJS and ESM builds, and the executor may

@@ -34,6 +34,7 @@ describe('the error codes', () => {
       OUTCOME_UNKNOWN: [504],
       STORE_UNAVAILABLE: [503],
       SHUTTING_DOWN: [503],
+      OVERLOADED: [503],
     });
   });
 
@@ -51,6 +52,7 @@ describe('the error codes', () => {
     ['UPSTREAM_UNAVAILABLE', 502],
     ['OUTCOME_UNKNOWN', 504],
     ['STORE_UNAVAILABLE', 503],
+    ['OVERLOADED', 503],
   ] as const)('httpStatusOf(%s) is %i', (code, status) => {
     expect(httpStatusOf(code)).toBe(status);
   });
