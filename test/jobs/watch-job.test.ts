@@ -58,14 +58,12 @@ describe('watchJob', () => {
     };
   }
 
-  it('reads with the gateway’s credentials through a poll service, one read for callers sharing it', async () => {
+  it('reads with the gateway’s credentials through a poll service, one read and one service for callers sharing it', async () => {
     const { uses, polls, ids } = await watchTwice([{ callerId: 'a' }, { callerId: 'b' }]);
     expect(ids).toEqual([F.downloadJobId, F.downloadJobId]);
     expect(polls).toBe(1);
-    expect(uses.map((u) => [u.use, u.bearerToken])).toEqual([
-      ['poll', undefined],
-      ['poll', undefined],
-    ]);
+    // The watch that joins a running poller never reads, so it makes no service (memory per subscriber).
+    expect(uses.map((u) => [u.use, u.bearerToken, u.spender])).toEqual([['poll', undefined, 'a']]);
   });
 
   it('gives pass-through callers a poller each, reading with their own token', async () => {
