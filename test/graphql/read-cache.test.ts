@@ -142,6 +142,26 @@ describe('freshness', () => {
   });
 });
 
+describe('failures', () => {
+  it('are never served from the cache: the next read asks Atlas again', async () => {
+    const stack = await stackWith();
+    const op = 'listGroupFlexClusterBackupRestoreJobs';
+    // Twice: a failure after a cached success expired must not bring the old answer back either.
+    for (let round = 0; round < 2; round++) {
+      const id = stack.sim.faults.add({ operationId: op, status: 503 });
+      const failed = await post(stack, {});
+      expect(failed.errors?.length).toBeGreaterThan(0);
+      stack.sim.faults.remove(id);
+      const calls = await stack.upstreamCalls(async () => {
+        const ok = await post(stack, {});
+        expect(ok.errors).toBeUndefined();
+      });
+      expect(calls.map((c) => c.operationId)).toContain(op);
+      stack.clock.advance(JOBS_TTL);
+    }
+  });
+});
+
 describe('invalidation', () => {
   it('shows the job a mutation made in the very next read, across the cluster’s cached job lists', async () => {
     const stack = await stackWith();
