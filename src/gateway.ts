@@ -333,7 +333,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
   exchangeObservers.push(
-    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
+    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues, readCache })
+      .onExchange,
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();

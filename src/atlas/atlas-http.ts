@@ -11,7 +11,14 @@ import {
   type AtlasFieldViolation,
 } from './errors.js';
 import { BodyShapeError } from './parse-body.js';
-import { freshnessOf, type CacheMode, type CachedRead, type ReadCache, type ReadKind } from './read-cache.js';
+import {
+  freshnessOf,
+  type CacheMode,
+  type CachedRead,
+  type FreshRead,
+  type ReadCache,
+  type ReadKind,
+} from './read-cache.js';
 import { isTimeoutReason, parseRetryAfter, withRetries, type RetryOptions } from './retry.js';
 import type { Sleep } from '../time/sleep.js';
 import type { Transport, WireRequest, WireResponse } from './transport.js';
@@ -192,7 +199,7 @@ export class AtlasHttp {
     input: CallInput,
     base: WireRequest,
     options: CallOptions,
-    fetch: (signal: AbortSignal) => ReturnType<Parameters<ReadCache['read']>[1]>,
+    fetch: (signal: AbortSignal) => Promise<FreshRead>,
   ): Promise<CachedRead> {
     // The credential scope: a pass-through token is its own (hashed, never stored as is); the client's
     // credentials are split by the caller's rights fingerprint, so callers who see different things

@@ -22,6 +22,8 @@ export interface MetricSources {
   pollers: { stats(): { pollers: number; subscribers: number; polls: number } };
   /** How the per-request loaders answered, across requests. */
   loaderStats: { readonly requests: number; readonly listHits: number; readonly itemLoads: number };
+  /** The shared upstream read cache's counters since start. @default none (the cache is off) */
+  readCache?: { readonly stats: object } | undefined;
   /** Enum values from Atlas the gateway did not know, by kind, since start. @default none counted */
   unknownValues?: { readonly counts: Readonly<Record<string, number>> };
 }
@@ -119,6 +121,21 @@ export function registerGatewayMetrics(
     'Open restoreJobStatus subscriptions.',
     () => s.pollers.stats().subscribers,
   );
+  const readCache = s.readCache;
+  if (readCache) {
+    new Counter({
+      name: 'gateway_read_cache_total',
+      help: 'Atlas reads by how the shared read cache answered them (hits, misses, coalesced, refreshes, bypassed), answers not stored, invalidations, and Redis fallbacks (sharedFallbacks).',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of Object.entries(readCache.stats)) {
+          if (typeof n === 'number') this.inc({ outcome }, n);
+        }
+      },
+    });
+  }
   const unknown = s.unknownValues;
   if (unknown) {
     new Counter({

@@ -5,6 +5,8 @@ import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import type { Right } from '../../src/callers/caller.js';
 import { passThroughAuth } from '../../src/callers/pass-through.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { track } from '../support/disposer.js';
+import { subscribeSse } from '../support/sse.js';
 import { OWNER, startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
 
 // The shared upstream read cache (docs/caching.md) on the production gateway over the simulator: who
@@ -121,6 +123,9 @@ describe('freshness', () => {
     // The refreshed answer serves the callers after it.
     expect(await read(stack)).toEqual({ calls: 0, ids: asked.ids });
     expect((await read(stack, { pragma: 'no-cache' })).calls).toBe(first.calls);
+    const metrics = await (await stack.gateway.yoga.fetch('http://gateway.test/metrics')).text();
+    expect(metrics).toContain('gateway_read_cache_total{outcome="refreshes"} ' + String(2 * first.calls));
+    expect(metrics).toContain('gateway_read_cache_total{outcome="hits"} ' + String(first.calls));
   });
 
   it('never caches a kind whose bound is 0, nor anything with GATEWAY_CACHE=off', async () => {
@@ -134,6 +139,26 @@ describe('freshness', () => {
     expect(off.gateway.readCache).toBeUndefined();
     const c = await read(off);
     expect((await read(off)).calls).toBe(c.calls);
+  });
+});
+
+describe('failures', () => {
+  it('are never served from the cache: the next read asks Atlas again', async () => {
+    const stack = await stackWith();
+    const op = 'listGroupFlexClusterBackupRestoreJobs';
+    // Twice: a failure after a cached success expired must not bring the old answer back either.
+    for (let round = 0; round < 2; round++) {
+      const id = stack.sim.faults.add({ operationId: op, status: 503 });
+      const failed = await post(stack, {});
+      expect(failed.errors?.length).toBeGreaterThan(0);
+      stack.sim.faults.remove(id);
+      const calls = await stack.upstreamCalls(async () => {
+        const ok = await post(stack, {});
+        expect(ok.errors).toBeUndefined();
+      });
+      expect(calls.map((c) => c.operationId)).toContain(op);
+      stack.clock.advance(JOBS_TTL);
+    }
   });
 });
 
@@ -164,6 +189,44 @@ describe('invalidation', () => {
     expect(after.calls).toBeGreaterThan(0);
     expect(after.calls).toBeLessThan(before.calls);
     expect(stack.gateway.readCache?.stats.invalidations).toBe(1);
+  });
+});
+
+describe('pollers', () => {
+  it('read a watched job from Atlas at every poll, never from the cache', async () => {
+    // The manual clock stands still: any cached job state would stay live for the whole test.
+    const stack = await stackWith({
+      env: { ...ENV, GATEWAY_POLL_INTERVAL_MS: '100' },
+      sim: { jobMs: 3_600_000 },
+    });
+    const url = await stack.gateway.listen(0);
+    const made = await post<{ requestDownload: { job: { id: string } } }>(
+      stack,
+      {},
+      `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
+      {
+        i: {
+          projectId: P,
+          clusterName: F.clusterName,
+          snapshotId: F.completedSnapshotId,
+          reuseExisting: false,
+        },
+      },
+    );
+    const jv = { ...vars, j: made.data!.requestDownload.job.id };
+    const JOB = `query($p: ID!, $c: String!, $j: ID!) { restoreJob(projectId: $p, clusterName: $c, id: $j) { status } }`;
+    await post(stack, {}, JOB, jv);
+    expect(await stack.upstreamCalls(() => post(stack, {}, JOB, jv))).toEqual([]);
+    const WATCH = `subscription($p: ID!, $c: String!, $j: ID!) { restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { status } }`;
+    const polls = await stack.upstreamCalls(async () => {
+      const sub = track(await subscribeSse(url, WATCH, jv), 'sse');
+      expect((await sub.next())?.event).toBe('next');
+      const start = stack.gateway.pollers.stats().polls;
+      while (stack.gateway.pollers.stats().polls < start + 3) await new Promise((r) => setTimeout(r, 20));
+      await sub.close();
+    });
+    const reads = polls.filter((c) => c.operationId === 'getGroupFlexClusterBackupRestoreJob').length;
+    expect(reads).toBeGreaterThanOrEqual(3);
   });
 });
 
