@@ -1,3 +1,4 @@
+import { Repeater } from 'graphql-yoga';
 import { AtlasApiError } from '../atlas/errors.js';
 import { canSeeProject } from '../callers/caller.js';
 import type { ClusterRef, ClusterSource, RestoreJobSource, SnapshotSource } from '../backup/model.js';
@@ -261,32 +262,42 @@ function shuttingDown(what: string): never {
   );
 }
 
-/** The scope's changes that pass the filter's status, delivery and date parts; SHUTTING_DOWN last on shutdown. */
-async function* filteredChanges(
+/**
+ * The scope's changes that pass the filter's status, delivery and date parts; SHUTTING_DOWN last on
+ * shutdown. A Repeater, not an async generator: a generator's `return()` waits for the `next()` it is
+ * suspended in, so a client leaving a quiet scope would keep its pollers running until the next
+ * change; a Repeater stops at once and returns the watch with it.
+ */
+function filteredChanges(
   changes: AsyncIterableIterator<JobChange>,
   filter: JobFeedFilter | null | undefined,
   closed: () => boolean,
-): AsyncGenerator<PollEvent<JobChange>> {
+): AsyncIterableIterator<PollEvent<JobChange>> {
   const statuses = filter?.statuses?.length ? new Set<string>(filter.statuses) : undefined;
   const deliveryTypes = filter?.deliveryTypes?.length ? new Set<string>(filter.deliveryTypes) : undefined;
   const sinceMs = sinceOf(filter);
-  try {
-    for await (const change of changes) {
-      const dto = change.job.dto;
-      if (statuses && !statuses.has(readEnum('status', JOB_STATUSES, dto.status) ?? '')) continue;
-      if (
-        deliveryTypes &&
-        !deliveryTypes.has(readEnum('deliveryType', DELIVERY_TYPES, dto.deliveryType) ?? '')
-      ) {
-        continue;
+  const wanted = (change: JobChange) => {
+    const dto = change.job.dto;
+    return (
+      (!statuses || statuses.has(readEnum('status', JOB_STATUSES, dto.status) ?? '')) &&
+      (!deliveryTypes ||
+        deliveryTypes.has(readEnum('deliveryType', DELIVERY_TYPES, dto.deliveryType) ?? '')) &&
+      !(timeOf(dto.restoreScheduledDate) < sinceMs)
+    );
+  };
+  return new Repeater<PollEvent<JobChange>>(async (push, stop) => {
+    void (async () => {
+      try {
+        for await (const change of changes) if (wanted(change)) await push(change);
+        if (closed()) await push(SHUTTING_DOWN);
+        stop();
+      } catch (err) {
+        stop(err);
       }
-      if (timeOf(dto.restoreScheduledDate) < sinceMs) continue;
-      yield change;
-    }
-    if (closed()) yield SHUTTING_DOWN;
-  } finally {
+    })();
+    await stop;
     await changes.return?.();
-  }
+  });
 }
 
 export const feedResolvers: Resolvers = {

@@ -431,8 +431,11 @@ describe('jobEvents', () => {
         job: { status: 'RUNNING' },
       });
     }
+    // Leaving a quiet scope stops its pollers at once, not at the next change.
     await sse.close();
     ws.stop();
+    await until('pollers stopped', () => stack.gateway.pollers.stats().pollers === 0);
+    expect(timers.pending).toBe(0);
   });
 
   it('a project the caller cannot see is out of its scope on every subscription transport: no event, nothing read', async () => {
