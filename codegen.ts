@@ -29,6 +29,8 @@ const config: CodegenConfig = {
           RestoreJob: '../../backup/model.js#RestoreJobSource',
           SnapshotConnection: '../connection.js#SnapshotSlice',
           RestoreJobConnection: '../connection.js#RestoreJobSlice',
+          JobFeedConnection: '../connection.js#RestoreJobSlice',
+          JobEvent: '../../jobs/job-scope-watcher.js#JobChange',
         },
       },
     },
