@@ -61,9 +61,9 @@ describe('watchSnapshot', () => {
     timers.fire();
     expect([status(await a.next()), status(await b.next())]).toEqual(['COMPLETED', 'COMPLETED']);
     expect([status(await a.next()), status(await b.next())]).toEqual(['done', 'done']);
+    // b joined a running poller: it never read, so it never made a service (no budget, no memory).
     expect(uses.map((u) => [u.use, u.spender])).toEqual([
       ['poll', 'a'],
-      ['poll', 'b'],
       ['poll', POLLERS_SPENDER],
     ]);
     expect(pollers.stats()).toMatchObject({ pollers: 0, polls: 3 });
