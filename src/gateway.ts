@@ -68,6 +68,7 @@ import type { OperationNameLabelsOptions } from './observability/operation-name-
 import { useBoundedPrometheus } from './observability/use-bounded-prometheus.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { useRefusalStatus } from './graphql/use-refusal-status.js';
+import { LeanSseStats, useLeanSse } from './graphql/use-lean-sse.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
@@ -180,6 +181,13 @@ export interface GatewayOptions {
    * @default false (every read goes upstream)
    */
   readCache?: { ttlMs: Readonly<Record<ReadKind, number>>; maxEntries?: number } | false;
+  /**
+   * Subscriptions over SSE are written by the gateway's lean stream writer (`useLeanSse`: the same
+   * plugins and bytes, a fraction of yoga's memory per open stream); `false` leaves them to yoga's
+   * own SSE processor. `pingIntervalMs`: time between two keep-alive comments on an open stream.
+   * @default { pingIntervalMs: 12000 }
+   */
+  leanSse?: false | { pingIntervalMs?: number };
 }
 
 export interface Gateway {
@@ -200,6 +208,8 @@ export interface Gateway {
   upstream: { inFlight(): number; shed(): number };
   /** The graphql-ws side: open connections and running operations (metrics, tests). */
   webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
+  /** SSE streams the lean writer served, and those open now (all 0 with `leanSse: false`). */
+  leanSse: LeanSseStats;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -339,6 +349,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
+  const leanSse = new LeanSseStats();
   const corsPolicy = options.corsPolicy ?? makeCorsPolicy();
   const prometheus = useBoundedPrometheus({
     registry,
@@ -431,6 +442,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...(options.plugins ?? []),
       // Last: only what every check above let run is labelled by its operation name.
       prometheus.admission,
+      // After every plugin's own onResultProcess: it only changes how an accepted stream is written.
+      ...(options.leanSse === false ? [] : [useLeanSse({ ...options.leanSse, stats: leanSse })]),
     ],
   });
 
@@ -461,6 +474,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     corsPolicy,
     upstream: { inFlight: () => admission?.inFlight ?? 0, shed: () => admission?.shed ?? 0 },
     webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
+    leanSse,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -1,0 +1,173 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { describe, expect, it, vi } from 'vitest';
+import { SEED } from '../../src/simulator/seed.js';
+import { track } from '../support/disposer.js';
+import { ManualTimers } from '../support/manual-timers.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+// The gateway writes subscriptions over SSE itself (src/graphql/use-lean-sse.ts) instead of yoga's SSE
+// processor: these tests hold it to yoga's bytes, headers and refusals, on two gateways side by side.
+
+const P = SEED.projects.payments.id;
+const F = SEED.flex;
+const WATCH = `subscription($p: ID!, $c: String!, $j: ID!) {
+  restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { id status snapshotUrl expirationDate isTerminal }
+}`;
+
+interface RawStream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Everything received so far. */
+  text(): string;
+  /** Settles when the server ends the response. */
+  ended: Promise<void>;
+  close(): void;
+}
+
+/** An SSE subscription read as raw bytes from a real socket. */
+function rawSse(url: string, body: string): Promise<RawStream> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/graphql`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      const ended = new Promise<void>((r) => res.once('close', r));
+      resolve(
+        track(
+          {
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: () => text,
+            ended,
+            close: () => req.destroy(),
+          },
+          'sse client',
+        ),
+      );
+    });
+    req.end(body);
+  });
+}
+
+const watch = (jobId: string) =>
+  JSON.stringify({ query: WATCH, variables: { p: P, c: F.clusterName, j: jobId } });
+// yoga pings every 300 ms under NODE_ENV=test, the lean writer every 12 s: keep-alive comments are
+// not events. Each gateway has its own simulator, whose signed download URLs name its own port.
+const events = (text: string) =>
+  text
+    .split('\n\n')
+    .filter((block) => block !== ':')
+    .join('\n\n')
+    .replaceAll(/"snapshotUrl":"[^"]*"/g, '"snapshotUrl":"URL"');
+
+async function gateways(
+  timers?: ManualTimers,
+): Promise<{ lean: Stack; yoga: Stack; urls: [string, string] }> {
+  const gateway = { pollIntervalMs: 10, ...(timers ? { timers } : {}) };
+  const lean = await startStack({ gateway });
+  const yoga = await startStack({ gateway: { ...gateway, leanSse: false } });
+  return { lean, yoga, urls: [await lean.gateway.listen(0), await yoga.gateway.listen(0)] };
+}
+
+async function newDownload(stack: Stack): Promise<string> {
+  const res = await stack.query<{ requestDownload: { job: { id: string } } }>(
+    `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
+    {
+      i: {
+        projectId: P,
+        clusterName: F.clusterName,
+        snapshotId: F.completedSnapshotId,
+        reuseExisting: false,
+      },
+    },
+  );
+  expect(res.errors).toBeUndefined();
+  return res.data!.requestDownload.job.id;
+}
+
+describe('SSE subscriptions through the lean writer', () => {
+  it.each([
+    ['a finished job: one event, then complete', F.downloadJobId, 'COMPLETED'],
+    ['a job Atlas does not have: the NOT_FOUND event', SEED.unknownId, 'NOT_FOUND'],
+  ])('sends the bytes and headers yoga’s SSE processor sends: %s', async (_name, jobId, marker) => {
+    const { lean, yoga, urls } = await gateways();
+    const [a, b] = await Promise.all(urls.map((u) => rawSse(u, watch(jobId))));
+    await Promise.all([a!.ended, b!.ended]);
+    expect(a!.status).toBe(200);
+    expect(events(a!.text())).toContain(marker);
+    expect(events(a!.text())).toBe(events(b!.text()));
+    for (const h of ['content-type', 'cache-control', 'connection', 'content-encoding']) {
+      expect([h, a!.headers[h]]).toEqual([h, b!.headers[h]]);
+    }
+    // The first bytes are the keep-alive comment, as yoga sends them (browsers wait for a first byte).
+    expect(a!.text().startsWith(':\n\n')).toBe(true);
+    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0 });
+    expect(yoga.gateway.leanSse).toEqual({ served: 0, open: 0 });
+  });
+
+  it('ends a watched job with the same SHUTTING_DOWN event and complete when the gateway closes', async () => {
+    const { lean, yoga, urls } = await gateways(new ManualTimers());
+    const ids = [await newDownload(lean), await newDownload(yoga)];
+    const streams = await Promise.all(urls.map((u, i) => rawSse(u, watch(ids[i]!))));
+    // The first event (QUEUED) is there before the close, on both.
+    await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')));
+    expect(lean.gateway.leanSse.open).toBe(1);
+    await Promise.all([lean.gateway.close(), yoga.gateway.close()]);
+    await Promise.all(streams.map((s) => s.ended));
+    const [a, b] = streams.map((s, i) => events(s.text()).replaceAll(ids[i]!, 'JOB'));
+    expect(a).toContain('SHUTTING_DOWN');
+    expect(a).toMatch(/event: complete\ndata:\n\n$/);
+    expect(a).toBe(b);
+    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0 });
+  });
+
+  it.each([
+    ['a malformed job id (BAD_USER_INPUT)', watch('nope')],
+    ['a syntax error', JSON.stringify({ query: 'subscription { restoreJobStatus(' })],
+    ['an unknown field', JSON.stringify({ query: 'subscription { nope }' })],
+  ])('leaves refusals to yoga, unchanged: %s', async (_name, body) => {
+    const { lean, urls } = await gateways();
+    const [a, b] = await Promise.all(urls.map((u) => rawSse(u, body)));
+    await Promise.all([a!.ended, b!.ended]);
+    expect(a!.status).toBe(b!.status);
+    expect(events(a!.text())).toBe(events(b!.text()));
+    expect(events(a!.text())).toContain('errors');
+    expect(lean.gateway.leanSse.served).toBe(0);
+  });
+
+  it('ends the subscription, and the job’s poller, when the client leaves', async () => {
+    const { lean, urls } = await gateways(new ManualTimers());
+    const id = await newDownload(lean);
+    const streams = await Promise.all([0, 1].map(() => rawSse(urls[0], watch(id))));
+    await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')));
+    expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 2 });
+    expect(lean.gateway.leanSse.open).toBe(2);
+    streams[0]!.close();
+    await vi.waitFor(() =>
+      expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 }),
+    );
+    streams[1]!.close();
+    await vi.waitFor(() =>
+      expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 0, subscribers: 0 }),
+    );
+    expect(lean.gateway.leanSse).toEqual({ served: 2, open: 0 });
+  });
+
+  it('keeps an idle stream alive with comments from the one shared timer', async () => {
+    const lean = await startStack({
+      gateway: { pollIntervalMs: 10, timers: new ManualTimers(), leanSse: { pingIntervalMs: 5 } },
+    });
+    const url = await lean.gateway.listen(0);
+    const id = await newDownload(lean);
+    const streams = await Promise.all([0, 1].map(() => rawSse(url, watch(id))));
+    // The first comment, the QUEUED event, then comments only (the poller's timers never fire).
+    await vi.waitFor(() => streams.forEach((s) => expect(s.text().split(':\n\n').length).toBeGreaterThan(3)));
+    for (const s of streams) expect(s.text().match(/event: next/g)).toHaveLength(1);
+  });
+});
