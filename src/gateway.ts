@@ -46,6 +46,7 @@ import type { GatewayContext } from './graphql/context.js';
 import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
+import { downloadResolvers } from './graphql/download-resolvers.js';
 import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
@@ -70,6 +71,12 @@ import {
 } from './gateway-readiness.js';
 import { useRootPointer } from './gateway-root.js';
 import { logUpstreamExchange } from './gateway-upstream-log.js';
+import {
+  createDownloadRoute,
+  type DownloadCounts,
+  type DownloadRouteOptions,
+} from './downloads/download-route.js';
+import { registerDownloadMetrics } from './downloads/download-metrics.js';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -159,6 +166,23 @@ export interface GatewayOptions {
    * @default DEFAULT_WEBSOCKET_LIMITS; only the gateway's own origin and non-browser clients
    */
   webSocket?: WebSocketOptions;
+  /**
+   * Downloads through the gateway (`RestoreJob.downloadUrl`, `/downloads/…`) and whether the raw
+   * `snapshotUrl` is shown at all.
+   * @default { exposeSnapshotUrl: true }, URLs from the request's origin, links renewed 60 s before expiry
+   */
+  downloads?: DownloadsOptions;
+}
+
+/** Options of the download route and of the fields around it. */
+export interface DownloadsOptions extends Pick<
+  DownloadRouteOptions,
+  'dispatcher' | 'renewMarginMs' | 'renewValidityMs' | 'renewWaitMs'
+> {
+  /** `false`: `RestoreJob.snapshotUrl` is always null (downloads go through `downloadUrl`). @default true */
+  exposeSnapshotUrl?: boolean;
+  /** Origin `downloadUrl` is built on (behind a proxy). @default the origin of the request that asks */
+  publicBaseUrl?: string;
 }
 
 export interface Gateway {
@@ -175,6 +199,8 @@ export interface Gateway {
   corsPolicy: CorsPolicy;
   /** The graphql-ws side: open connections and running operations (metrics, tests). */
   webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
+  /** The `/downloads/…` route's counts (streams, bytes, renewals, resumes). */
+  downloads: DownloadCounts;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -255,7 +281,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
   const schema = enforceRequiredRights(
-    makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers }),
+    makeExecutableSchema<GatewayContext>({
+      typeDefs: loadTypeDefs(),
+      resolvers: [resolvers, downloadResolvers],
+    }),
   );
 
   const { authenticate } = options;
@@ -345,6 +374,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         jobs,
         unknownValues,
         deadline: () => deadlineSignal(request),
+        downloads: {
+          exposeSnapshotUrl: options.downloads?.exposeSnapshotUrl ?? true,
+          baseUrl: options.downloads?.publicBaseUrl ?? new URL(request.url).origin,
+        },
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;
@@ -386,7 +419,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     ],
   });
 
-  const server = createServer(serverTimeouts(options.connections), yoga);
+  const downloadRoute = createDownloadRoute({
+    jobs,
+    authenticate,
+    logger,
+    ...(options.downloads?.dispatcher ? { dispatcher: options.downloads.dispatcher } : {}),
+    ...(options.downloads?.renewMarginMs !== undefined
+      ? { renewMarginMs: options.downloads.renewMarginMs }
+      : {}),
+    ...(options.downloads?.renewValidityMs !== undefined
+      ? { renewValidityMs: options.downloads.renewValidityMs }
+      : {}),
+    ...(options.downloads?.renewWaitMs !== undefined ? { renewWaitMs: options.downloads.renewWaitMs } : {}),
+  });
+  registerDownloadMetrics(registry, downloadRoute.counts);
+  // Archives bypass yoga: they are piped socket to socket (see createDownloadRoute).
+  const server = createServer(serverTimeouts(options.connections), (req, res) => {
+    if (downloadRoute.handles(req.url)) downloadRoute.handle(req, res);
+    else void yoga(req, res);
+  });
   const connections = limitConnections(server, options.connections);
   registerConnectionMetrics(registry, connections);
   const ws = attachGraphQLWs(server, yoga, {
@@ -410,6 +461,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     connections,
     corsPolicy,
+    downloads: downloadRoute.counts,
     webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
@@ -440,6 +492,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // After the requests in flight had their grace: they settle their keys; what is left is orphaned
       // (the lease runs out) and resolved by another replica.
       jobs.idempotency.close?.();
+      await downloadRoute.close();
       await atlas.close();
     },
   };

@@ -1,4 +1,5 @@
 import { atlasEnv, atlasFromEnv } from './atlas-env.js';
+import { downloadsEnv, downloadsFromEnv } from './downloads-env.js';
 import { callersEnv, callersFromEnv, checkProductionDemo } from './callers-env.js';
 import type { GatewayConfig, SimulatorConfig } from './gateway-config.js';
 import { checkUpstreamTransport, insecureUpstreamEnv } from './insecure-upstream-env.js';
@@ -19,6 +20,7 @@ export const ENV = {
   ...insecureUpstreamEnv,
   ...callersEnv,
   ...securityEnv,
+  ...downloadsEnv,
   ...redisEnv,
   ...simulatorEnv,
   ...tracingEnv,
@@ -48,6 +50,7 @@ export function loadConfig(env: Env): GatewayConfig {
       simulator: simulatorFromEnv(v),
       tracing: tracingFromEnv(v),
       logging: loggingFromEnv(v),
+      downloads: downloadsFromEnv(v),
     };
   });
 }

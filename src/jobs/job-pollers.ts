@@ -26,8 +26,13 @@ export interface JobPollersOptions {
   failedTtlMs?: number;
   /** Most refused jobs remembered; the oldest goes first. @default 10000 */
   maxFailed?: number;
-  /** Times `failedTtlMs`. @default systemClock */
+  /** Times `failedTtlMs` and `primedMaxAgeMs`. @default systemClock */
   clock?: Clock;
+  /**
+   * How old a job state handed over by `prime` (a mutation's answer) may be and still be a new watch's
+   * first event; older, the watch reads the job first. @default intervalMs
+   */
+  primedMaxAgeMs?: number;
 }
 
 /**
@@ -90,7 +95,15 @@ class Poller {
     this.#unlisten = owner.channel.listen(key, (m) => this.#receive(m));
   }
 
-  async start(): Promise<void> {
+  async start(primed?: Primed): Promise<void> {
+    if (primed) {
+      // The job as Atlas answered it moments ago (the mutation that made it): that is "the job as it
+      // is now", so the first read waits one interval from that answer instead of repeating it.
+      this.#receive({ type: 'job', job: primed.job });
+      const age = this.owner.clock.now() - primed.at;
+      this.#schedule(Math.max(0, this.owner.intervalMs - age));
+      return;
+    }
     // A late subscriber first gets the state another replica (or an earlier watch) published.
     const known = await this.owner.channel.last(this.key).catch(() => undefined);
     if (known && !this.#stopped) this.#receive({ type: 'job', job: known });
@@ -197,6 +210,12 @@ class Poller {
 
 type Failure = Extract<JobMessage, { type: 'error' }>;
 
+/** A job state some request just read from Atlas, and when (`JobPollers.prime`). */
+interface Primed {
+  job: RestoreJobSource;
+  at: number;
+}
+
 const failure = (m: Failure) =>
   new AtlasApiError({
     operation: 'getRestoreJob',
@@ -232,14 +251,24 @@ export class JobPollers {
   polls = 0;
   /** Watches answered from the refused jobs in memory, with no upstream read. */
   refusedFromMemory = 0;
+  /** Watches that started from a primed state instead of a read. */
+  primedStarts = 0;
+  readonly clock: Clock;
   readonly #pollers = new Map<string, Poller>();
   readonly #failed: ExpiringMap<string, Failure> | undefined;
+  readonly #primed: ExpiringMap<string, Primed>;
 
   constructor(options: JobPollersOptions = {}) {
     this.intervalMs = options.intervalMs ?? 4000;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.timers = options.timers ?? realTimers;
     this.channel = options.channel ?? new MemoryJobChannel();
+    this.clock = options.clock ?? systemClock;
+    this.#primed = new ExpiringMap({
+      ttlMs: options.primedMaxAgeMs ?? this.intervalMs,
+      maxEntries: 10_000,
+      clock: this.clock,
+    });
     const ttlMs = options.failedTtlMs ?? 30_000;
     this.#failed =
       ttlMs > 0
@@ -249,6 +278,16 @@ export class JobPollers {
             clock: options.clock ?? systemClock,
           })
         : undefined;
+  }
+
+  /**
+   * Hands over a job state just read from Atlas (a mutation's answer): a watch of `key` that starts
+   * within `primedMaxAgeMs` takes it as its first event and makes its first read one interval after
+   * it, not at once. A watch already running ignores it (it has its own reads).
+   */
+  prime(key: string, job: RestoreJobSource): void {
+    if (this.#pollers.has(key)) return;
+    this.#primed.set(key, { job, at: this.clock.now() });
   }
 
   /** @internal A job Atlas refused for good: later watches fail at once (`failedTtlMs`). */
@@ -271,6 +310,11 @@ export class JobPollers {
     return new Repeater<JobEvent>(async (push, stop) => {
       let poller = this.#pollers.get(key);
       const fresh = !poller;
+      const primed = fresh ? this.#primed.get(key) : undefined;
+      if (primed) {
+        this.#primed.delete(key);
+        this.primedStarts += 1;
+      }
       if (!poller) {
         poller = new Poller(key, fetch, this);
         this.#pollers.set(key, poller);
@@ -290,7 +334,7 @@ export class JobPollers {
         subscriber.push(poller.last);
         if (isTerminal(poller.last.dto.status)) subscriber.end();
       }
-      if (fresh) void poller.start();
+      if (fresh) void poller.start(primed);
       await stop;
       poller.subscribers.delete(subscriber);
       if (poller.subscribers.size === 0) poller.stop();

@@ -1,5 +1,5 @@
 import type { BackupService, BackupServices } from '../backup/backup-service.js';
-import type { ClusterRef } from '../backup/model.js';
+import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { POLLERS_SPENDER } from '../replicas/atlas-budget.js';
 import type { JobEvent, JobPollers } from './job-pollers.js';
 
@@ -48,4 +48,13 @@ export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterabl
         : (later ??= deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: POLLERS_SPENDER }));
     return service.getJob(ref, req.jobId);
   });
+}
+
+/**
+ * Hands a job state a mutation just read from Atlas (the POST's answer, or the job it reused) to the
+ * poller `req` would join, so a subscription started right after the mutation gets it as its first
+ * event without reading it again (`JobPollers.prime`).
+ */
+export function primeWatch(pollers: JobPollers, req: WatchJobRequest, job: RestoreJobSource): void {
+  pollers.prime(jobWatchKey(req), job);
 }
