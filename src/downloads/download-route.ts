@@ -104,6 +104,7 @@ export function createDownloadRoute(options: DownloadRouteOptions): DownloadRout
   const renewValidityMs = options.renewValidityMs ?? 1_800_000;
   const renewWaitMs = options.renewWaitMs ?? 600_000;
   const maxResumes = options.maxResumes ?? 3;
+  let closing: Promise<void> | undefined;
   const counts: DownloadCounts = { active: 0, streams: 0, bytes: 0, renewals: 0, resumes: 0, abandoned: 0 };
 
   async function serve(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
@@ -373,9 +374,8 @@ export function createDownloadRoute(options: DownloadRouteOptions): DownloadRout
           counts.active -= 1;
         });
     },
-    close: async () => {
-      await ownAgent?.close();
-    },
+    // Idempotent: a gateway may be closed twice (a test's close after a shutdown test's own).
+    close: () => (closing ??= ownAgent?.close() ?? Promise.resolve()),
   };
 }
 

@@ -214,6 +214,8 @@ type Failure = Extract<JobMessage, { type: 'error' }>;
 interface Primed {
   job: RestoreJobSource;
   at: number;
+  /** Who made the request that read it: only that caller's watch starts from it. */
+  callerId: string;
 }
 
 const failure = (m: Failure) =>
@@ -281,13 +283,14 @@ export class JobPollers {
   }
 
   /**
-   * Hands over a job state just read from Atlas (a mutation's answer): a watch of `key` that starts
-   * within `primedMaxAgeMs` takes it as its first event and makes its first read one interval after
-   * it, not at once. A watch already running ignores it (it has its own reads).
+   * Hands over a job state just read from Atlas (a mutation's answer): a watch of `key` by the same
+   * caller that starts within `primedMaxAgeMs` takes it as its first event and makes its first read one
+   * interval after it, not at once. Another caller's watch reads as before (the read that starts a
+   * poller is its subscriber's, on its own Atlas budget); a watch already running ignores it.
    */
-  prime(key: string, job: RestoreJobSource): void {
+  prime(key: string, job: RestoreJobSource, callerId: string): void {
     if (this.#pollers.has(key)) return;
-    this.#primed.set(key, { job, at: this.clock.now() });
+    this.#primed.set(key, { job, at: this.clock.now(), callerId });
   }
 
   /** @internal A job Atlas refused for good: later watches fail at once (`failedTtlMs`). */
@@ -301,7 +304,12 @@ export class JobPollers {
    * refused this key for good within `failedTtlMs`). `key` names the job (and, for pass-through
    * callers, whose token reads it).
    */
-  watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<JobEvent> {
+  watch(
+    key: string,
+    fetch: () => Promise<RestoreJobSource>,
+    /** Who watches, to take a state this caller's own mutation primed. @default nobody */
+    callerId?: string,
+  ): AsyncIterableIterator<JobEvent> {
     const refused = this.#failed?.get(key);
     if (refused) {
       this.refusedFromMemory += 1;
@@ -310,7 +318,8 @@ export class JobPollers {
     return new Repeater<JobEvent>(async (push, stop) => {
       let poller = this.#pollers.get(key);
       const fresh = !poller;
-      const primed = fresh ? this.#primed.get(key) : undefined;
+      const offered = fresh ? this.#primed.get(key) : undefined;
+      const primed = offered && offered.callerId === callerId ? offered : undefined;
       if (primed) {
         this.#primed.delete(key);
         this.primedStarts += 1;

@@ -40,14 +40,18 @@ export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterabl
   const first = deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: req.callerId });
   let later: BackupService | undefined;
   let reads = 0;
-  return deps.pollers.watch(jobWatchKey(req), () => {
-    reads += 1;
-    const service =
-      reads === 1
-        ? first
-        : (later ??= deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: POLLERS_SPENDER }));
-    return service.getJob(ref, req.jobId);
-  });
+  return deps.pollers.watch(
+    jobWatchKey(req),
+    () => {
+      reads += 1;
+      const service =
+        reads === 1
+          ? first
+          : (later ??= deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: POLLERS_SPENDER }));
+      return service.getJob(ref, req.jobId);
+    },
+    req.callerId,
+  );
 }
 
 /**
@@ -56,5 +60,5 @@ export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterabl
  * event without reading it again (`JobPollers.prime`).
  */
 export function primeWatch(pollers: JobPollers, req: WatchJobRequest, job: RestoreJobSource): void {
-  pollers.prime(jobWatchKey(req), job);
+  pollers.prime(jobWatchKey(req), job, req.callerId);
 }
