@@ -161,9 +161,9 @@ function operations(t: EconomyTargets, seed: SeedInfo): Operation[] {
     runPeer: (url, snapshot) =>
       peerDownloadAndWatch(url, snapshot(), watchers, t.pollIntervalMs, flowTimeout),
     note:
-      'ours: +1 read of the snapshot (a typed CONFLICT before any POST when it is not COMPLETED), ' +
-      '+1 read when the subscription starts (its first event is the job as it is now); ' +
-      'the naive and peer flows make no duplicate check',
+      'ours: +1 read of the snapshot (a typed CONFLICT before any POST when it is not COMPLETED); ' +
+      "the subscription's first event is the mutation's answer (its poller is primed with it), so it " +
+      'starts without a read; the naive and peer flows make no duplicate check',
   });
   return [
     {

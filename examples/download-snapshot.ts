@@ -1,6 +1,7 @@
 /**
  * The whole flow a user wants: ask the gateway for a snapshot download, follow the job over the
- * `restoreJobStatus` subscription (SSE), and save the `.tgz` while its URL is valid.
+ * `restoreJobStatus` subscription (SSE), and save the `.tgz` through the gateway's `downloadUrl` (with
+ * the same credentials; the gateway renews Atlas's link if it has expired, so there is no hurry).
  *
  *   npm start                      # in another terminal (demo mode)
  *   npx tsx examples/download-snapshot.ts [--project ID --cluster NAME --snapshot ID] [--out DIR]
@@ -67,7 +68,7 @@ async function graphql<T>(
 interface Job {
   id: string;
   status: string;
-  snapshotUrl: string | null;
+  downloadUrl: string | null;
   expirationDate: string | null;
 }
 
@@ -83,7 +84,7 @@ async function follow(
     headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
     body: JSON.stringify({
       query: `subscription($p: ID!, $c: String!, $j: ID!) {
-        restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { id status snapshotUrl expirationDate }
+        restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { id status downloadUrl expirationDate }
       }`,
       variables: vars,
     }),
@@ -156,7 +157,7 @@ export async function downloadSnapshot(options: DownloadOptions = {}): Promise<s
           job {
             id
             status
-            snapshotUrl
+            downloadUrl
             expirationDate
           }
         }
@@ -171,10 +172,11 @@ export async function downloadSnapshot(options: DownloadOptions = {}): Promise<s
     { p: projectId, c: clusterName, j: requestDownload.job.id },
     options.onStatus,
   );
-  if (!job.snapshotUrl) throw new Error(`job ${job.id} completed without a snapshotUrl`);
-  // Like the Atlas CLI: the URL is pre-signed, fetched without credentials, saved as <snapshotId>.tgz.
-  const file = await fetch(job.snapshotUrl);
-  if (!file.ok || !file.body) throw new Error(`the snapshot URL answered HTTP ${file.status}`);
+  if (!job.downloadUrl) throw new Error(`job ${job.id} completed without a downloadUrl`);
+  // Streamed by the gateway with this caller's credentials (Atlas's signed snapshotUrl never needs to
+  // leave it), saved as <snapshotId>.tgz like the Atlas CLI does.
+  const file = await fetch(job.downloadUrl, { headers });
+  if (!file.ok || !file.body) throw new Error(`the download URL answered HTTP ${file.status}`);
   const outDir = resolve(options.outDir ?? DEFAULT_DOWNLOAD_DIR);
   await mkdir(outDir, { recursive: true });
   const path = join(outDir, `${snapshotId}.tgz`);

@@ -127,6 +127,11 @@ export function createGatewayFromConfig(
       maxBodyBytes: yoga.maxBodyBytes,
       corsPolicy: yoga.corsPolicy,
       webSocket: webSocketOptions(config.security),
+      downloads: {
+        exposeSnapshotUrl: config.downloads.exposeSnapshotUrl,
+        renewMarginMs: config.downloads.renewMarginMs,
+        ...(config.downloads.publicUrl !== undefined ? { publicBaseUrl: config.downloads.publicUrl } : {}),
+      },
       ...gatewayOverrides,
     });
   } catch (err) {

@@ -53,6 +53,7 @@ import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
 import { feedResolvers } from './graphql/feed-resolvers.js';
+import { downloadResolvers } from './graphql/download-resolvers.js';
 import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
@@ -78,6 +79,12 @@ import {
 } from './gateway-readiness.js';
 import { useRootPointer } from './gateway-root.js';
 import { logUpstreamExchange } from './gateway-upstream-log.js';
+import {
+  createDownloadRoute,
+  type DownloadCounts,
+  type DownloadRouteOptions,
+} from './downloads/download-route.js';
+import { registerDownloadMetrics } from './downloads/download-metrics.js';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -188,6 +195,23 @@ export interface GatewayOptions {
    * @default { pingIntervalMs: 12000 }
    */
   leanSse?: false | { pingIntervalMs?: number };
+  /**
+   * Downloads through the gateway (`RestoreJob.downloadUrl`, `/downloads/…`) and whether the raw
+   * `snapshotUrl` is shown at all.
+   * @default { exposeSnapshotUrl: true }, URLs from the request's origin, links renewed 60 s before expiry
+   */
+  downloads?: DownloadsOptions;
+}
+
+/** Options of the download route and of the fields around it. */
+export interface DownloadsOptions extends Pick<
+  DownloadRouteOptions,
+  'dispatcher' | 'renewMarginMs' | 'renewValidityMs' | 'renewWaitMs'
+> {
+  /** `false`: `RestoreJob.snapshotUrl` is always null (downloads go through `downloadUrl`). @default true */
+  exposeSnapshotUrl?: boolean;
+  /** Origin `downloadUrl` is built on (behind a proxy). @default the origin of the request that asks */
+  publicBaseUrl?: string;
 }
 
 export interface Gateway {
@@ -210,6 +234,8 @@ export interface Gateway {
   webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
   /** SSE streams the lean writer served, and those open now (all 0 with `leanSse: false`). */
   leanSse: LeanSseStats;
+  /** The `/downloads/…` route's counts (streams, bytes, renewals, resumes). */
+  downloads: DownloadCounts;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -309,7 +335,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
   const schema = enforceRequiredRights(
-    makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers: [resolvers, feedResolvers] }),
+    makeExecutableSchema<GatewayContext>({
+      typeDefs: loadTypeDefs(),
+      resolvers: [resolvers, feedResolvers, downloadResolvers],
+    }),
   );
 
   const { authenticate } = options;
@@ -401,6 +430,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         jobs,
         unknownValues,
         deadline: () => deadlineSignal(request),
+        downloads: {
+          exposeSnapshotUrl: options.downloads?.exposeSnapshotUrl ?? true,
+          baseUrl: options.downloads?.publicBaseUrl ?? new URL(request.url).origin,
+        },
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
           loaderStats.requests++;
@@ -447,7 +480,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     ],
   });
 
-  const server = createServer(serverTimeouts(options.connections), yoga);
+  const downloadRoute = createDownloadRoute({
+    jobs,
+    authenticate,
+    logger,
+    ...(options.downloads?.dispatcher ? { dispatcher: options.downloads.dispatcher } : {}),
+    ...(options.downloads?.renewMarginMs !== undefined
+      ? { renewMarginMs: options.downloads.renewMarginMs }
+      : {}),
+    ...(options.downloads?.renewValidityMs !== undefined
+      ? { renewValidityMs: options.downloads.renewValidityMs }
+      : {}),
+    ...(options.downloads?.renewWaitMs !== undefined ? { renewWaitMs: options.downloads.renewWaitMs } : {}),
+  });
+  registerDownloadMetrics(registry, downloadRoute.counts);
+  // Archives bypass yoga: they are piped socket to socket (see createDownloadRoute).
+  const server = createServer(serverTimeouts(options.connections), (req, res) => {
+    if (downloadRoute.handles(req.url)) downloadRoute.handle(req, res);
+    else void yoga(req, res);
+  });
   const connections = limitConnections(server, options.connections);
   registerConnectionMetrics(registry, connections);
   const ws = attachGraphQLWs(server, yoga, {
@@ -473,6 +524,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     connections,
     corsPolicy,
     upstream: { inFlight: () => admission?.inFlight ?? 0, shed: () => admission?.shed ?? 0 },
+    downloads: downloadRoute.counts,
     webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     leanSse,
     listen: (port = 0, host = '127.0.0.1') =>
@@ -504,6 +556,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // After the requests in flight had their grace: they settle their keys; what is left is orphaned
       // (the lease runs out) and resolved by another replica.
       jobs.idempotency.close?.();
+      await downloadRoute.close();
       await atlas.close();
     },
   };

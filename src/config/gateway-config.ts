@@ -26,6 +26,17 @@ export interface GatewayConfig {
   simulator: SimulatorConfig;
   tracing: TracingConfig;
   logging: LoggingConfig;
+  downloads: DownloadsConfig;
+}
+
+/** Downloads through the gateway, and whether Atlas's raw link is shown. */
+export interface DownloadsConfig {
+  /** `false`: `RestoreJob.snapshotUrl` is always null. */
+  exposeSnapshotUrl: boolean;
+  /** The origin `downloadUrl` is built on; undefined = the asking request's. */
+  publicUrl: string | undefined;
+  /** A link expiring sooner than this is renewed before it is streamed. */
+  renewMarginMs: number;
 }
 
 export interface ServerConfig {

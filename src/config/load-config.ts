@@ -1,5 +1,6 @@
 import { atlasEnv, atlasFromEnv } from './atlas-env.js';
 import { cacheEnv, cacheFromEnv } from './cache-env.js';
+import { downloadsEnv, downloadsFromEnv } from './downloads-env.js';
 import { callersEnv, callersFromEnv, checkProductionDemo } from './callers-env.js';
 import type { GatewayConfig, SimulatorConfig } from './gateway-config.js';
 import { checkUpstreamTransport, insecureUpstreamEnv } from './insecure-upstream-env.js';
@@ -21,6 +22,7 @@ export const ENV = {
   ...insecureUpstreamEnv,
   ...callersEnv,
   ...securityEnv,
+  ...downloadsEnv,
   ...redisEnv,
   ...simulatorEnv,
   ...tracingEnv,
@@ -51,6 +53,7 @@ export function loadConfig(env: Env): GatewayConfig {
       simulator: simulatorFromEnv(v),
       tracing: tracingFromEnv(v),
       logging: loggingFromEnv(v),
+      downloads: downloadsFromEnv(v),
     };
   });
 }

@@ -38,4 +38,9 @@ export interface GatewayContext {
    * it. @default none (no execution timeout)
    */
   deadline?: () => AbortSignal | undefined;
+  /**
+   * How download links are answered: whether `snapshotUrl` is shown at all, and the origin
+   * `downloadUrl` is built on. @default snapshotUrl shown, no downloadUrl
+   */
+  downloads?: { exposeSnapshotUrl: boolean; baseUrl: string };
 }

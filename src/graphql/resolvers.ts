@@ -22,8 +22,13 @@ import type { DeliveryType, JobStatus, Resolvers } from './generated/resolvers-t
 import type { PageKey } from './loaders.js';
 import { checkClusterName, checkId } from './validate.js';
 import { requireAccess } from './access.js';
-import { requestDownload, requestRestore, type JobRequestDeps } from '../jobs/job-requests.js';
-import { watchJob } from '../jobs/watch-job.js';
+import {
+  requestDownload,
+  requestRestore,
+  type JobRequestDeps,
+  type JobRequestResult,
+} from '../jobs/job-requests.js';
+import { primeWatch, watchJob } from '../jobs/watch-job.js';
 import { isShuttingDown, type JobEvent } from '../jobs/job-pollers.js';
 import { GatewayError } from '../errors/index.js';
 
@@ -145,7 +150,7 @@ export const resolvers: Resolvers = {
         snapshotId,
         idempotencyKey: input.idempotencyKey ?? undefined,
         reuseExisting: input.reuseExisting ?? true,
-      });
+      }).then((result) => primed(ctx, result));
     },
     requestRestore: (_p, { input }, ctx) => {
       const projectId = checkId('input.projectId', input.projectId);
@@ -165,7 +170,7 @@ export const resolvers: Resolvers = {
         snapshotId,
         target,
         idempotencyKey: input.idempotencyKey ?? undefined,
-      });
+      }).then((result) => primed(ctx, result));
     },
   },
 
@@ -317,7 +322,30 @@ function missing(type: string, field: string): never {
   );
 }
 
-function jobDeps(ctx: GatewayContext): JobRequestDeps {
+/**
+ * The mutation's answer is the job as Atlas has it now: handed to the job's poller, so a
+ * `restoreJobStatus` started right after starts from it instead of reading it again (issue #19).
+ */
+export function primed(ctx: GatewayContext, result: JobRequestResult): JobRequestResult {
+  const { job } = result;
+  if (job.dto.id) {
+    primeWatch(
+      ctx.jobs.pollers,
+      {
+        projectId: job.projectId,
+        // The ref the mutation was asked with, which is what a client subscribes with.
+        clusterName: job.clusterName,
+        jobId: job.dto.id,
+        callerId: ctx.caller.id,
+        bearerToken: ctx.caller.atlasBearerToken,
+      },
+      job,
+    );
+  }
+  return result;
+}
+
+export function jobDeps(ctx: GatewayContext): JobRequestDeps {
   return {
     // Not the loaders' service, whose calls stop when the request ends (see `backupPolicy`).
     service: ctx.jobs.backup({

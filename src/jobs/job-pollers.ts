@@ -26,8 +26,13 @@ export interface JobPollersOptions {
   failedTtlMs?: number;
   /** Most refused jobs remembered; the oldest goes first. @default 10000 */
   maxFailed?: number;
-  /** Times `failedTtlMs`. @default systemClock */
+  /** Times `failedTtlMs` and `primedMaxAgeMs`. @default systemClock */
   clock?: Clock;
+  /**
+   * How old a job state handed over by `prime` (a mutation's answer) may be and still be a new watch's
+   * first event; older, the watch reads the job first. @default intervalMs
+   */
+  primedMaxAgeMs?: number;
 }
 
 /**
@@ -123,7 +128,15 @@ class Poller<T extends PolledState> {
     this.#intervalMs = owner.intervalMs * (kind.intervalFactor ?? 1);
   }
 
-  async start(): Promise<void> {
+  async start(primed?: Primed): Promise<void> {
+    if (primed) {
+      // The job as Atlas answered it moments ago (the mutation that made it): that is "the job as it
+      // is now", so the first read waits one interval from that answer instead of repeating it.
+      this.#receive({ type: 'job', job: primed.job as T });
+      const age = this.owner.clock.now() - primed.at;
+      this.#schedule(Math.max(0, this.#intervalMs - age));
+      return;
+    }
     // A late subscriber first gets the state another replica (or an earlier watch) published.
     const known = await this.owner.channel.last(this.key).catch(() => undefined);
     if (known && !this.#stopped) this.#receive({ type: 'job', job: known as T });
@@ -230,6 +243,14 @@ class Poller<T extends PolledState> {
 
 type Failure = Extract<JobMessage, { type: 'error' }>;
 
+/** A state some request just read from Atlas, and when (`JobPollers.prime`). */
+interface Primed {
+  job: PolledState;
+  at: number;
+  /** Who made the request that read it: only that caller's watch starts from it. */
+  callerId: string;
+}
+
 const failure = (m: Failure, operation: string) =>
   new AtlasApiError({
     operation,
@@ -267,14 +288,24 @@ export class JobPollers {
   refusedFromMemory = 0;
   /** `close` was called: the gateway is shutting down, streams that end now end for that reason. */
   closed = false;
+  /** Watches that started from a primed state instead of a read. */
+  primedStarts = 0;
+  readonly clock: Clock;
   readonly #pollers = new Map<string, Poller<PolledState>>();
   readonly #failed: ExpiringMap<string, { m: Failure; operation: string }> | undefined;
+  readonly #primed: ExpiringMap<string, Primed>;
 
   constructor(options: JobPollersOptions = {}) {
     this.intervalMs = options.intervalMs ?? 4000;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.timers = options.timers ?? realTimers;
     this.channel = options.channel ?? new MemoryJobChannel();
+    this.clock = options.clock ?? systemClock;
+    this.#primed = new ExpiringMap({
+      ttlMs: options.primedMaxAgeMs ?? this.intervalMs,
+      maxEntries: 10_000,
+      clock: this.clock,
+    });
     const ttlMs = options.failedTtlMs ?? 30_000;
     this.#failed =
       ttlMs > 0
@@ -284,6 +315,17 @@ export class JobPollers {
             clock: options.clock ?? systemClock,
           })
         : undefined;
+  }
+
+  /**
+   * Hands over a job state just read from Atlas (a mutation's answer): a watch of `key` by the same
+   * caller that starts within `primedMaxAgeMs` takes it as its first event and makes its first read one
+   * interval after it, not at once. Another caller's watch reads as before (the read that starts a
+   * poller is its subscriber's, on its own Atlas budget); a watch already running ignores it.
+   */
+  prime(key: string, job: PolledState, callerId: string): void {
+    if (this.#pollers.has(key)) return;
+    this.#primed.set(key, { job, at: this.clock.now(), callerId });
   }
 
   /** @internal A job Atlas refused for good: later watches fail at once (`failedTtlMs`). */
@@ -297,8 +339,13 @@ export class JobPollers {
    * refused this key for good within `failedTtlMs`). `key` names the job (and, for pass-through
    * callers, whose token reads it).
    */
-  watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<JobEvent> {
-    return this.watchKind(JOB_KIND, key, fetch);
+  watch(
+    key: string,
+    fetch: () => Promise<RestoreJobSource>,
+    /** Who watches, to take a state this caller's own mutation primed. @default nobody */
+    callerId?: string,
+  ): AsyncIterableIterator<JobEvent> {
+    return this.watchKind(JOB_KIND, key, fetch, callerId);
   }
 
   /**
@@ -310,6 +357,8 @@ export class JobPollers {
     kind: PollKind<T>,
     rawKey: string,
     fetch: () => Promise<T>,
+    /** Who watches, to take a state this caller's own mutation primed (`prime`). @default nobody */
+    callerId?: string,
   ): AsyncIterableIterator<PollEvent<T>> {
     const key = `${kind.name}${rawKey}`;
     const refused = this.#failed?.get(key);
@@ -320,6 +369,12 @@ export class JobPollers {
     return new Repeater<PollEvent<T>>(async (push, stop) => {
       let poller = this.#pollers.get(key) as Poller<T> | undefined;
       const fresh = !poller;
+      const offered = fresh ? this.#primed.get(key) : undefined;
+      const primed = offered && offered.callerId === callerId ? offered : undefined;
+      if (primed) {
+        this.#primed.delete(key);
+        this.primedStarts += 1;
+      }
       if (!poller) {
         poller = new Poller<T>(kind, key, fetch, this);
         this.#pollers.set(key, poller as unknown as Poller<PolledState>);
@@ -339,7 +394,7 @@ export class JobPollers {
         subscriber.push(poller.last);
         if (kind.isFinal(poller.last)) subscriber.end();
       }
-      if (fresh) void poller.start();
+      if (fresh) void poller.start(primed);
       await stop;
       poller.subscribers.delete(subscriber);
       if (poller.subscribers.size === 0) poller.stop();

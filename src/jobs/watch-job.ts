@@ -1,5 +1,5 @@
 import type { BackupService, BackupServices } from '../backup/backup-service.js';
-import type { ClusterRef } from '../backup/model.js';
+import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { POLLERS_SPENDER } from '../replicas/atlas-budget.js';
 import type { JobEvent, JobPollers } from './job-pollers.js';
 
@@ -36,7 +36,16 @@ export const readerKey = (who: PollerCredentials): string => (who.bearerToken ? 
 export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterableIterator<JobEvent> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
   const service = pollerServices(deps.backup, req);
-  return deps.pollers.watch(jobWatchKey(req), () => service().getJob(ref, req.jobId));
+  return deps.pollers.watch(jobWatchKey(req), () => service().getJob(ref, req.jobId), req.callerId);
+}
+
+/**
+ * Hands a job state a mutation just read from Atlas (the POST's answer, or the job it reused) to the
+ * poller `req` would join, so a subscription started right after the mutation gets it as its first
+ * event without reading it again (`JobPollers.prime`).
+ */
+export function primeWatch(pollers: JobPollers, req: WatchJobRequest, job: RestoreJobSource): void {
+  pollers.prime(jobWatchKey(req), job, req.callerId);
 }
 
 /** Who a poller reads for: the subscriber that starts it, and whose token (pass-through) it uses. */

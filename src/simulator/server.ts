@@ -10,6 +10,7 @@ import { SimStore } from './store.js';
 import type { SeedProfile } from './seed.js';
 import { createHandlers, type Handler } from './handlers.js';
 import { pageParams } from './paginate.js';
+import { objectAnswer, streamBody, type DownloadStats } from './download-response.js';
 import {
   SimHttpError,
   type Principal,
@@ -59,6 +60,8 @@ export interface SimulatorOptions {
    * they end) instead of timing the answer. @default node:timers/promises setTimeout
    */
   sleep?: (ms: number) => Promise<void>;
+  /** Incompressible bytes added to every download archive (see `SimStoreOptions`). @default 0 */
+  archiveExtraBytes?: number;
 }
 
 /** What `onResponse` sees of one answer. */
@@ -121,6 +124,8 @@ export interface Simulator {
     peakInFlight: number;
   };
   resetStats(): void;
+  /** The object store's streams of download archives (`snapshotUrl`): open, finished, abandoned. */
+  downloads(): DownloadStats;
   close(): Promise<void>;
 }
 
@@ -183,7 +188,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     tenantSunset: options.tenantSunset ?? false,
     profile: options.profile ?? 'realistic',
     firstJobStatus: options.firstJobStatus ?? 'PENDING',
+    ...(options.archiveExtraBytes !== undefined ? { archiveExtraBytes: options.archiveExtraBytes } : {}),
   });
+  const downloadStats: DownloadStats = { open: 0, started: 0, finished: 0, abandoned: 0 };
   const auth = new SimAuth({
     credentials: options.credentials ?? DEFAULT_SIM_CREDENTIALS,
     clock,
@@ -510,8 +517,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           Number(req.query.get('expires')),
           req.query.get('signature') ?? '',
         );
+        // Outside the Atlas API: an S3-like pre-signed object (Range, ETag, 403 once expired).
         answer = found.ok
-          ? { status: 200, headers: { 'content-type': 'application/gzip' }, body: found.archive }
+          ? objectAnswer(found.object, req.headers)
           : {
               status: found.status,
               headers: { 'content-type': 'text/plain' },
@@ -599,9 +607,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       'content-length': payload.length,
     };
     res.writeHead(status, headers);
+    if (fault?.body === 'truncated' && operationId === 'download') {
+      // An object store cutting a transfer: the first half reaches the client, then the connection
+      // closes (destroyed once that half is flushed, else the cut could come before any byte).
+      res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => res.socket?.destroy());
+      return;
+    }
     if (fault?.body === 'truncated') {
       res.write(payload.subarray(0, Math.floor(payload.length / 2)));
       res.socket?.destroy();
+      return;
+    }
+    if (operationId === 'download' && (status === 200 || status === 206)) {
+      await streamBody(res, payload, downloadStats);
       return;
     }
     if (fault?.slowBodyMs) {
@@ -679,6 +697,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       records = [];
       peakInFlight = inFlight;
     },
+    downloads: () => ({ ...downloadStats }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -13,6 +13,7 @@ import {
   type SeedSnapshot,
 } from './seed.js';
 import { snapshotArchive } from './tgz.js';
+import type { StoredObject } from './download-response.js';
 
 export interface SimStoreOptions {
   clock: Clock;
@@ -32,6 +33,11 @@ export interface SimStoreOptions {
   seed?: SeedData;
   /** HMAC key of the snapshotUrl signatures. @default 32 random bytes, so URLs of one store can't be forged */
   downloadSecret?: string | Buffer;
+  /**
+   * Incompressible bytes added to every download archive (`<snapshotId>/padding.bin`), so benchmarks
+   * can stream archives of a realistic size. @default 0
+   */
+  archiveExtraBytes?: number;
 }
 
 export interface RestoreJobRecord {
@@ -82,7 +88,7 @@ export interface JobState {
 }
 
 export type DownloadResult =
-  { ok: true; archive: Buffer } | { ok: false; status: 403 | 404; message: string };
+  { ok: true; object: StoredObject } | { ok: false; status: 403 | 404; message: string };
 
 /** Atlas: the snapshotUrl "remains active for four hours". */
 export const DOWNLOAD_URL_TTL_MS = 4 * 60 * 60 * 1000;
@@ -117,12 +123,16 @@ export class SimStore {
   #jobCounter = 0;
   /** Snapshots taken at runtime (`takeSnapshot`): their status follows the clock. */
   readonly #live = new Map<string, LiveSnapshot>();
+  readonly #archiveExtraBytes: number;
+  /** Snapshot id → its archive: built once, as an object store keeps the object it was handed. */
+  readonly #objects = new Map<string, StoredObject>();
 
   constructor(opts: SimStoreOptions) {
     this.clock = opts.clock;
     this.jobMs = opts.jobMs ?? 3000;
     this.firstJobStatus = opts.firstJobStatus ?? 'PENDING';
     this.#tenantSunset = opts.tenantSunset ?? false;
+    this.#archiveExtraBytes = opts.archiveExtraBytes ?? 0;
     this.#secret =
       opts.downloadSecret === undefined
         ? randomBytes(32)
@@ -384,7 +394,17 @@ export class SimStore {
     const cluster = snapshot ? this.getCluster(snapshot.groupId, snapshot.clusterName) : undefined;
     if (!snapshot || !cluster)
       return { ok: false, status: 404, message: 'The specified key does not exist.' };
-    return { ok: true, archive: snapshotArchive(snapshot, cluster) };
+    let object = this.#objects.get(snapshotId);
+    if (!object) {
+      const body = snapshotArchive(snapshot, cluster, this.#archiveExtraBytes);
+      object = {
+        body,
+        etag: `"${createHash('md5').update(body).digest('hex')}"`,
+        lastModified: Date.parse(snapshot.finishTime ?? snapshot.scheduledTime),
+      };
+      this.#objects.set(snapshotId, object);
+    }
+    return { ok: true, object };
   }
 
   #sign(path: string, expires: number): string {

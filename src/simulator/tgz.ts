@@ -72,12 +72,29 @@ function bsonDoc(id: number, name: string): Buffer {
   return Buffer.concat([int32le(body.length + 4), body]);
 }
 
+/** `size` bytes gzip cannot shrink, the same for the same seed (xorshift32: fast, not for secrets). */
+function noise(size: number, seed: string): Buffer {
+  const out = Buffer.alloc(size);
+  let x = 2463534242;
+  for (const c of seed) x = (x ^ c.charCodeAt(0)) * 16777619;
+  x >>>= 0;
+  if (x === 0) x = 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out.writeUInt32LE(x, i);
+  }
+  return out;
+}
+
 /**
  * The `.tgz` Atlas hands out for a DOWNLOAD job: a gzipped tar of the snapshot's data files under
  * `<snapshotId>/`. Deterministic (mtime = snapshot finish time, gzip header without a timestamp) so
  * tests can compare bytes.
  */
-export function snapshotArchive(snapshot: SeedSnapshot, cluster: SeedCluster): Buffer {
+export function snapshotArchive(snapshot: SeedSnapshot, cluster: SeedCluster, extraBytes = 0): Buffer {
   const when = Date.parse(snapshot.finishTime ?? snapshot.scheduledTime);
   const mtimeSec = Math.floor(when / 1000);
   const dir = `${snapshot.id}/`;
@@ -101,6 +118,7 @@ export function snapshotArchive(snapshot: SeedSnapshot, cluster: SeedCluster): B
         { name: `${dir}metadata.json`, data: Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`) },
         { name: `${dir}WiredTiger`, data: Buffer.from('WiredTiger\nWiredTiger 11.3.1: (January 1, 2025)\n') },
         { name: `${dir}storage.bson`, data: bsonDoc(1, cluster.name) },
+        ...(extraBytes > 0 ? [{ name: `${dir}padding.bin`, data: noise(extraBytes, snapshot.id) }] : []),
       ],
       mtimeSec,
     ),

@@ -47,6 +47,10 @@ export class ExpiringMap<K, V> {
     }
   }
 
+  delete(key: K): void {
+    this.#entries.delete(key);
+  }
+
   /** Entries held, expired ones not yet dropped included. */
   get size(): number {
     return this.#entries.size;

@@ -44,10 +44,11 @@ async function run(c: Caller, thing: Record<string, unknown>) {
 }
 
 describe('@requiresRight', () => {
-  it('is on exactly the fields that grant data: RestoreJob.snapshotUrl needs download', () => {
+  it('is on exactly the fields that grant data: RestoreJob.snapshotUrl and downloadUrl need download', () => {
     const schema = buildSchema(loadTypeDefs().join('\n'));
     expect(Object.fromEntries(fieldsRequiringRights(schema))).toEqual({
       'RestoreJob.snapshotUrl': 'download',
+      'RestoreJob.downloadUrl': 'download',
     });
   });
 

@@ -217,7 +217,8 @@ describe('one poller per job', () => {
   it('reads the job as often for 50 subscribers as for one', async () => {
     const one = await watchWith(1);
     const fifty = await watchWith(50);
-    expect(one).toBe(3);
+    // RUNNING and COMPLETED: the first state (QUEUED) is the mutation's answer, primed (issue #19).
+    expect(one).toBe(2);
     expect(fifty).toBe(one);
   });
 

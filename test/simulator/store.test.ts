@@ -360,7 +360,7 @@ describe('downloads', () => {
 
     const ok = store.resolveDownload(u.jobId, u.snapshotId, u.expires, u.signature);
     if (!ok.ok) throw new Error(ok.message);
-    const files = await tarFiles(ok.archive);
+    const files = await tarFiles(ok.object.body);
     const dir = SEED.flex.completedSnapshotId;
     expect([...files.keys()]).toEqual([
       `${dir}/`,
@@ -373,7 +373,7 @@ describe('downloads', () => {
     expect(files.get(`${dir}/storage.bson`)!.readInt32LE(0)).toBe(files.get(`${dir}/storage.bson`)!.length);
     // Deterministic bytes: the same snapshot gives the same archive.
     const again = store.resolveDownload(u.jobId, u.snapshotId, String(u.expires), u.signature);
-    expect(again.ok && again.archive.equals(ok.archive)).toBe(true);
+    expect(again.ok && again.object.body.equals(ok.object.body)).toBe(true);
 
     clock.advance(DOWNLOAD_URL_TTL_MS);
     expect(store.resolveDownload(u.jobId, u.snapshotId, u.expires, u.signature).ok).toBe(true);

@@ -147,6 +147,29 @@ export type DeliveryType =
   /** A delivery type this gateway does not know yet; `deliveryTypeRaw` has it as sent. */
   | 'UNKNOWN';
 
+/** Which snapshot, and how long its download must stay usable. */
+export type EnsureDownloadInput = {
+  /** Name of the cluster the snapshot belongs to. */
+  clusterName: Scalars['String']['input'];
+  /** As for `requestDownload`: the same key within 24 hours returns the same job while it lasts long enough. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** How long, from now, a COMPLETED download's `snapshotUrl` must still work: 1 to 240 minutes. */
+  minValidityMinutes: Scalars['Int']['input'];
+  /** 24-hex id of the project holding the cluster. */
+  projectId: Scalars['ID']['input'];
+  /** 24-hex id of a COMPLETED snapshot. */
+  snapshotId: Scalars['ID']['input'];
+};
+
+/** The DOWNLOAD job, reused or new. */
+export type EnsureDownloadPayload = {
+  __typename?: 'EnsureDownloadPayload';
+  /** The DOWNLOAD job: COMPLETED with a link valid long enough, or in progress (follow it with `restoreJobStatus`). */
+  job: RestoreJob;
+  /** True when no new job was created. */
+  reused: Scalars['Boolean']['output'];
+};
+
 /** What happened to a job in a `jobEvents` scope. */
 export type JobChangeKind =
   /** A job that was not there at the previous read (a new download or restore). */
@@ -217,6 +240,12 @@ export type JobStatus =
 export type Mutation = {
   __typename?: 'Mutation';
   /**
+   * A download of the snapshot usable for at least `minValidityMinutes`: an existing COMPLETED one whose
+   * link lasts long enough, one still in progress, or a new one (never two for one request, as
+   * `requestDownload`). Needs the `download` right.
+   */
+  ensureDownload: EnsureDownloadPayload;
+  /**
    * Asks Atlas for a download of a COMPLETED snapshot (the tenant or the Flex download endpoint, by the
    * cluster's family). Idempotent with `idempotencyKey` (24 h); by default an existing download of the
    * same snapshot that is still useful (in progress, or COMPLETED with an unexpired URL) is returned
@@ -228,6 +257,11 @@ export type Mutation = {
    * restoreJobs), with the same idempotency guarantees as `requestDownload`.
    */
   requestRestore: RequestRestorePayload;
+};
+
+
+export type MutationEnsureDownloadArgs = {
+  input: EnsureDownloadInput;
 };
 
 
@@ -396,6 +430,13 @@ export type RestoreJob = {
   deliveryType: DeliveryType;
   /** `deliveryType` exactly as Atlas sent it (useful when that is `UNKNOWN`). */
   deliveryTypeRaw?: Maybe<Scalars['String']['output']>;
+  /**
+   * For a COMPLETED DOWNLOAD job: a URL of this gateway that streams the `.tgz` (GET, with the same
+   * credentials as `/graphql`; `Range` requests resume it). Unlike `snapshotUrl` it is no bearer secret
+   * and does not expire: when Atlas's link has expired, the gateway asks Atlas for a fresh download of
+   * the same snapshot and goes on. Null for other jobs, and until the job is COMPLETED.
+   */
+  downloadUrl?: Maybe<Scalars['String']['output']>;
   /**
    * For a DOWNLOAD job: when `snapshotUrl` stops working (four hours after the job completed). For a
    * RESTORE job: `restoreScheduledDate` + 6 hours, present from PENDING on (Atlas's deadline for the
@@ -622,6 +663,8 @@ export type ResolversTypes = {
   ClusterState: ClusterState;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DeliveryType: DeliveryType;
+  EnsureDownloadInput: EnsureDownloadInput;
+  EnsureDownloadPayload: ResolverTypeWrapper<Omit<EnsureDownloadPayload, 'job'> & { job: ResolversTypes['RestoreJob'] }>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JobChangeKind: JobChangeKind;
@@ -651,6 +694,8 @@ export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
   Cluster: ClusterSource;
   DateTime: Scalars['DateTime']['output'];
+  EnsureDownloadInput: EnsureDownloadInput;
+  EnsureDownloadPayload: Omit<EnsureDownloadPayload, 'job'> & { job: ResolversParentTypes['RestoreJob'] };
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   JobEvent: JobChange;
@@ -703,6 +748,11 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type EnsureDownloadPayloadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['EnsureDownloadPayload'] = ResolversParentTypes['EnsureDownloadPayload']> = {
+  job?: Resolver<ResolversTypes['RestoreJob'], ParentType, ContextType>;
+  reused?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
 export type JobEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobEvent'] = ResolversParentTypes['JobEvent']> = {
   job?: Resolver<ResolversTypes['RestoreJob'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['JobChangeKind'], ParentType, ContextType>;
@@ -715,6 +765,7 @@ export type JobFeedConnectionResolvers<ContextType = GatewayContext, ParentType 
 };
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  ensureDownload?: Resolver<ResolversTypes['EnsureDownloadPayload'], ParentType, ContextType, RequireFields<MutationEnsureDownloadArgs, 'input'>>;
   requestDownload?: Resolver<ResolversTypes['RequestDownloadPayload'], ParentType, ContextType, RequireFields<MutationRequestDownloadArgs, 'input'>>;
   requestRestore?: Resolver<ResolversTypes['RequestRestorePayload'], ParentType, ContextType, RequireFields<MutationRequestRestoreArgs, 'input'>>;
 };
@@ -757,6 +808,7 @@ export type RestoreJobResolvers<ContextType = GatewayContext, ParentType extends
   cluster?: Resolver<ResolversTypes['Cluster'], ParentType, ContextType>;
   deliveryType?: Resolver<ResolversTypes['DeliveryType'], ParentType, ContextType>;
   deliveryTypeRaw?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  downloadUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   expirationDate?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   isTerminal?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -806,6 +858,7 @@ export type SubscriptionResolvers<ContextType = GatewayContext, ParentType exten
 export type Resolvers<ContextType = GatewayContext> = {
   Cluster?: ClusterResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  EnsureDownloadPayload?: EnsureDownloadPayloadResolvers<ContextType>;
   JobEvent?: JobEventResolvers<ContextType>;
   JobFeedConnection?: JobFeedConnectionResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
