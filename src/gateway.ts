@@ -312,7 +312,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
   exchangeObservers.push(
-    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
+    registerGatewayMetrics(registry, {
+      atlas,
+      families,
+      pollers,
+      loaderStats,
+      unknownValues,
+      ...(admission ? { upstream: { inFlight: () => admission.inFlight, shed: () => admission.shed } } : {}),
+    }).onExchange,
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
