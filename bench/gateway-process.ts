@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { GatewayOptions } from '../src/gateway.js';
+import { fileURLToPath } from 'node:url';
 import { BUILT_GATEWAY_CHILD, ensureBuilt, IMAGE_NODE_ENV } from './built-gateway.js';
 import { OWNER } from './upstream.js';
 
@@ -54,6 +55,8 @@ export interface GatewayProcessOptions {
   pollIntervalMs?: number;
   /** The shared read cache (docs/caching.md). @default off, as `createGateway` */
   readCache?: GatewayOptions['readCache'];
+  /** Run `gateway-child.ts` from source through tsx, not the build. @default false */
+  source?: boolean;
 }
 
 /** The gateway in its own process: its memory is its own, and it does not share a thread with the load. */
@@ -66,6 +69,8 @@ export interface GatewayProcess {
   hops(reset: boolean): Promise<ChildHops>;
   close(): Promise<void>;
 }
+
+const SOURCE_GATEWAY_CHILD = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
 
 /**
  * Forks `gateway-child.ts` as compiled by `npm run build` (built first when stale), with plain node
@@ -81,11 +86,14 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     pollIntervalMs: options.pollIntervalMs ?? 4000,
     ...(options.readCache ? { readCache: options.readCache } : {}),
   };
-  ensureBuilt();
   const extra = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = fork(BUILT_GATEWAY_CHILD, [], {
-    execArgv: ['--expose-gc', ...extra],
-    env: { ...process.env, ...IMAGE_NODE_ENV, BENCH_GATEWAY: JSON.stringify(config) },
+  // `source`: the TypeScript through this process's tsx loader, as the bench ran before issue #19
+  // (for a before/after in one run); otherwise what ships.
+  const source = options.source === true;
+  if (!source) ensureBuilt();
+  const child: ChildProcess = fork(source ? SOURCE_GATEWAY_CHILD : BUILT_GATEWAY_CHILD, [], {
+    execArgv: [...(source ? process.execArgv : []), '--expose-gc', ...extra],
+    env: { ...process.env, ...(source ? {} : IMAGE_NODE_ENV), BENCH_GATEWAY: JSON.stringify(config) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

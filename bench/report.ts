@@ -88,6 +88,39 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
         met: c1.every((o) => o.p50Ms < 1),
       });
     }
+    // Issue #19: same-run ratios, which hold on a busy machine where absolute times do not.
+    const pts = r.overhead.points;
+    const at = (target: string, latencyMs: number, connections: number) =>
+      pts.find((p) => p.target === target && p.latencyMs === latencyMs && p.connections === connections);
+    const floor = [...new Set(pts.map((p) => p.latencyMs))].flatMap((latencyMs) => {
+      const ours = at('ours', latencyMs, 1);
+      const direct = at('direct-undici', latencyMs, 1);
+      return ours && direct ? [{ latencyMs, ratio: ours.p50 / direct.p50 }] : [];
+    });
+    if (floor.length) {
+      out.push({
+        target: 'p50 at concurrency 1 within 4× of direct undici',
+        measured: floor.map((x) => `${f(x.ratio)}× at ${x.latencyMs} ms latency`).join('; '),
+        met: floor.every((x) => x.ratio <= 4),
+      });
+    }
+    const tail = r.overhead.peerRatios.filter((x) => x.connections === 100);
+    out.push({
+      target: "p99 at concurrency 100 at or below the peer's",
+      measured: tail.length
+        ? tail.map((x) => `ours/peer ${f(x.p99)}× at ${x.latencyMs} ms latency`).join('; ')
+        : `peer not measured at c=100 (${r.peer.status === 'ran' ? (r.overhead.peerError ?? 'no points') : r.peer.reason})`,
+      met: tail.length ? tail.every((x) => x.p99 <= 1) : null,
+    });
+    const typename = at('ours-typename', 0, 1);
+    const bareYoga = at('yoga-typename', 0, 1);
+    if (typename && bareYoga) {
+      out.push({
+        target: '`{ __typename }` p50 at or below bare graphql-yoga',
+        measured: `${f(typename.p50)} vs ${f(bareYoga.p50)} ms (${f(typename.p50 / bareYoga.p50)}×)`,
+        met: typename.p50 <= bareYoga.p50,
+      });
+    }
     const ratios = r.overhead.peerRatios;
     out.push({
       target: "throughput ≥ 2× the peer's",

@@ -70,6 +70,7 @@ import { useBoundedPrometheus } from './observability/use-bounded-prometheus.js'
 import { useAccessLog } from './graphql/use-access-log.js';
 import { useRefusalStatus } from './graphql/use-refusal-status.js';
 import { LeanSseStats, useLeanSse } from './graphql/use-lean-sse.js';
+import { useDocumentCache } from './graphql/use-document-cache.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
@@ -373,8 +374,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
   exchangeObservers.push(
-    registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues, readCache })
-      .onExchange,
+    registerGatewayMetrics(registry, {
+      atlas,
+      families,
+      pollers,
+      loaderStats,
+      unknownValues,
+      readCache,
+      ...(admission ? { upstream: { inFlight: () => admission.inFlight, shed: () => admission.shed } } : {}),
+    }).onExchange,
   );
   registerProcessMetrics(registry);
   const requestIds = new WeakMap<Request, string>();
@@ -418,6 +426,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     // yoga's own limit pipes every body through a TransformStream (a Node pipeline, and a DOMException
     // when it ends): ~5 % of the CPU of a small query (bench/). useBodyLimit checks Content-Length unread.
     maxRequestBodySize: false,
+    // Replaced by useDocumentCache (first plugin below): yoga's own arms two 1 ms timers per request.
+    parserAndValidationCache: false,
     logging: yogaLogger(logger, expectedErrorLine),
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
@@ -458,6 +468,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       };
     },
     plugins: [
+      useDocumentCache(),
       useBodyLimit(options.maxBodyBytes ?? 25_000_000),
       // yoga's readiness plugin sends a Response the check makes as it is: the body names each check.
       useReadinessCheck({

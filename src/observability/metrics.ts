@@ -24,6 +24,8 @@ export interface MetricSources {
   loaderStats: { readonly requests: number; readonly listHits: number; readonly itemLoads: number };
   /** The shared upstream read cache's counters since start. @default none (the cache is off) */
   readCache?: { readonly stats: object } | undefined;
+  /** Atlas calls in flight and shed by admission control (`UpstreamAdmission`). @default none (off) */
+  upstream?: { inFlight(): number; shed(): number };
   /** Enum values from Atlas the gateway did not know, by kind, since start. @default none counted */
   unknownValues?: { readonly counts: Readonly<Record<string, number>> };
 }
@@ -150,6 +152,19 @@ export function registerGatewayMetrics(
     });
   }
   gauge('gateway_job_pollers', 'Jobs being polled (one poller per job).', () => s.pollers.stats().pollers);
+  const upstream = s.upstream;
+  if (upstream) {
+    gauge(
+      'gateway_upstream_in_flight',
+      'Atlas calls admitted and not yet answered (on a socket or waiting for one).',
+      () => upstream.inFlight(),
+    );
+    counter(
+      'gateway_upstream_shed_total',
+      'Atlas calls refused unsent with OVERLOADED since start (GATEWAY_UPSTREAM_MAX_QUEUED).',
+      () => upstream.shed(),
+    );
+  }
   return {
     onExchange(e) {
       requests.inc({

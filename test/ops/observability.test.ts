@@ -140,9 +140,10 @@ describe('metrics', () => {
       'gateway_loader_list_hits_total',
       'gateway_loader_item_loads_total',
       'gateway_job_polls_total',
+      'gateway_upstream_shed_total',
     ];
     for (const name of counters) expect(types.get(name), name).toBe('counter');
-    for (const name of ['gateway_active_subscriptions', 'gateway_job_pollers'])
+    for (const name of ['gateway_active_subscriptions', 'gateway_job_pollers', 'gateway_upstream_in_flight'])
       expect(types.get(name), name).toBe('gauge');
     // The convention both ways: every counter of the gateway's own ends in _total, no gauge does.
     for (const [name, type] of types) {

@@ -82,6 +82,9 @@ describe('the gateway under a full upstream queue', () => {
     ]);
     expect(stack.gateway.upstream.shed()).toBe(1);
     expect(stack.gateway.upstream.inFlight()).toBe(3);
+    const metrics = await stack.gateway.registry.metrics();
+    expect(metrics).toMatch(/^gateway_upstream_shed_total 1$/m);
+    expect(metrics).toMatch(/^gateway_upstream_in_flight 3$/m);
 
     release();
     const answers = await Promise.all(held);
