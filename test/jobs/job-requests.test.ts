@@ -786,13 +786,15 @@ describe('an unknown outcome the store cannot keep a key for', () => {
 });
 
 describe('identical downloads in flight whose POST answer is lost', () => {
-  it('all get OUTCOME_UNKNOWN with one key, and the retry with it gets the job the POST made', async () => {
+  it('all get OUTCOME_UNKNOWN with a key, and the retry with it gets the job the POST made', async () => {
     const { atlas, deps } = setup({ inflight: new Map() });
     atlas.failPost = { error: lostAnswer(), created: true, thenFailLists: 1 };
     const [a, b] = await Promise.all([rejection(download(deps)), rejection(download(deps))]);
     expect([a.code, b.code]).toEqual(['OUTCOME_UNKNOWN', 'OUTCOME_UNKNOWN']);
     const key = a.extensions.idempotencyKey as string;
     expect(key).toMatch(/^gw-/);
+    // The job failed meanwhile: nothing to reuse, so only the key can tell it is this request's.
+    atlas.jobs[0]!.dto.status = 'FAILED';
     expect(summary(await download(deps, { idempotencyKey: key }))).toEqual({ id: 'job-1', reused: true });
     expect(atlas.calls.download).toBe(1);
   });
@@ -941,5 +943,39 @@ describe('a lost POST’s job already bound to the same key', () => {
       reused: false,
     });
     expect(atlas.calls.download).toBe(1);
+  });
+});
+
+describe('a request answered at its deadline whose POST then fails', () => {
+  it('gets one key to retry with: the late failure claims no second one', async () => {
+    const { atlas, deps, idempotency } = setup();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const post = atlas.service.download;
+    atlas.service.download = async (ref, snapshotId) => {
+      await gate;
+      return post(ref, snapshotId);
+    };
+    const claimed: string[] = [];
+    deps.idempotency = {
+      claim: (key, ...rest) => (claimed.push(key), idempotency.claim(key, ...rest)),
+      retake: (...a) => idempotency.retake(...a),
+      bind: (...a) => idempotency.bind(...a),
+      boundTo: (...a) => idempotency.boundTo(...a),
+    };
+    const ctl = new AbortController();
+    deps.deadline = ctl.signal;
+    atlas.failPost = { error: lostAnswer(), created: false };
+    const answer = rejection(download(deps, { reuseExisting: false }));
+    for (let i = 0; i < 200 && atlas.calls.download === 0; i++) await Promise.resolve();
+    ctl.abort(new GatewayError('UPSTREAM_UNAVAILABLE', 'deadline'));
+    const err = await answer;
+    expect(err.code).toBe('OUTCOME_UNKNOWN');
+    const key = err.extensions.idempotencyKey as string;
+    // The POST's answer is lost after the client was answered: the look for its job finds none.
+    release();
+    for (let i = 0; i < 200 && atlas.calls.listRecentJobs < 2; i++) await Promise.resolve();
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    expect(claimed).toEqual([idempotencyStoreKey('apikey:svc', 'download', key)]);
   });
 });

@@ -835,3 +835,33 @@ describe('RedisIdempotencyStore: a closed store, bindings while Redis is away, a
     }
   });
 });
+
+describe('RedisIdempotencyStore: what this replica recorded in Redis, while Redis is away or lost it', () => {
+  it('single-replica: a key settled through Redis is answered from this replica while Redis is away: no second job', async () => {
+    const h = await harness();
+    const s = h.store('single-replica');
+    held(await s.claim('a1', 'fp')).settle(result('job-a1'));
+    await written(h.real, `${h.prefix}idem-job:job-a1`);
+    h.redis.up = false;
+    expect(await s.claim('a1', 'fp')).toEqual({ state: 'done', result: result('job-a1') });
+  });
+
+  it('a held claim Redis lost (its last second, same epoch) is written back with its lease when Redis is back', async () => {
+    const h = await harness();
+    const s = h.store();
+    const c = held(await s.claim('l1', 'fp', INTENT));
+    const k = `${h.prefix}idem:l1`;
+    const lease = `${h.prefix}idem-lease:${k}`;
+    const value = await h.real.get(k);
+    const owner = await h.real.get(lease);
+    await h.real.del(k, lease);
+    h.real.emit('ready');
+    await written(h.real, lease);
+    expect(await h.real.get(k)).toBe(value);
+    expect(await h.real.get(lease)).toBe(owner);
+    // Still held: another replica waits instead of taking it over as an orphan.
+    const other = await h.store().claim('l1', 'fp');
+    expect(other.state).toBe('inflight');
+    c.settle(result('job-l1'));
+  });
+});
