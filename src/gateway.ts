@@ -20,7 +20,7 @@ import { systemClock, type Clock } from './time/clock.js';
 import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
-import type { Timers } from './time/timers.js';
+import { realTimers, type Timers } from './time/timers.js';
 import { RedisIdempotencyStore, type WithoutRedis } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
@@ -70,6 +70,14 @@ import {
 } from './gateway-readiness.js';
 import { useRootPointer } from './gateway-root.js';
 import { logUpstreamExchange } from './gateway-upstream-log.js';
+import { webhookResolvers } from './graphql/webhook-resolvers.js';
+import { Webhooks } from './webhooks/webhooks.js';
+import type { WebhookHook } from './webhooks/webhook-hook.js';
+import type { DeliveryPolicy } from './webhooks/webhook-worker.js';
+import type { JobChangeSource } from './webhooks/job-change-source.js';
+import { RedisWebhookOutbox } from './webhooks/redis-webhook-outbox.js';
+import { MemoryWebhookOutbox } from './webhooks/memory-webhook-outbox.js';
+import { pollingJobChangeSource } from './webhooks/polling-job-change-source.js';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -159,6 +167,31 @@ export interface GatewayOptions {
    * @default DEFAULT_WEBSOCKET_LIMITS; only the gateway's own origin and non-browser clients
    */
   webSocket?: WebSocketOptions;
+  /**
+   * Signed job events POSTed to services: the hooks and how deliveries are tried; the outbox is in
+   * `redis` when given (durable, shared), else in this process (bounded, lost on restart).
+   * @default none (no hooks)
+   */
+  webhooks?: GatewayWebhooksOptions;
+}
+
+/** The webhooks of a gateway (`GatewayOptions.webhooks`). */
+export interface GatewayWebhooksOptions {
+  hooks: readonly WebhookHook[];
+  /** @default DEFAULT_DELIVERY_POLICY */
+  policy?: Partial<DeliveryPolicy>;
+  /** With Redis: how long a claimed delivery waits before another replica takes it over. @default 60000 */
+  claimIdleMs?: number;
+  /** Without Redis: most undelivered events in memory. @default 1000 */
+  memoryOutboxMax?: number;
+  /** Where job changes come from. @default a scan of each hook's scope every `scanIntervalMs` */
+  source?: JobChangeSource;
+  /** Between two scans of the default source. @default 15000 */
+  scanIntervalMs?: number;
+  /** Timers of the delivery workers and the default source (tests step them). @default real timers */
+  timers?: Timers;
+  /** The jitter of retries (tests fix it). @default Math.random */
+  random?: () => number;
 }
 
 export interface Gateway {
@@ -175,6 +208,8 @@ export interface Gateway {
   corsPolicy: CorsPolicy;
   /** The graphql-ws side: open connections and running operations (metrics, tests). */
   webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
+  /** The webhooks, when hooks are configured. */
+  webhooks: Webhooks | undefined;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -255,16 +290,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   // Field-level rights (`@requiresRight` in the SDL) are enforced here, once, for every transport.
   const schema = enforceRequiredRights(
-    makeExecutableSchema<GatewayContext>({ typeDefs: loadTypeDefs(), resolvers }),
+    makeExecutableSchema<GatewayContext>({
+      typeDefs: loadTypeDefs(),
+      resolvers: [resolvers, webhookResolvers],
+    }),
   );
 
   const { authenticate } = options;
   // An operation over graphql-ws runs as the caller its socket authenticated as at connection_init.
   const socketCallers = new WeakMap<Request, Caller>();
+  const replicaId = options.replicaId ?? randomUUID();
   const pollers = new JobPollers({
-    ...(options.redis
-      ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
-      : {}),
+    ...(options.redis ? { channel: new RedisJobChannel(options.redis, replicaId) } : {}),
     ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
     clock,
@@ -289,6 +326,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...(options.restoreWindowMs !== undefined ? { restoreWindowMs: options.restoreWindowMs } : {}),
     },
   };
+  const webhooks = createWebhooks(options, { backup: jobs.backup, clock, logger, replicaId });
+  webhooks?.start();
   exchangeObservers.push(
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
   );
@@ -344,6 +383,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         unverifiedToken: caller.kind === 'passThrough' && !acceptedCallers.has(caller.id),
         jobs,
         unknownValues,
+        webhooks,
         deadline: () => deadlineSignal(request),
         // Made on first use: a subscription never needs them.
         loaders: new LazyLoaders(() => {
@@ -411,6 +451,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     connections,
     corsPolicy,
     webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
+    webhooks,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -440,9 +481,46 @@ export function createGateway(options: GatewayOptions): Gateway {
       // After the requests in flight had their grace: they settle their keys; what is left is orphaned
       // (the lease runs out) and resolved by another replica.
       jobs.idempotency.close?.();
+      // POSTs in flight are handed back to the outbox (due at once) before Redis goes.
+      await webhooks?.close();
       await atlas.close();
     },
   };
+}
+
+/** The webhooks of `options.webhooks`, or undefined when no hook is configured. */
+function createWebhooks(
+  options: GatewayOptions,
+  deps: { backup: JobsRuntime['backup']; clock: Clock; logger: Logger; replicaId: string },
+): Webhooks | undefined {
+  const w = options.webhooks;
+  if (!w || w.hooks.length === 0) return undefined;
+  const timers = w.timers ?? realTimers;
+  return new Webhooks({
+    hooks: w.hooks,
+    outbox: options.redis
+      ? new RedisWebhookOutbox(options.redis, {
+          ...(w.claimIdleMs !== undefined ? { claimIdleMs: w.claimIdleMs } : {}),
+        })
+      : new MemoryWebhookOutbox({
+          ...(w.memoryOutboxMax !== undefined ? { maxBacklog: w.memoryOutboxMax } : {}),
+        }),
+    source:
+      w.source ??
+      pollingJobChangeSource({
+        backup: deps.backup,
+        clock: deps.clock,
+        timers,
+        logger: deps.logger,
+        ...(w.scanIntervalMs !== undefined ? { intervalMs: w.scanIntervalMs } : {}),
+      }),
+    consumer: deps.replicaId,
+    clock: deps.clock,
+    timers,
+    logger: deps.logger,
+    ...(w.policy ? { policy: w.policy } : {}),
+    ...(w.random ? { random: w.random } : {}),
+  });
 }
 
 // A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.

@@ -10,6 +10,7 @@ import { serverEnv, serverFromEnv } from './server-env.js';
 import { simulatorEnv, simulatorFromEnv } from './simulator-env.js';
 import { tracingEnv, tracingFromEnv } from './tracing-env.js';
 import { upstreamEnv, upstreamFromEnv } from './upstream-env.js';
+import { webhooksEnv, webhooksFromEnv } from './webhooks-env.js';
 
 /** Every variable the gateway reads, once, in the order of the docs table and of the problem lines. */
 export const ENV = {
@@ -20,6 +21,7 @@ export const ENV = {
   ...callersEnv,
   ...securityEnv,
   ...redisEnv,
+  ...webhooksEnv,
   ...simulatorEnv,
   ...tracingEnv,
   ...loggingEnv,
@@ -48,6 +50,7 @@ export function loadConfig(env: Env): GatewayConfig {
       simulator: simulatorFromEnv(v),
       tracing: tracingFromEnv(v),
       logging: loggingFromEnv(v),
+      webhooks: webhooksFromEnv(v, reading, redis !== undefined),
     };
   });
 }

@@ -6,6 +6,7 @@ import type { JobPollers } from '../jobs/job-pollers.js';
 import type { JobRequestDeps, JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
 import type { UnknownValues } from '../backup/unknown-values.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 
 /** Process-wide state the mutations and the subscription share across requests. */
 export interface JobsRuntime {
@@ -38,4 +39,6 @@ export interface GatewayContext {
    * it. @default none (no execution timeout)
    */
   deadline?: () => AbortSignal | undefined;
+  /** The configured webhooks (`webhookDeliveries`). @default none configured */
+  webhooks?: Webhooks | undefined;
 }
