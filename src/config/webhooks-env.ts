@@ -175,7 +175,9 @@ function readHooks(file: string, reading: EnvReading): WebhookHook[] {
     if (!r.success) {
       // zod's messages name the field and what was expected; the values themselves are not repeated,
       // so a secret in a misplaced field never reaches the output.
-      for (const issue of r.error.issues) problem(`${at}.${issue.path.join('.')}: ${issue.message}`);
+      for (const issue of r.error.issues) {
+        problem(`${[at, ...issue.path].join('.')}: ${issue.message}`);
+      }
       return;
     }
     const h = r.data;
