@@ -1,10 +1,23 @@
 import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
 
-/** What pollers share about a job: a new state, or a permanent failure (then the stream ends). */
-export type JobMessage =
-  | { type: 'job'; job: RestoreJobSource }
-  | { type: 'error'; status: number; errorCode: string; detail: string | undefined };
+/**
+ * Whatever a poller shares (see `PollKind` in job-pollers.ts): a job, a snapshot, a cluster's recent
+ * jobs. A state whose `dto.status` is COMPLETED or FAILED is the last of its key.
+ */
+export interface PolledState {
+  readonly dto?: { readonly status?: string | undefined } | undefined;
+}
+
+/** Whether a shared state ends its key (a job or snapshot that reached COMPLETED or FAILED). */
+export const endsKey = (state: PolledState): boolean => isTerminal(state.dto?.status);
+
+/**
+ * What pollers share about a key: a new state, or a permanent failure (then the stream ends). The
+ * field keeps the name `job` (the wire format replicas already exchange) whatever the kind.
+ */
+export type JobMessage<T extends PolledState = RestoreJobSource> =
+  { type: 'job'; job: T } | { type: 'error'; status: number; errorCode: string; detail: string | undefined };
 
 /**
  * How the pollers of several replicas share a job: one of them leads (polls Atlas) and publishes,
@@ -12,11 +25,11 @@ export type JobMessage =
  */
 export interface JobChannel {
   /** Sends a message to every replica listening on `key`, this one included. */
-  publish(key: string, message: JobMessage): Promise<void>;
+  publish(key: string, message: JobMessage<PolledState>): Promise<void>;
   /** Messages for `key` from any replica; answers how to stop listening. */
-  listen(key: string, onMessage: (message: JobMessage) => void): () => void;
-  /** The last job state published for `key`, for a subscriber that arrives late. */
-  last(key: string): Promise<RestoreJobSource | undefined>;
+  listen(key: string, onMessage: (message: JobMessage<PolledState>) => void): () => void;
+  /** The last state published for `key`, for a subscriber that arrives late. */
+  last(key: string): Promise<PolledState | undefined>;
   /** Takes or renews the lease on `key` for `ttlMs`; true when this replica should poll it now. */
   lead(key: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease up (the job ended or nobody here watches it any more). */
@@ -25,23 +38,23 @@ export interface JobChannel {
 
 /** The single-process channel: this replica always leads and delivers to itself. */
 export class MemoryJobChannel implements JobChannel {
-  readonly #listeners = new Map<string, Set<(m: JobMessage) => void>>();
-  readonly #last = new Map<string, RestoreJobSource>();
+  readonly #listeners = new Map<string, Set<(m: JobMessage<PolledState>) => void>>();
+  readonly #last = new Map<string, PolledState>();
 
-  async publish(key: string, message: JobMessage): Promise<void> {
+  async publish(key: string, message: JobMessage<PolledState>): Promise<void> {
     this.deliver(key, message);
   }
 
   /** Delivers to this process's listeners only (also used by the Redis channel when Redis is down). */
-  deliver(key: string, message: JobMessage): void {
+  deliver(key: string, message: JobMessage<PolledState>): void {
     if (message.type === 'job') this.#last.set(key, message.job);
     for (const fn of [...(this.#listeners.get(key) ?? [])]) fn(message);
-    if (message.type === 'error' || (message.type === 'job' && isTerminal(message.job.dto.status))) {
+    if (message.type === 'error' || (message.type === 'job' && endsKey(message.job))) {
       this.#last.delete(key);
     }
   }
 
-  listen(key: string, onMessage: (message: JobMessage) => void): () => void {
+  listen(key: string, onMessage: (message: JobMessage<PolledState>) => void): () => void {
     const set = this.#listeners.get(key) ?? new Set();
     this.#listeners.set(key, set);
     set.add(onMessage);
@@ -51,7 +64,7 @@ export class MemoryJobChannel implements JobChannel {
     };
   }
 
-  async last(key: string): Promise<RestoreJobSource | undefined> {
+  async last(key: string): Promise<PolledState | undefined> {
     return this.#last.get(key);
   }
 

@@ -6,7 +6,7 @@ import { GatewayError } from '../errors/index.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { ExpiringMap } from '../time/expiring-map.js';
 import { realTimers, type Timers } from '../time/timers.js';
-import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
+import { MemoryJobChannel, type JobChannel, type JobMessage, type PolledState } from './job-channel.js';
 
 export interface JobPollersOptions {
   /** Time between two reads of a job (the Atlas CLI's `watch` waits 4 s). @default 4000 */
@@ -41,21 +41,48 @@ const permanent = (err: unknown): err is AtlasApiError =>
   !err.errorCode.startsWith('HTTP_') &&
   !err.nonceStale;
 
-// Only what a watcher can see change; links and ids are left out so they never cause an event.
-const signature = (j: RestoreJobSource) => {
-  const d = j.dto;
-  return JSON.stringify([
-    d.status,
-    d.snapshotUrl,
-    d.expirationDate,
-    d.restoreScheduledDate,
-    d.restoreFinishedDate,
-    d.snapshotFinishedDate,
-  ]);
+/**
+ * What kind of thing a poller follows: how to tell that it changed and that it ended. One poller
+ * mechanism serves every kind (a job, a snapshot, a cluster's recent jobs); the kind's `name` keeps
+ * keys of different kinds apart on this replica and on the channel.
+ */
+export interface PollKind<T extends PolledState> {
+  /** Prefixes the poller's key ('' for jobs, so their channel keys stay what they always were). */
+  readonly name: string;
+  /** The Atlas operation named by the error a permanent refusal becomes. */
+  readonly operation: string;
+  /** What a watcher can see change: a new signature is one event, the same one is none. */
+  signature(state: T): string;
+  /** The state after which nothing changes any more: the stream completes. */
+  isFinal(state: T): boolean;
+  /**
+   * Reads of this kind are this many poll intervals apart (a list that changes rarely need not be
+   * read as often as a running job). @default 1
+   */
+  readonly intervalFactor?: number;
+}
+
+/** Restore and download jobs (`restoreJobStatus`). */
+export const JOB_KIND: PollKind<RestoreJobSource> = {
+  name: '',
+  operation: 'getRestoreJob',
+  // Only what a watcher can see change; links and ids are left out so they never cause an event.
+  signature: (j) => {
+    const d = j.dto;
+    return JSON.stringify([
+      d.status,
+      d.snapshotUrl,
+      d.expirationDate,
+      d.restoreScheduledDate,
+      d.restoreFinishedDate,
+      d.snapshotFinishedDate,
+    ]);
+  },
+  isFinal: (j) => isTerminal(j.dto.status),
 };
 
-interface Subscriber {
-  push(job: RestoreJobSource): void;
+interface Subscriber<T> {
+  push(state: T): void;
   fail(err: unknown): void;
   end(): void;
   /** The gateway is going away: one last event that says so, then the stream ends. */
@@ -68,32 +95,38 @@ interface Subscriber {
  * it into a `SHUTTING_DOWN` error.
  */
 export const SHUTTING_DOWN = { shuttingDown: true } as const;
-export type JobEvent = RestoreJobSource | typeof SHUTTING_DOWN;
-export const isShuttingDown = (event: JobEvent): event is typeof SHUTTING_DOWN => event === SHUTTING_DOWN;
+/** What a watch of kind `T` yields: its states, and `SHUTTING_DOWN` last when the gateway stops. */
+export type PollEvent<T> = T | typeof SHUTTING_DOWN;
+export type JobEvent = PollEvent<RestoreJobSource>;
+export const isShuttingDown = <T>(event: PollEvent<T>): event is typeof SHUTTING_DOWN =>
+  event === SHUTTING_DOWN;
 
-/** This replica's watch of one job: its subscribers, and (when it holds the lease) the polling. */
-class Poller {
-  readonly subscribers = new Set<Subscriber>();
-  last: RestoreJobSource | undefined;
+/** This replica's watch of one key: its subscribers, and (when it holds the lease) the polling. */
+class Poller<T extends PolledState> {
+  readonly subscribers = new Set<Subscriber<T>>();
+  last: T | undefined;
   #sig = '';
   #timer: unknown;
   #failures = 0;
   #stopped = false;
   #leading = false;
   readonly #unlisten: () => void;
+  readonly #intervalMs: number;
 
   constructor(
+    readonly kind: PollKind<T>,
     readonly key: string,
-    readonly fetch: () => Promise<RestoreJobSource>,
+    readonly fetch: () => Promise<T>,
     readonly owner: JobPollers,
   ) {
-    this.#unlisten = owner.channel.listen(key, (m) => this.#receive(m));
+    this.#unlisten = owner.channel.listen(key, (m) => this.#receive(m as JobMessage<T>));
+    this.#intervalMs = owner.intervalMs * (kind.intervalFactor ?? 1);
   }
 
   async start(): Promise<void> {
     // A late subscriber first gets the state another replica (or an earlier watch) published.
     const known = await this.owner.channel.last(this.key).catch(() => undefined);
-    if (known && !this.#stopped) this.#receive({ type: 'job', job: known });
+    if (known && !this.#stopped) this.#receive({ type: 'job', job: known as T });
     if (!this.#stopped) void this.#tick();
   }
 
@@ -107,22 +140,22 @@ class Poller {
     this.owner.forget(this);
   }
 
-  #receive(m: JobMessage): void {
+  #receive(m: JobMessage<T>): void {
     if (this.#stopped) return;
     if (m.type === 'error') {
-      this.owner.remember(this.key, m);
-      const err = failure(m);
+      this.owner.remember(this.key, m, this.kind.operation);
+      const err = failure(m, this.kind.operation);
       for (const s of [...this.subscribers]) s.fail(err);
       this.stop();
       return;
     }
-    const sig = signature(m.job);
+    const sig = this.kind.signature(m.job);
     if (sig !== this.#sig) {
       this.#sig = sig;
       this.last = m.job;
       for (const s of [...this.subscribers]) s.push(m.job);
     }
-    if (isTerminal(m.job.dto.status)) {
+    if (this.kind.isFinal(m.job)) {
       for (const s of [...this.subscribers]) s.end();
       this.stop();
     }
@@ -140,14 +173,14 @@ class Poller {
     if (this.#stopped) return;
     // The lease outlives one interval by half, so the holder renews it in time; when the holder dies,
     // another replica takes over at its next tick after the lease ran out.
-    this.#leading = await this.owner.channel.lead(this.key, this.owner.intervalMs * 1.5).catch(() => true);
+    this.#leading = await this.owner.channel.lead(this.key, this.#intervalMs * 1.5).catch(() => true);
     if (this.#stopped) return;
     if (!this.#leading) {
-      this.#schedule(this.owner.intervalMs);
+      this.#schedule(this.#intervalMs);
       return;
     }
     this.owner.polls += 1;
-    let job: RestoreJobSource;
+    let job: T;
     try {
       job = await this.fetch();
     } catch (err) {
@@ -179,27 +212,27 @@ class Poller {
       }
       // Transient (429, 5xx, network): keep the subscription, wait longer, honour Retry-After.
       this.#failures += 1;
-      const backoff = Math.min(this.owner.intervalMs * 2 ** this.#failures, this.owner.maxBackoffMs);
+      const backoff = Math.min(this.#intervalMs * 2 ** this.#failures, this.owner.maxBackoffMs);
       const retryAfter = retryAfterOf(err);
       this.#schedule(Math.max(backoff, retryAfter));
       return;
     }
     if (this.#stopped) return;
     this.#failures = 0;
-    if (signature(job) !== this.#sig) {
+    if (this.kind.signature(job) !== this.#sig) {
       await this.owner.channel
         .publish(this.key, { type: 'job', job })
         .catch(() => this.#receive({ type: 'job', job }));
     }
-    this.#schedule(this.owner.intervalMs);
+    this.#schedule(this.#intervalMs);
   }
 }
 
 type Failure = Extract<JobMessage, { type: 'error' }>;
 
-const failure = (m: Failure) =>
+const failure = (m: Failure, operation: string) =>
   new AtlasApiError({
-    operation: 'getRestoreJob',
+    operation,
     status: m.status,
     errorCode: m.errorCode,
     detail: m.detail,
@@ -232,8 +265,10 @@ export class JobPollers {
   polls = 0;
   /** Watches answered from the refused jobs in memory, with no upstream read. */
   refusedFromMemory = 0;
-  readonly #pollers = new Map<string, Poller>();
-  readonly #failed: ExpiringMap<string, Failure> | undefined;
+  /** `close` was called: the gateway is shutting down, streams that end now end for that reason. */
+  closed = false;
+  readonly #pollers = new Map<string, Poller<PolledState>>();
+  readonly #failed: ExpiringMap<string, { m: Failure; operation: string }> | undefined;
 
   constructor(options: JobPollersOptions = {}) {
     this.intervalMs = options.intervalMs ?? 4000;
@@ -252,8 +287,8 @@ export class JobPollers {
   }
 
   /** @internal A job Atlas refused for good: later watches fail at once (`failedTtlMs`). */
-  remember(key: string, m: Failure): void {
-    this.#failed?.set(key, m);
+  remember(key: string, m: Failure, operation: string): void {
+    this.#failed?.set(key, { m, operation });
   }
 
   /**
@@ -263,19 +298,33 @@ export class JobPollers {
    * callers, whose token reads it).
    */
   watch(key: string, fetch: () => Promise<RestoreJobSource>): AsyncIterableIterator<JobEvent> {
+    return this.watchKind(JOB_KIND, key, fetch);
+  }
+
+  /**
+   * `watch` for any kind of polled state (a snapshot, a cluster's recent jobs): the same sharing,
+   * leases, backoff and refusal memory, keyed `${kind.name}${key}`. Without an `isFinal` state it
+   * runs until its last subscriber leaves.
+   */
+  watchKind<T extends PolledState>(
+    kind: PollKind<T>,
+    rawKey: string,
+    fetch: () => Promise<T>,
+  ): AsyncIterableIterator<PollEvent<T>> {
+    const key = `${kind.name}${rawKey}`;
     const refused = this.#failed?.get(key);
     if (refused) {
       this.refusedFromMemory += 1;
-      return new Repeater<JobEvent>((_push, stop) => stop(failure(refused)));
+      return new Repeater<PollEvent<T>>((_push, stop) => stop(failure(refused.m, refused.operation)));
     }
-    return new Repeater<JobEvent>(async (push, stop) => {
-      let poller = this.#pollers.get(key);
+    return new Repeater<PollEvent<T>>(async (push, stop) => {
+      let poller = this.#pollers.get(key) as Poller<T> | undefined;
       const fresh = !poller;
       if (!poller) {
-        poller = new Poller(key, fetch, this);
-        this.#pollers.set(key, poller);
+        poller = new Poller<T>(kind, key, fetch, this);
+        this.#pollers.set(key, poller as unknown as Poller<PolledState>);
       }
-      const subscriber: Subscriber = {
+      const subscriber: Subscriber<T> = {
         push: (job) => void push(job),
         fail: (err) => stop(err),
         end: () => stop(),
@@ -288,7 +337,7 @@ export class JobPollers {
       poller.subscribers.add(subscriber);
       if (poller.last) {
         subscriber.push(poller.last);
-        if (isTerminal(poller.last.dto.status)) subscriber.end();
+        if (kind.isFinal(poller.last)) subscriber.end();
       }
       if (fresh) void poller.start();
       await stop;
@@ -298,8 +347,8 @@ export class JobPollers {
   }
 
   /** @internal */
-  forget(poller: Poller): void {
-    if (this.#pollers.get(poller.key) === poller) this.#pollers.delete(poller.key);
+  forget<T extends PolledState>(poller: Poller<T>): void {
+    if ((this.#pollers.get(poller.key) as Poller<T> | undefined) === poller) this.#pollers.delete(poller.key);
   }
 
   stats(): { pollers: number; subscribers: number; polls: number } {
@@ -310,6 +359,7 @@ export class JobPollers {
 
   /** Ends every subscription (shutdown): each gets `SHUTTING_DOWN` as its last event, then completes. */
   close(): void {
+    this.closed = true;
     for (const p of [...this.#pollers.values()]) {
       for (const s of [...p.subscribers]) s.shutDown();
       p.stop();

@@ -1,8 +1,12 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { isTerminal } from '../backup/mappers.js';
-import type { RestoreJobSource } from '../backup/model.js';
 import type { SharedRedis } from '../replicas/redis.js';
-import { MemoryJobChannel, type JobChannel, type JobMessage } from './job-channel.js';
+import {
+  endsKey,
+  MemoryJobChannel,
+  type JobChannel,
+  type JobMessage,
+  type PolledState,
+} from './job-channel.js';
 
 // Atomic "take the lease, or renew it if it is mine": two replicas can never both hold it.
 const LEAD = `
@@ -43,11 +47,11 @@ export class RedisJobChannel implements JobChannel {
     return `${this.redis.prefix}job:${kind}:${key}`;
   }
 
-  async publish(key: string, message: JobMessage): Promise<void> {
+  async publish(key: string, message: JobMessage<PolledState>): Promise<void> {
     if (!this.redis.ready()) return this.#local.deliver(key, message);
     const payload = JSON.stringify(message);
     try {
-      const ends = message.type === 'error' || isTerminal(message.job.dto.status);
+      const ends = message.type === 'error' || endsKey(message.job);
       if (ends) await this.redis.client.del(this.#k('last', key));
       else await this.redis.client.set(this.#k('last', key), JSON.stringify(message.job), 'PX', 86_400_000);
       await this.redis.client.publish(this.#k('events', key), payload);
@@ -56,13 +60,14 @@ export class RedisJobChannel implements JobChannel {
     }
   }
 
-  listen(key: string, onMessage: (message: JobMessage) => void): () => void {
+  listen(key: string, onMessage: (message: JobMessage<PolledState>) => void): () => void {
     const stopLocal = this.#local.listen(key, onMessage);
     // One Redis listener per key, not per listen(): it delivers to every local listener of the key,
     // so a second one would hand each of them every message twice.
     let topic = this.#topics.get(key);
     if (!topic) {
-      const fromRedis = (event: Event) => this.#local.deliver(key, (event as CustomEvent<JobMessage>).detail);
+      const fromRedis = (event: Event) =>
+        this.#local.deliver(key, (event as CustomEvent<JobMessage<PolledState>>).detail);
       topic = { name: this.#k('events', key), fromRedis, listeners: 0 };
       this.#topics.set(key, topic);
       this.#events.addEventListener(topic.name, fromRedis as never);
@@ -82,11 +87,11 @@ export class RedisJobChannel implements JobChannel {
     };
   }
 
-  async last(key: string): Promise<RestoreJobSource | undefined> {
+  async last(key: string): Promise<PolledState | undefined> {
     if (this.redis.ready()) {
       try {
         const raw = await this.redis.client.get(this.#k('last', key));
-        if (raw) return JSON.parse(raw) as RestoreJobSource;
+        if (raw) return JSON.parse(raw) as PolledState;
       } catch {
         // fall through to what this replica knows
       }

@@ -8,12 +8,8 @@ export interface WatchJobDeps {
   backup: BackupServices;
 }
 
-export interface WatchJobRequest extends ClusterRef {
+export interface WatchJobRequest extends ClusterRef, PollerCredentials {
   jobId: string;
-  /** Who watches; names the poller only for pass-through callers (see `jobWatchKey`). */
-  callerId: string;
-  /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
-  bearerToken?: string | undefined;
 }
 
 /**
@@ -22,8 +18,11 @@ export interface WatchJobRequest extends ClusterRef {
  * the gateway's credentials and shares one poller per job (across replicas too, through the channel).
  */
 export function jobWatchKey(req: WatchJobRequest): string {
-  return `${req.bearerToken ? `${req.callerId}|` : ''}${req.projectId}/${req.clusterName}/${req.jobId}`;
+  return `${readerKey(req)}${req.projectId}/${req.clusterName}/${req.jobId}`;
 }
+
+/** The part of a poller's key that says whose token reads (pass-through callers only; see `jobWatchKey`). */
+export const readerKey = (who: PollerCredentials): string => (who.bearerToken ? `${who.callerId}|` : '');
 
 /**
  * A job's states for a subscription: the current one first, then each change, ending after COMPLETED
@@ -36,16 +35,31 @@ export function jobWatchKey(req: WatchJobRequest): string {
  */
 export function watchJob(deps: WatchJobDeps, req: WatchJobRequest): AsyncIterableIterator<JobEvent> {
   const ref = { projectId: req.projectId, clusterName: req.clusterName };
-  // Not the request's service: the poller outlives the request that started it.
-  const first = deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: req.callerId });
+  const service = pollerServices(deps.backup, req);
+  return deps.pollers.watch(jobWatchKey(req), () => service().getJob(ref, req.jobId));
+}
+
+/** Who a poller reads for: the subscriber that starts it, and whose token (pass-through) it uses. */
+export interface PollerCredentials {
+  callerId: string;
+  /** The caller's own Atlas token (pass-through). @default the gateway's credentials */
+  bearerToken?: string | undefined;
+}
+
+/**
+ * The backup service of each read of one poller, by the budget rule every poller follows (see
+ * `watchJob`): the first read spends the subscriber's share (`callerId`), every later one the
+ * pollers' shared share (`POLLERS_SPENDER`). Call it once per read.
+ */
+export function pollerServices(backup: BackupServices, who: PollerCredentials): () => BackupService {
+  // Not a request's service: the poller outlives the request that started it.
+  const first = backup({ use: 'poll', bearerToken: who.bearerToken, spender: who.callerId });
   let later: BackupService | undefined;
   let reads = 0;
-  return deps.pollers.watch(jobWatchKey(req), () => {
+  return () => {
     reads += 1;
-    const service =
-      reads === 1
-        ? first
-        : (later ??= deps.backup({ use: 'poll', bearerToken: req.bearerToken, spender: POLLERS_SPENDER }));
-    return service.getJob(ref, req.jobId);
-  });
+    return reads === 1
+      ? first
+      : (later ??= backup({ use: 'poll', bearerToken: who.bearerToken, spender: POLLERS_SPENDER }));
+  };
 }

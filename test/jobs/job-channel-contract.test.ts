@@ -3,7 +3,12 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { TenantRestoreJob } from '../../src/atlas/tenant-backup.js';
 import type { RestoreJobSource } from '../../src/backup/model.js';
-import { MemoryJobChannel, type JobChannel, type JobMessage } from '../../src/jobs/job-channel.js';
+import {
+  MemoryJobChannel,
+  type JobChannel,
+  type JobMessage,
+  type PolledState,
+} from '../../src/jobs/job-channel.js';
 import { RedisJobChannel } from '../../src/jobs/redis-job-channel.js';
 import { connectRedis, type SharedRedis } from '../../src/replicas/redis.js';
 import { track } from '../support/disposer.js';
@@ -81,8 +86,8 @@ const errorMessage: JobMessage = {
 };
 
 /** What one listener received, in order. */
-function recorder(): { got: JobMessage[]; listener: (m: JobMessage) => void } {
-  const got: JobMessage[] = [];
+function recorder(): { got: JobMessage<PolledState>[]; listener: (m: JobMessage<PolledState>) => void } {
+  const got: JobMessage<PolledState>[] = [];
   return { got, listener: (m) => got.push(m) };
 }
 

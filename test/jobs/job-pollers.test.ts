@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AtlasApiError, AtlasNetworkError } from '../../src/atlas/errors.js';
 import type { RestoreJobSource } from '../../src/backup/model.js';
-import { MemoryJobChannel, type JobMessage } from '../../src/jobs/job-channel.js';
+import { MemoryJobChannel, type JobMessage, type PolledState } from '../../src/jobs/job-channel.js';
 import { isShuttingDown, JobPollers, SHUTTING_DOWN, type JobEvent } from '../../src/jobs/job-pollers.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { GatewayError } from '../../src/errors/index.js';
@@ -36,7 +36,7 @@ const settle = async () => {
 
 /** A memory channel that records the poller's requests, and can be told to fail or hold them. */
 class RecordingChannel extends MemoryJobChannel {
-  readonly published: JobMessage[] = [];
+  readonly published: JobMessage<PolledState>[] = [];
   readonly leases: number[] = [];
   releases = 0;
   leadAnswer: () => Promise<boolean> = async () => true;
@@ -55,7 +55,7 @@ class RecordingChannel extends MemoryJobChannel {
   override async release(): Promise<void> {
     this.releases++;
   }
-  override async last(key: string): Promise<RestoreJobSource | undefined> {
+  override async last(key: string): Promise<PolledState | undefined> {
     return this.lastAnswer ? this.lastAnswer() : super.last(key);
   }
 }

@@ -3,13 +3,13 @@ import type { Timers } from '../../src/time/timers.js';
 /** Timers that fire only when the test says so, and remember every delay they were asked for. */
 export class ManualTimers implements Timers {
   #next = 1;
-  readonly #pending = new Map<number, () => void>();
+  readonly #pending = new Map<number, { fn: () => void; ms: number }>();
   /** Every delay requested, in order. */
   readonly delays: number[] = [];
 
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.#next++;
-    this.#pending.set(id, fn);
+    this.#pending.set(id, { fn, ms });
     this.delays.push(ms);
     return id;
   }
@@ -20,9 +20,17 @@ export class ManualTimers implements Timers {
 
   /** Fires every timer pending now (not the ones they schedule); answers how many fired. */
   fire(): number {
-    const due = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const fn of due) fn();
+    return this.fireUpTo(Infinity);
+  }
+
+  /**
+   * Fires the timers pending now that were set for at most `ms` (one poll interval's timers, not the
+   * ones set for several); answers how many fired.
+   */
+  fireUpTo(ms: number): number {
+    const due = [...this.#pending].filter(([, t]) => t.ms <= ms);
+    for (const [id] of due) this.#pending.delete(id);
+    for (const [, t] of due) t.fn();
     return due.length;
   }
 
