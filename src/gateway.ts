@@ -77,7 +77,7 @@ import type { DeliveryPolicy } from './webhooks/webhook-worker.js';
 import type { JobChangeSource } from './webhooks/job-change-source.js';
 import { RedisWebhookOutbox } from './webhooks/redis-webhook-outbox.js';
 import { MemoryWebhookOutbox } from './webhooks/memory-webhook-outbox.js';
-import { pollingJobChangeSource } from './webhooks/polling-job-change-source.js';
+import { scopeJobChangeSource } from './webhooks/scope-job-change-source.js';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -184,11 +184,12 @@ export interface GatewayWebhooksOptions {
   claimIdleMs?: number;
   /** Without Redis: most undelivered events in memory. @default 1000 */
   memoryOutboxMax?: number;
-  /** Where job changes come from. @default a scan of each hook's scope every `scanIntervalMs` */
+  /**
+   * Where job changes come from. @default the jobs feed's scope watcher on this gateway's pollers
+   * (`timers`/`pollIntervalMs` pace it)
+   */
   source?: JobChangeSource;
-  /** Between two scans of the default source. @default 15000 */
-  scanIntervalMs?: number;
-  /** Timers of the delivery workers and the default source (tests step them). @default real timers */
+  /** Timers of the delivery workers (tests step them). @default real timers */
   timers?: Timers;
   /** The jitter of retries (tests fix it). @default Math.random */
   random?: () => number;
@@ -326,7 +327,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...(options.restoreWindowMs !== undefined ? { restoreWindowMs: options.restoreWindowMs } : {}),
     },
   };
-  const webhooks = createWebhooks(options, { backup: jobs.backup, clock, logger, replicaId });
+  const webhooks = createWebhooks(options, { backup: jobs.backup, pollers, clock, logger, replicaId });
   webhooks?.start();
   exchangeObservers.push(
     registerGatewayMetrics(registry, { atlas, families, pollers, loaderStats, unknownValues }).onExchange,
@@ -491,7 +492,13 @@ export function createGateway(options: GatewayOptions): Gateway {
 /** The webhooks of `options.webhooks`, or undefined when no hook is configured. */
 function createWebhooks(
   options: GatewayOptions,
-  deps: { backup: JobsRuntime['backup']; clock: Clock; logger: Logger; replicaId: string },
+  deps: {
+    backup: JobsRuntime['backup'];
+    pollers: JobPollers;
+    clock: Clock;
+    logger: Logger;
+    replicaId: string;
+  },
 ): Webhooks | undefined {
   const w = options.webhooks;
   if (!w || w.hooks.length === 0) return undefined;
@@ -505,15 +512,7 @@ function createWebhooks(
       : new MemoryWebhookOutbox({
           ...(w.memoryOutboxMax !== undefined ? { maxBacklog: w.memoryOutboxMax } : {}),
         }),
-    source:
-      w.source ??
-      pollingJobChangeSource({
-        backup: deps.backup,
-        clock: deps.clock,
-        timers,
-        logger: deps.logger,
-        ...(w.scanIntervalMs !== undefined ? { intervalMs: w.scanIntervalMs } : {}),
-      }),
+    source: w.source ?? scopeJobChangeSource({ pollers: deps.pollers, backup: deps.backup }, deps.logger),
     consumer: deps.replicaId,
     clock: deps.clock,
     timers,
