@@ -72,6 +72,8 @@ export class HookWorker {
   #again = false;
   #timer: unknown;
   #closed = false;
+  // One warning per outage of the outbox, not one per tick.
+  #outboxDown = false;
   /** POSTs this replica made for the hook. */
   posts = 0;
 
@@ -114,12 +116,16 @@ export class HookWorker {
         }
         for (const c of claimed) this.#attempt(c);
         if (claimed.length === free) this.#again = true;
+        this.#outboxDown = false;
       } while (this.#again && !this.#closed);
     } catch (err) {
-      this.deps.logger.warn(
-        { webhook: this.hook.id, error: (err as Error).message },
-        'webhook outbox unreachable; deliveries wait until it answers',
-      );
+      if (!this.#outboxDown) {
+        this.deps.logger.warn(
+          { webhook: this.hook.id, error: (err as Error).message },
+          'webhook outbox unreachable; deliveries wait until it answers',
+        );
+      }
+      this.#outboxDown = true;
     } finally {
       this.#pumping = false;
     }

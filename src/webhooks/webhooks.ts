@@ -9,6 +9,9 @@ import type { DeliveryRecord, DeliveryStatus, WebhookOutbox } from './webhook-ou
 import { DEFAULT_DELIVERY_POLICY, HookWorker, type DeliveryPolicy } from './webhook-worker.js';
 import type { RestoreJobSource } from '../backup/model.js';
 
+/** How long a hook whose watch failed waits before watching its scope again. */
+export const RELISTEN_MS = 30_000;
+
 export interface WebhooksOptions {
   hooks: readonly WebhookHook[];
   /** The job changes in each hook's scope. */
@@ -67,6 +70,7 @@ export class Webhooks {
   readonly #unsaved: { hook: WebhookHook; job: RestoreJobSource }[] = [];
   readonly #maxUnsaved: number;
   #retryTimer: unknown;
+  readonly #relisten = new Set<unknown>();
   #counts = { enqueued: 0, duplicates: 0, dropped: 0 };
 
   constructor(options: WebhooksOptions) {
@@ -138,12 +142,18 @@ export class Webhooks {
         await this.offer(hook, job);
       }
     } catch (err) {
-      if (!signal.aborted) {
-        this.#o.logger.error(
-          { webhook: hook.id, error: (err as Error).message },
-          'webhook job changes stopped; this replica no longer enqueues events for the hook',
-        );
-      }
+      if (signal.aborted) return;
+      // The watch failed (its first read refused by the Atlas budget, every project of the scope
+      // refused): the hook watches again later rather than never.
+      this.#o.logger.error(
+        { webhook: hook.id, error: (err as Error).message, retryInMs: RELISTEN_MS },
+        'webhook job changes stopped; watching the scope again later',
+      );
+      const timer = this.#timers.setTimeout(() => {
+        this.#relisten.delete(timer);
+        void this.#listen(hook);
+      }, RELISTEN_MS);
+      this.#relisten.add(timer);
     }
   }
 
@@ -200,6 +210,8 @@ export class Webhooks {
   async close(): Promise<void> {
     this.#abort.abort();
     if (this.#retryTimer !== undefined) this.#timers.clearTimeout(this.#retryTimer);
+    for (const timer of this.#relisten) this.#timers.clearTimeout(timer);
+    this.#relisten.clear();
     await Promise.all([...this.#workers.values()].map((w) => w.close()));
     if (this.#ownDispatcher) await this.#dispatcher.close().catch(() => undefined);
   }
