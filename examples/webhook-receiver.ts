@@ -4,7 +4,10 @@
  * each POST's Standard Webhooks signature (and refuses replays), answers 2xx at once, and ignores
  * retries of an event it already has (delivery is at least once).
  *
- *   WEBHOOK_SECRET=whsec_… npx tsx examples/webhook-receiver.ts --project ID --cluster NAME --snapshot ID
+ *   WEBHOOK_SECRET=whsec_… npx tsx examples/webhook-receiver.ts --project ID --cluster NAME --snapshot ID [--new]
+ *
+ * (`--new`: a new download even when a still-useful one of the snapshot exists; a reused one that has
+ * already finished raises no webhook and is answered at once)
  *
  * with the gateway configured with a hook to this receiver (docs/webhooks.md), e.g. hooks.json:
  *   [{ "id": "downloads", "url": "http://127.0.0.1:4010/events", "secretEnv": "DOWNLOADS_HOOK_SECRET",
@@ -200,7 +203,12 @@ export async function requestDownloadAndWait(
 // Run as a script (not imported by a test): the argument handling below.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
-    options: { project: { type: 'string' }, cluster: { type: 'string' }, snapshot: { type: 'string' } },
+    options: {
+      project: { type: 'string' },
+      cluster: { type: 'string' },
+      snapshot: { type: 'string' },
+      new: { type: 'boolean' },
+    },
   });
   const secret = process.env.WEBHOOK_SECRET;
   if (!secret || !values.project || !values.cluster || !values.snapshot) {
@@ -217,6 +225,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     clusterName: values.cluster,
     snapshotId: values.snapshot,
     receiver,
+    reuseExisting: !values.new,
     ...(process.env.GATEWAY_API_KEY ? { headers: { 'x-api-key': process.env.GATEWAY_API_KEY } } : {}),
     onRequested: (id) => console.log(`download ${id} requested; waiting for its webhook`),
   });
