@@ -30,6 +30,8 @@ const config: CodegenConfig = {
           SnapshotConnection: '../connection.js#SnapshotSlice',
           RestoreJobConnection: '../connection.js#RestoreJobSlice',
           WebhookDelivery: '../../webhooks/webhook-outbox.js#DeliveryRecord',
+          JobFeedConnection: '../connection.js#RestoreJobSlice',
+          JobEvent: '../../jobs/job-scope-watcher.js#JobChange',
         },
       },
     },

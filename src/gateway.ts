@@ -46,6 +46,7 @@ import type { GatewayContext } from './graphql/context.js';
 import { expectedErrorLine, maskError } from './graphql/errors.js';
 import { createLoaders, LazyLoaders, LoaderStats } from './graphql/loaders.js';
 import { resolvers } from './graphql/resolvers.js';
+import { feedResolvers } from './graphql/feed-resolvers.js';
 import { enforceRequiredRights } from './graphql/requires-right.js';
 import { attachGraphQLWs, type GraphQLWs, type WebSocketOptions } from './graphql/websocket.js';
 import { loadTypeDefs } from './graphql/type-defs.js';
@@ -293,7 +294,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const schema = enforceRequiredRights(
     makeExecutableSchema<GatewayContext>({
       typeDefs: loadTypeDefs(),
-      resolvers: [resolvers, webhookResolvers],
+      resolvers: [resolvers, feedResolvers, webhookResolvers],
     }),
   );
 

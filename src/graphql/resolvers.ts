@@ -27,7 +27,10 @@ import { watchJob } from '../jobs/watch-job.js';
 import { isShuttingDown, type JobEvent } from '../jobs/job-pollers.js';
 import { GatewayError } from '../errors/index.js';
 
-const refOf = (c: ClusterSource): ClusterRef => ({ projectId: c.projectId, clusterName: c.dto.name ?? '' });
+export const refOf = (c: ClusterSource): ClusterRef => ({
+  projectId: c.projectId,
+  clusterName: c.dto.name ?? '',
+});
 
 interface ListArgs {
   first?: number | null;
@@ -37,15 +40,15 @@ interface ListArgs {
 }
 
 /** How a list's items are dated: the gateway's order is newest first by this date, then id. */
-interface Dating<T> {
+export interface Dating<T> {
   dateOf: (item: T) => string | undefined;
   idOf: (item: T) => string;
 }
-const snapshotDating: Dating<SnapshotSource> = {
+export const snapshotDating: Dating<SnapshotSource> = {
   dateOf: (s) => s.dto.scheduledTime,
   idOf: (s) => s.dto.id ?? '',
 };
-const jobDating: Dating<RestoreJobSource> = {
+export const jobDating: Dating<RestoreJobSource> = {
   dateOf: (j) => j.dto.restoreScheduledDate,
   idOf: (j) => j.dto.id ?? '',
 };
@@ -57,7 +60,7 @@ const jobDating: Dating<RestoreJobSource> = {
  * Filtered (Atlas has no status filter): the whole list (or `all`'s bounded part), sorted and
  * filtered here. A page whose order contradicts Atlas's assumed one falls back to the whole list.
  */
-async function connection<T extends { dto: { status?: string; deliveryType?: string } }>(
+export async function connection<T extends { dto: { status?: string; deliveryType?: string } }>(
   args: ListArgs,
   page: (k: PageKey) => Promise<BackupPage<T>>,
   all: () => Promise<T[]>,

@@ -49,6 +49,16 @@ export interface RestoreJobRecord {
   outcome: 'COMPLETED' | 'FAILED';
 }
 
+/** How a snapshot taken at runtime moves along (`SimStore.takeSnapshot`). */
+interface LiveSnapshot {
+  createdAt: number;
+  durationMs: number;
+  outcome: 'COMPLETED' | 'FAILED';
+}
+
+/** Whole seconds, as Atlas sends its dates. */
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
 export interface CreateRestoreJobInput {
   groupId: string;
   clusterName: string;
@@ -105,6 +115,8 @@ export class SimStore {
   /** Cluster key → jobs to make on first touch (`SeedData.lazyJobs`). */
   readonly #lazyJobs = new Map<string, () => SeedRestoreJob[]>();
   #jobCounter = 0;
+  /** Snapshots taken at runtime (`takeSnapshot`): their status follows the clock. */
+  readonly #live = new Map<string, LiveSnapshot>();
 
   constructor(opts: SimStoreOptions) {
     this.clock = opts.clock;
@@ -203,12 +215,66 @@ export class SimStore {
 
   /** Newest first. */
   listSnapshots(groupId: string, clusterName: string): SeedSnapshot[] {
-    return [...(this.#snapshots.get(clusterKey(groupId, clusterName)) ?? [])];
+    return (this.#snapshots.get(clusterKey(groupId, clusterName)) ?? []).map((s) => this.#now(s));
   }
 
   getSnapshot(groupId: string, clusterName: string, snapshotId: string): SeedSnapshot | undefined {
     const s = this.#snapshotById.get(snapshotId);
-    return s && s.groupId === groupId && s.clusterName === clusterName ? s : undefined;
+    return s && s.groupId === groupId && s.clusterName === clusterName ? this.#now(s) : undefined;
+  }
+
+  /**
+   * Takes a snapshot of the cluster now, as Atlas's scheduler would (on demand, for tests): QUEUED
+   * for the first 20 % of `durationMs`, then RUNNING (with `startTime`), then COMPLETED (with
+   * `finishTime`), or FAILED when `outcome` says so, all on the store's clock.
+   */
+  takeSnapshot(
+    groupId: string,
+    clusterName: string,
+    opts: { durationMs?: number; outcome?: 'COMPLETED' | 'FAILED' } = {},
+  ): SeedSnapshot {
+    const cluster = this.getCluster(groupId, clusterName);
+    if (!cluster) throw new Error(`no cluster ${groupId}/${clusterName}`);
+    const now = this.clock.now();
+    this.#jobCounter += 1;
+    const tail = createHash('sha256').update(`atlas-sim:snapshot:${this.#jobCounter}`).digest('hex');
+    const id = `${Math.floor(now / 1000)
+      .toString(16)
+      .padStart(8, '0')
+      .slice(-8)}${tail.slice(0, 16)}`;
+    const snapshot: SeedSnapshot = {
+      id,
+      groupId,
+      clusterName,
+      status: 'QUEUED',
+      mongoDBVersion: cluster.mongoDBVersion,
+      scheduledTime: iso(now),
+      expiration: iso(now + 7 * 86_400_000),
+    };
+    this.#live.set(id, {
+      createdAt: now,
+      durationMs: opts.durationMs ?? this.jobMs,
+      outcome: opts.outcome ?? 'COMPLETED',
+    });
+    this.#snapshots.get(clusterKey(groupId, clusterName))!.unshift(snapshot);
+    this.#snapshotById.set(id, snapshot);
+    return this.#now(snapshot);
+  }
+
+  /** A snapshot as of the clock: seeded ones never change, taken ones move along. */
+  #now(s: SeedSnapshot): SeedSnapshot {
+    const live = this.#live.get(s.id);
+    if (!live) return s;
+    const elapsed = this.clock.now() - live.createdAt;
+    const started = live.createdAt + 0.2 * live.durationMs;
+    if (elapsed < 0.2 * live.durationMs) return { ...s, status: 'QUEUED' };
+    if (elapsed < live.durationMs) return { ...s, status: 'RUNNING', startTime: iso(started) };
+    return {
+      ...s,
+      status: live.outcome,
+      startTime: iso(started),
+      finishTime: iso(live.createdAt + live.durationMs),
+    };
   }
 
   /** Restore and download jobs whose source is the cluster, newest first. */

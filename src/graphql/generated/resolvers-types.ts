@@ -4,6 +4,7 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { ProjectSource, ClusterSource, SnapshotSource, RestoreJobSource } from '../../backup/model.js';
 import type { SnapshotSlice, RestoreJobSlice } from '../connection.js';
 import type { DeliveryRecord } from '../../webhooks/webhook-outbox.js';
+import type { JobChange } from '../../jobs/job-scope-watcher.js';
 import type { GatewayContext } from '../context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -61,6 +62,12 @@ export type Cluster = {
   id: Scalars['ID']['output'];
   /** Instance size: `M2`, `M5` (shared tier) or `FLEX`. */
   instanceSize: Scalars['String']['output'];
+  /**
+   * The newest COMPLETED snapshot, or null when the cluster has none. Reads the newest end of the
+   * snapshot list only (one call for a tenant cluster; one or two for Flex), more only while the
+   * newest snapshots are still running or failed.
+   */
+  latestCompletedSnapshot?: Maybe<Snapshot>;
   /** MongoDB version the cluster runs. */
   mongoDBVersion?: Maybe<Scalars['String']['output']>;
   /** Cluster name, unique in its project. */
@@ -152,6 +159,55 @@ export type DeliveryType =
   /** A delivery type this gateway does not know yet; `deliveryTypeRaw` has it as sent. */
   | 'UNKNOWN';
 
+/** What happened to a job in a `jobEvents` scope. */
+export type JobChangeKind =
+  /** A job that was not there at the previous read (a new download or restore). */
+  | 'APPEARED'
+  /** A job whose status, download link or dates changed. */
+  | 'CHANGED';
+
+/** One change of one job. */
+export type JobEvent = {
+  __typename?: 'JobEvent';
+  /** The job as it is now. */
+  job: RestoreJob;
+  /** A new job, or a change of a known one. */
+  kind: JobChangeKind;
+  /** Its status before the change (`CHANGED` only). */
+  previousStatus?: Maybe<JobStatus>;
+};
+
+/** A page of the jobs feed: restore and download jobs of many clusters, newest first. */
+export type JobFeedConnection = {
+  __typename?: 'JobFeedConnection';
+  /** The jobs of this page; one Atlas sent incompletely is null, with a field error. */
+  nodes: Array<Maybe<RestoreJob>>;
+  /** Where this page ends. */
+  pageInfo: PageInfo;
+};
+
+/**
+ * Which jobs the `jobs` feed and the `jobEvents` subscription cover. Every list narrows the scope; an
+ * absent or empty list does not narrow it. Projects the caller cannot see are left out silently.
+ */
+export type JobFeedFilter = {
+  /** Only clusters with these names (in any of the projects). */
+  clusterNames?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Only DOWNLOAD or RESTORE jobs. */
+  deliveryTypes?: InputMaybe<Array<DeliveryType>>;
+  /** Only clusters served by these families. */
+  families?: InputMaybe<Array<BackupFamily>>;
+  /** Only these projects. Default: every project the caller can see. */
+  projectIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /**
+   * Only jobs scheduled at or after this instant. It also bounds what the feed reads upstream: a
+   * cluster's list is not read past it.
+   */
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Only jobs in these states (for `jobEvents`: the state after the change). */
+  statuses?: InputMaybe<Array<JobStatus>>;
+};
+
 /** Status of a snapshot or a restore/download job: the one enum Atlas shares between both families. */
 export type JobStatus =
   /** Done; for a download job `snapshotUrl` is set. */
@@ -237,6 +293,16 @@ export type Query = {
   __typename?: 'Query';
   /** One shared-tier or Flex cluster by project and name, or null when it does not exist. */
   cluster?: Maybe<Cluster>;
+  /**
+   * The restore and download jobs of every cluster in `filter`'s scope that the caller can see, newest
+   * first (by `restoreScheduledDate`, then id), across projects and both families. `first` defaults to
+   * 20 (at most 100); `after` is the `endCursor` of a previous page. Upstream cost per page: the
+   * project list (only without `filter.projectIds`), two cluster lists per project, and per cluster
+   * only the newest-end page(s) holding the next `first` jobs (docs/api.md, "Jobs feed"). A page may
+   * hold fewer than `first` jobs while `hasNextPage` is true (status and delivery filters are applied
+   * to what was read).
+   */
+  jobs: JobFeedConnection;
   /** One project by its 24-hex id, or null when it does not exist (or the caller may not see it). */
   project?: Maybe<Project>;
   /**
@@ -261,6 +327,13 @@ export type Query = {
 export type QueryClusterArgs = {
   name: Scalars['String']['input'];
   projectId: Scalars['ID']['input'];
+};
+
+
+export type QueryJobsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<JobFeedFilter>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -456,12 +529,29 @@ export type SnapshotConnection = {
 export type Subscription = {
   __typename?: 'Subscription';
   /**
+   * One event per job change in `filter`'s scope: a new job, or a job whose state changed. Starts from
+   * what is there when it starts (those jobs are no events). Each cluster is read once per poll interval
+   * for all subscribers, on every replica together.
+   */
+  jobEvents: JobEvent;
+  /**
    * A restore or download job as it changes: first the job as it is now, then one event per change,
    * then the stream completes after COMPLETED or FAILED (a job already finished yields one event).
    * `snapshotUrl` and `expirationDate` appear once ready. However many clients watch a job, the
    * gateway polls Atlas for it once per interval.
    */
   restoreJobStatus: RestoreJob;
+  /**
+   * A snapshot as it changes (the Atlas CLI's `backups snapshots watch`): first the snapshot as it is
+   * now, then one event per change, then the stream completes after COMPLETED or FAILED. However many
+   * clients watch a snapshot, the gateway reads it once per poll interval.
+   */
+  snapshotStatus: Snapshot;
+};
+
+
+export type SubscriptionJobEventsArgs = {
+  filter?: InputMaybe<JobFeedFilter>;
 };
 
 
@@ -469,6 +559,13 @@ export type SubscriptionRestoreJobStatusArgs = {
   clusterName: Scalars['String']['input'];
   jobId: Scalars['ID']['input'];
   projectId: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionSnapshotStatusArgs = {
+  clusterName: Scalars['String']['input'];
+  projectId: Scalars['ID']['input'];
+  snapshotId: Scalars['ID']['input'];
 };
 
 /**
@@ -592,6 +689,10 @@ export type ResolversTypes = {
   DeliveryType: DeliveryType;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  JobChangeKind: JobChangeKind;
+  JobEvent: ResolverTypeWrapper<JobChange>;
+  JobFeedConnection: ResolverTypeWrapper<RestoreJobSlice>;
+  JobFeedFilter: JobFeedFilter;
   JobStatus: JobStatus;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -618,6 +719,9 @@ export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
+  JobEvent: JobChange;
+  JobFeedConnection: RestoreJobSlice;
+  JobFeedFilter: JobFeedFilter;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Project: ProjectSource;
@@ -649,6 +753,7 @@ export type ClusterResolvers<ContextType = GatewayContext, ParentType extends Re
   family?: Resolver<ResolversTypes['BackupFamily'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   instanceSize?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  latestCompletedSnapshot?: Resolver<Maybe<ResolversTypes['Snapshot']>, ParentType, ContextType>;
   mongoDBVersion?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
@@ -664,6 +769,17 @@ export type ClusterResolvers<ContextType = GatewayContext, ParentType extends Re
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type JobEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobEvent'] = ResolversParentTypes['JobEvent']> = {
+  job?: Resolver<ResolversTypes['RestoreJob'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['JobChangeKind'], ParentType, ContextType>;
+  previousStatus?: Resolver<Maybe<ResolversTypes['JobStatus']>, ParentType, ContextType>;
+};
+
+export type JobFeedConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['JobFeedConnection'] = ResolversParentTypes['JobFeedConnection']> = {
+  nodes?: Resolver<Array<Maybe<ResolversTypes['RestoreJob']>>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   requestDownload?: Resolver<ResolversTypes['RequestDownloadPayload'], ParentType, ContextType, RequireFields<MutationRequestDownloadArgs, 'input'>>;
@@ -687,6 +803,7 @@ export type ProjectResolvers<ContextType = GatewayContext, ParentType extends Re
 
 export type QueryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   cluster?: Resolver<Maybe<ResolversTypes['Cluster']>, ParentType, ContextType, RequireFields<QueryClusterArgs, 'name' | 'projectId'>>;
+  jobs?: Resolver<ResolversTypes['JobFeedConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first'>>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
   projects?: Resolver<Array<Maybe<ResolversTypes['Project']>>, ParentType, ContextType>;
   restoreJob?: Resolver<Maybe<ResolversTypes['RestoreJob']>, ParentType, ContextType, RequireFields<QueryRestoreJobArgs, 'clusterName' | 'id' | 'projectId'>>;
@@ -749,7 +866,9 @@ export type SnapshotConnectionResolvers<ContextType = GatewayContext, ParentType
 };
 
 export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  jobEvents?: SubscriptionResolver<ResolversTypes['JobEvent'], "jobEvents", ParentType, ContextType, Partial<SubscriptionJobEventsArgs>>;
   restoreJobStatus?: SubscriptionResolver<ResolversTypes['RestoreJob'], "restoreJobStatus", ParentType, ContextType, RequireFields<SubscriptionRestoreJobStatusArgs, 'clusterName' | 'jobId' | 'projectId'>>;
+  snapshotStatus?: SubscriptionResolver<ResolversTypes['Snapshot'], "snapshotStatus", ParentType, ContextType, RequireFields<SubscriptionSnapshotStatusArgs, 'clusterName' | 'projectId' | 'snapshotId'>>;
 };
 
 export type WebhookDeliveryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['WebhookDelivery'] = ResolversParentTypes['WebhookDelivery']> = {
@@ -773,6 +892,8 @@ export type WebhookDeliveryResolvers<ContextType = GatewayContext, ParentType ex
 export type Resolvers<ContextType = GatewayContext> = {
   Cluster?: ClusterResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  JobEvent?: JobEventResolvers<ContextType>;
+  JobFeedConnection?: JobFeedConnectionResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Project?: ProjectResolvers<ContextType>;
