@@ -1,6 +1,6 @@
 // The layers of src/ and the one door to Atlas, checked in CI (`npm run lint:deps`).
 // Imports point one way: a layer may import the layers listed before it, never one after it.
-//   time, errors → observability → atlas → replicas → backup → jobs, callers → downloads → graphql → security
+//   time, errors → observability → atlas → replicas → backup → jobs, callers → downloads, webhooks → graphql → security
 //   → config → gateway → index
 // (security's plugins build on the GraphQL error mapping; the configuration may name their options.)
 // The simulator stands apart: only the entry point (demo mode) loads it, and it needs only time/.
@@ -11,7 +11,7 @@ const LAYERS = [
   ['replicas'],
   ['backup'],
   ['jobs', 'callers'],
-  ['downloads'],
+  ['downloads', 'webhooks'],
   ['graphql'],
   ['security'],
   ['config'],

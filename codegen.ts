@@ -29,6 +29,7 @@ const config: CodegenConfig = {
           RestoreJob: '../../backup/model.js#RestoreJobSource',
           SnapshotConnection: '../connection.js#SnapshotSlice',
           RestoreJobConnection: '../connection.js#RestoreJobSlice',
+          WebhookDelivery: '../../webhooks/webhook-outbox.js#DeliveryRecord',
           JobFeedConnection: '../connection.js#RestoreJobSlice',
           JobEvent: '../../jobs/job-scope-watcher.js#JobChange',
         },

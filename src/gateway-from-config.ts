@@ -7,7 +7,7 @@ import type { CredentialMethod } from './callers/credentials.js';
 import { jwtAuth, type JwtKeySource } from './callers/jwt.js';
 import { passThroughAuth } from './callers/pass-through.js';
 import type { CallersConfig, GatewayConfig, JwtConfig, SecurityConfig } from './config/index.js';
-import { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+import { createGateway, type Gateway, type GatewayOptions, type GatewayWebhooksOptions } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { operationNamesOf } from './observability/operation-name.js';
 import { setupTracing, type TracingSetup } from './observability/tracing.js';
@@ -18,7 +18,9 @@ import { securityPlugins, securityYogaOptions, type SecurityOptions } from './se
  * What a caller of `createGatewayFromConfig` injects instead of what the config would build: any
  * `createGateway` option (a logger, a clock, timers, `logging: false`, …), applied last.
  */
-export interface GatewayOverrides extends Partial<Omit<GatewayOptions, 'atlas'>> {
+export interface GatewayOverrides extends Partial<Omit<GatewayOptions, 'atlas' | 'webhooks'>> {
+  /** Merged over the configured webhooks (a test's job changes, timers, jitter). @default the config's */
+  webhooks?: Partial<GatewayWebhooksOptions>;
   /**
    * Merged over the config's Atlas settings: demo mode's simulator URL and credentials (required in
    * demo mode, where the config has no base URL), or a test's dispatcher, clock and sleep.
@@ -50,7 +52,7 @@ export function createGatewayFromConfig(
   config: GatewayConfig,
   overrides: GatewayOverrides = {},
 ): ConfiguredGateway {
-  const { atlas: atlasOverrides, spanExporter, ...gatewayOverrides } = overrides;
+  const { atlas: atlasOverrides, spanExporter, webhooks: webhookOverrides, ...gatewayOverrides } = overrides;
   const baseUrl = atlasOverrides?.baseUrl ?? config.atlas.baseUrl;
   if (baseUrl === undefined) {
     throw new Error("demo mode: pass the simulator's URL and credentials in overrides.atlas");
@@ -131,6 +133,13 @@ export function createGatewayFromConfig(
         exposeSnapshotUrl: config.downloads.exposeSnapshotUrl,
         renewMarginMs: config.downloads.renewMarginMs,
         ...(config.downloads.publicUrl !== undefined ? { publicBaseUrl: config.downloads.publicUrl } : {}),
+      },
+      webhooks: {
+        hooks: config.webhooks.hooks,
+        policy: config.webhooks.policy,
+        claimIdleMs: config.webhooks.claimIdleMs,
+        memoryOutboxMax: config.webhooks.memoryOutboxMax,
+        ...webhookOverrides,
       },
       ...gatewayOverrides,
     });

@@ -24,7 +24,7 @@ import { systemClock, type Clock } from './time/clock.js';
 import type { Authenticate, Caller } from './callers/caller.js';
 import { MemoryIdempotencyStore, type IdempotencyStore } from './jobs/idempotency-store.js';
 import { JobPollers } from './jobs/job-pollers.js';
-import type { Timers } from './time/timers.js';
+import { realTimers, type Timers } from './time/timers.js';
 import { RedisIdempotencyStore, type WithoutRedis } from './jobs/redis-idempotency-store.js';
 import { RedisJobChannel } from './jobs/redis-job-channel.js';
 import { ProjectBackoff } from './replicas/project-backoff.js';
@@ -86,6 +86,14 @@ import {
   type DownloadRouteOptions,
 } from './downloads/download-route.js';
 import { registerDownloadMetrics } from './downloads/download-metrics.js';
+import { webhookResolvers } from './graphql/webhook-resolvers.js';
+import { Webhooks } from './webhooks/webhooks.js';
+import type { WebhookHook } from './webhooks/webhook-hook.js';
+import type { DeliveryPolicy } from './webhooks/webhook-worker.js';
+import type { JobChangeSource } from './webhooks/job-change-source.js';
+import { RedisWebhookOutbox } from './webhooks/redis-webhook-outbox.js';
+import { MemoryWebhookOutbox } from './webhooks/memory-webhook-outbox.js';
+import { scopeJobChangeSource } from './webhooks/scope-job-change-source.js';
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -202,6 +210,12 @@ export interface GatewayOptions {
    * @default { exposeSnapshotUrl: true }, URLs from the request's origin, links renewed 60 s before expiry
    */
   downloads?: DownloadsOptions;
+  /**
+   * Signed job events POSTed to services: the hooks and how deliveries are tried; the outbox is in
+   * `redis` when given (durable, shared), else in this process (bounded, lost on restart).
+   * @default none (no hooks)
+   */
+  webhooks?: GatewayWebhooksOptions;
 }
 
 /** Options of the download route and of the fields around it. */
@@ -213,6 +227,26 @@ export interface DownloadsOptions extends Pick<
   exposeSnapshotUrl?: boolean;
   /** Origin `downloadUrl` is built on (behind a proxy). @default the origin of the request that asks */
   publicBaseUrl?: string;
+}
+
+/** The webhooks of a gateway (`GatewayOptions.webhooks`). */
+export interface GatewayWebhooksOptions {
+  hooks: readonly WebhookHook[];
+  /** @default DEFAULT_DELIVERY_POLICY */
+  policy?: Partial<DeliveryPolicy>;
+  /** With Redis: how long a claimed delivery waits before another replica takes it over. @default 60000 */
+  claimIdleMs?: number;
+  /** Without Redis: most undelivered events in memory. @default 1000 */
+  memoryOutboxMax?: number;
+  /**
+   * Where job changes come from. @default the jobs feed's scope watcher on this gateway's pollers
+   * (`timers`/`pollIntervalMs` pace it)
+   */
+  source?: JobChangeSource;
+  /** Timers of the delivery workers (tests step them). @default real timers */
+  timers?: Timers;
+  /** The jitter of retries (tests fix it). @default Math.random */
+  random?: () => number;
 }
 
 export interface Gateway {
@@ -237,6 +271,8 @@ export interface Gateway {
   leanSse: LeanSseStats;
   /** The `/downloads/…` route's counts (streams, bytes, renewals, resumes). */
   downloads: DownloadCounts;
+  /** The webhooks, when hooks are configured. */
+  webhooks: Webhooks | undefined;
   /** Listens and answers the base URL (`http://host:port`). */
   listen(port?: number, host?: string): Promise<string>;
   logger: Logger;
@@ -338,17 +374,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   const schema = enforceRequiredRights(
     makeExecutableSchema<GatewayContext>({
       typeDefs: loadTypeDefs(),
-      resolvers: [resolvers, feedResolvers, downloadResolvers],
+      resolvers: [resolvers, feedResolvers, downloadResolvers, webhookResolvers],
     }),
   );
 
   const { authenticate } = options;
   // An operation over graphql-ws runs as the caller its socket authenticated as at connection_init.
   const socketCallers = new WeakMap<Request, Caller>();
+  const replicaId = options.replicaId ?? randomUUID();
   const pollers = new JobPollers({
-    ...(options.redis
-      ? { channel: new RedisJobChannel(options.redis, options.replicaId ?? randomUUID()) }
-      : {}),
+    ...(options.redis ? { channel: new RedisJobChannel(options.redis, replicaId) } : {}),
     ...(options.pollIntervalMs !== undefined ? { intervalMs: options.pollIntervalMs } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
     clock,
@@ -373,6 +408,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       ...(options.restoreWindowMs !== undefined ? { restoreWindowMs: options.restoreWindowMs } : {}),
     },
   };
+  const webhooks = createWebhooks(options, { backup: jobs.backup, pollers, clock, logger, replicaId });
+  webhooks?.start();
   exchangeObservers.push(
     registerGatewayMetrics(registry, {
       atlas,
@@ -439,6 +476,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         unverifiedToken: caller.kind === 'passThrough' && !acceptedCallers.has(caller.id),
         jobs,
         unknownValues,
+        webhooks,
         deadline: () => deadlineSignal(request),
         downloads: {
           exposeSnapshotUrl: options.downloads?.exposeSnapshotUrl ?? true,
@@ -538,6 +576,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     downloads: downloadRoute.counts,
     webSocket: { openConnections: () => ws.openConnections(), activeOperations: () => ws.activeOperations() },
     leanSse,
+    webhooks,
     listen: (port = 0, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -567,10 +606,45 @@ export function createGateway(options: GatewayOptions): Gateway {
       // After the requests in flight had their grace: they settle their keys; what is left is orphaned
       // (the lease runs out) and resolved by another replica.
       jobs.idempotency.close?.();
+      // POSTs in flight are handed back to the outbox (due at once) before Redis goes.
+      await webhooks?.close();
       await downloadRoute.close();
       await atlas.close();
     },
   };
+}
+
+/** The webhooks of `options.webhooks`, or undefined when no hook is configured. */
+function createWebhooks(
+  options: GatewayOptions,
+  deps: {
+    backup: JobsRuntime['backup'];
+    pollers: JobPollers;
+    clock: Clock;
+    logger: Logger;
+    replicaId: string;
+  },
+): Webhooks | undefined {
+  const w = options.webhooks;
+  if (!w || w.hooks.length === 0) return undefined;
+  const timers = w.timers ?? realTimers;
+  return new Webhooks({
+    hooks: w.hooks,
+    outbox: options.redis
+      ? new RedisWebhookOutbox(options.redis, {
+          ...(w.claimIdleMs !== undefined ? { claimIdleMs: w.claimIdleMs } : {}),
+        })
+      : new MemoryWebhookOutbox({
+          ...(w.memoryOutboxMax !== undefined ? { maxBacklog: w.memoryOutboxMax } : {}),
+        }),
+    source: w.source ?? scopeJobChangeSource({ pollers: deps.pollers, backup: deps.backup }, deps.logger),
+    consumer: deps.replicaId,
+    clock: deps.clock,
+    timers,
+    logger: deps.logger,
+    ...(w.policy ? { policy: w.policy } : {}),
+    ...(w.random ? { random: w.random } : {}),
+  });
 }
 
 // A caller's x-request-id is kept when it is a sane token (it ends up in Atlas's logs); else a new one.

@@ -72,6 +72,12 @@ console.log(`  callers: ${built.callers}`);
 console.log(
   `  shared state: ${built.redis ? `Redis (${config.redis?.prefix})` : 'this process only (set REDIS_URL for several replicas)'}`,
 );
+const hooks = config.webhooks.hooks;
+if (hooks.length > 0) {
+  console.log(
+    `  webhooks: ${hooks.map((h) => h.id).join(', ')} (outbox: ${built.redis ? 'Redis' : 'this process, not durable: a restart loses undelivered events'}; docs/webhooks.md)`,
+  );
+}
 console.log(`  health: ${url}/healthz  readiness: ${url}/readyz  metrics: ${url}/metrics`);
 
 const graceMs = config.server.shutdownGraceMs;

@@ -2,7 +2,16 @@ import { z } from 'zod';
 
 /** Where a variable belongs: its part of `GatewayConfig` and its section of the docs table. */
 export type EnvGroup =
-  'server' | 'atlas' | 'upstream' | 'callers' | 'security' | 'redis' | 'simulator' | 'tracing' | 'logging';
+  | 'server'
+  | 'atlas'
+  | 'upstream'
+  | 'callers'
+  | 'security'
+  | 'redis'
+  | 'webhooks'
+  | 'simulator'
+  | 'tracing'
+  | 'logging';
 
 /** What the docs table (and the tests) know of a variable. */
 export interface EnvVarMeta {

@@ -1,5 +1,6 @@
 import type { ApiKeyEntry } from '../callers/api-keys.js';
 import type { AuthMode } from '../callers/credentials.js';
+import type { WebhookHook } from '../webhooks/webhook-hook.js';
 import type {
   PersistedManifest,
   PersistedOperationsMode,
@@ -26,6 +27,9 @@ export interface GatewayConfig {
   simulator: SimulatorConfig;
   tracing: TracingConfig;
   logging: LoggingConfig;
+  /** Signed job events POSTed to services (`GATEWAY_WEBHOOKS_FILE`); no hooks = off. */
+  webhooks: WebhooksConfig;
+  /** Downloads through the gateway (`/downloads/…`) and whether Atlas's raw link is shown. */
   downloads: DownloadsConfig;
 }
 
@@ -190,4 +194,20 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export interface LoggingConfig {
   level: (typeof LOG_LEVELS)[number];
+}
+
+export interface WebhooksConfig {
+  /** The hooks, their secrets read (as key bytes: never log this group as is). */
+  hooks: readonly WebhookHook[];
+  policy: {
+    maxAttempts: number;
+    backoffMs: number;
+    maxBackoffMs: number;
+    timeoutMs: number;
+    concurrency: number;
+  };
+  /** With Redis: how long a claimed delivery waits before another replica takes it over. */
+  claimIdleMs: number;
+  /** Without Redis: most undelivered events held in memory. */
+  memoryOutboxMax: number;
 }

@@ -12,6 +12,7 @@ import { serverEnv, serverFromEnv } from './server-env.js';
 import { simulatorEnv, simulatorFromEnv } from './simulator-env.js';
 import { tracingEnv, tracingFromEnv } from './tracing-env.js';
 import { upstreamEnv, upstreamFromEnv } from './upstream-env.js';
+import { webhooksEnv, webhooksFromEnv } from './webhooks-env.js';
 
 /** Every variable the gateway reads, once, in the order of the docs table and of the problem lines. */
 export const ENV = {
@@ -24,6 +25,7 @@ export const ENV = {
   ...securityEnv,
   ...downloadsEnv,
   ...redisEnv,
+  ...webhooksEnv,
   ...simulatorEnv,
   ...tracingEnv,
   ...loggingEnv,
@@ -54,6 +56,7 @@ export function loadConfig(env: Env): GatewayConfig {
       tracing: tracingFromEnv(v),
       logging: loggingFromEnv(v),
       downloads: downloadsFromEnv(v),
+      webhooks: webhooksFromEnv(v, reading, redis !== undefined),
     };
   });
 }

@@ -6,6 +6,7 @@ import type { JobPollers } from '../jobs/job-pollers.js';
 import type { JobRequestDeps, JobRequestResult } from '../jobs/job-requests.js';
 import type { Loaders } from './loaders.js';
 import type { UnknownValues } from '../backup/unknown-values.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 
 /** Process-wide state the mutations and the subscription share across requests. */
 export interface JobsRuntime {
@@ -43,4 +44,6 @@ export interface GatewayContext {
    * `downloadUrl` is built on. @default snapshotUrl shown, no downloadUrl
    */
   downloads?: { exposeSnapshotUrl: boolean; baseUrl: string };
+  /** The configured webhooks (`webhookDeliveries`). @default none configured */
+  webhooks?: Webhooks | undefined;
 }

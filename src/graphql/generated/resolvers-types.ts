@@ -3,6 +3,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { ProjectSource, ClusterSource, SnapshotSource, RestoreJobSource } from '../../backup/model.js';
 import type { SnapshotSlice, RestoreJobSlice } from '../connection.js';
+import type { DeliveryRecord } from '../../webhooks/webhook-outbox.js';
 import type { JobChange } from '../../jobs/job-scope-watcher.js';
 import type { GatewayContext } from '../context.js';
 export type Maybe<T> = T | null;
@@ -137,6 +138,17 @@ export type ClusterState =
   | 'UNKNOWN'
   /** A change is being applied. */
   | 'UPDATING';
+
+/** Where a webhook delivery stands. */
+export type DeliveryStatus =
+  /** Failed `GATEWAY_WEBHOOK_MAX_ATTEMPTS` times: kept as a record, not retried. */
+  | 'DEAD_LETTERED'
+  /** The receiver answered 2xx. */
+  | 'DELIVERED'
+  /** In the outbox, not attempted yet. */
+  | 'PENDING'
+  /** Attempted and failed; tried again at `nextAttemptAt`. */
+  | 'RETRYING';
 
 /** How a restore job delivers its snapshot. */
 export type DeliveryType =
@@ -336,6 +348,13 @@ export type Query = {
   restoreJob?: Maybe<RestoreJob>;
   /** One snapshot of a cluster, or null when it does not exist. */
   snapshot?: Maybe<Snapshot>;
+  /**
+   * The deliveries of a configured webhook, newest first (kept 7 days after they end; the last 1,000).
+   * Only for a caller who sees every project in the hook's scope and has the `read` right there (and
+   * `download`, when the hook's events carry the snapshot URL); any other caller, and an unknown id,
+   * gets NOT_FOUND or FORBIDDEN as for a project (docs/webhooks.md).
+   */
+  webhookDeliveries: Array<WebhookDelivery>;
 };
 
 
@@ -368,6 +387,13 @@ export type QuerySnapshotArgs = {
   clusterName: Scalars['String']['input'];
   id: Scalars['ID']['input'];
   projectId: Scalars['ID']['input'];
+};
+
+
+export type QueryWebhookDeliveriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+  hookId: Scalars['ID']['input'];
+  status?: InputMaybe<Array<DeliveryStatus>>;
 };
 
 /** What to download. */
@@ -583,6 +609,44 @@ export type SubscriptionSnapshotStatusArgs = {
   snapshotId: Scalars['ID']['input'];
 };
 
+/**
+ * One job event for one webhook, and how its delivery went. The event's body and the hook's secret are
+ * never shown.
+ */
+export type WebhookDelivery = {
+  __typename?: 'WebhookDelivery';
+  /** POSTs made so far (answered or not). */
+  attempts: Scalars['Int']['output'];
+  /** The job's cluster. */
+  clusterName: Scalars['String']['output'];
+  /** When the event entered the outbox. */
+  createdAt: Scalars['DateTime']['output'];
+  /** True once it was dead-lettered. */
+  deadLettered: Scalars['Boolean']['output'];
+  /** Set when it was dead-lettered. */
+  deadLetteredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** When the receiver answered 2xx. */
+  deliveredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The event's id: the CloudEvents `id` and the `webhook-id` header (the same on every attempt). */
+  eventId: Scalars['ID']['output'];
+  /** The hook it is for. */
+  hookId: Scalars['ID']['output'];
+  /** The job the event is about. */
+  jobId: Scalars['ID']['output'];
+  /** The last failure in a few words (`HTTP 500`, `timeout`, `ECONNREFUSED`). */
+  lastError?: Maybe<Scalars['String']['output']>;
+  /** The HTTP status of the last answer; null when the last attempt got none (timeout, refused). */
+  lastStatusCode?: Maybe<Scalars['Int']['output']>;
+  /** When it is tried next; null once delivered or dead-lettered. */
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The project of the job's cluster. */
+  projectId: Scalars['ID']['output'];
+  /** Where the delivery stands. */
+  status: DeliveryStatus;
+  /** The CloudEvents type, e.g. `com.example.atlas-backup.job.completed`. */
+  type: Scalars['String']['output'];
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -662,6 +726,7 @@ export type ResolversTypes = {
   Cluster: ResolverTypeWrapper<ClusterSource>;
   ClusterState: ClusterState;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DeliveryStatus: DeliveryStatus;
   DeliveryType: DeliveryType;
   EnsureDownloadInput: EnsureDownloadInput;
   EnsureDownloadPayload: ResolverTypeWrapper<Omit<EnsureDownloadPayload, 'job'> & { job: ResolversTypes['RestoreJob'] }>;
@@ -687,6 +752,7 @@ export type ResolversTypes = {
   SnapshotConnection: ResolverTypeWrapper<SnapshotSlice>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  WebhookDelivery: ResolverTypeWrapper<DeliveryRecord>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -715,6 +781,7 @@ export type ResolversParentTypes = {
   SnapshotConnection: SnapshotSlice;
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
+  WebhookDelivery: DeliveryRecord;
 };
 
 export type RequiresRightDirectiveArgs = {
@@ -792,6 +859,7 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   projects?: Resolver<Array<Maybe<ResolversTypes['Project']>>, ParentType, ContextType>;
   restoreJob?: Resolver<Maybe<ResolversTypes['RestoreJob']>, ParentType, ContextType, RequireFields<QueryRestoreJobArgs, 'clusterName' | 'id' | 'projectId'>>;
   snapshot?: Resolver<Maybe<ResolversTypes['Snapshot']>, ParentType, ContextType, RequireFields<QuerySnapshotArgs, 'clusterName' | 'id' | 'projectId'>>;
+  webhookDeliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<QueryWebhookDeliveriesArgs, 'first' | 'hookId'>>;
 };
 
 export type RequestDownloadPayloadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['RequestDownloadPayload'] = ResolversParentTypes['RequestDownloadPayload']> = {
@@ -855,6 +923,24 @@ export type SubscriptionResolvers<ContextType = GatewayContext, ParentType exten
   snapshotStatus?: SubscriptionResolver<ResolversTypes['Snapshot'], "snapshotStatus", ParentType, ContextType, RequireFields<SubscriptionSnapshotStatusArgs, 'clusterName' | 'projectId' | 'snapshotId'>>;
 };
 
+export type WebhookDeliveryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['WebhookDelivery'] = ResolversParentTypes['WebhookDelivery']> = {
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  clusterName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deadLettered?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  deadLetteredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  deliveredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  eventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  hookId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  jobId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastStatusCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  projectId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['DeliveryStatus'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = GatewayContext> = {
   Cluster?: ClusterResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
@@ -872,6 +958,7 @@ export type Resolvers<ContextType = GatewayContext> = {
   Snapshot?: SnapshotResolvers<ContextType>;
   SnapshotConnection?: SnapshotConnectionResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  WebhookDelivery?: WebhookDeliveryResolvers<ContextType>;
 };
 
 export type DirectiveResolvers<ContextType = GatewayContext> = {
