@@ -794,7 +794,8 @@ describe('identical downloads in flight whose POST answer is lost', () => {
     const key = a.extensions.idempotencyKey as string;
     expect(key).toMatch(/^gw-/);
     // The job failed meanwhile: nothing to reuse, so only the key can tell it is this request's.
-    atlas.jobs[0] = { ...atlas.jobs[0]!, dto: { ...atlas.jobs[0]!.dto, status: 'FAILED' } };
+    const made = atlas.jobs[0]!;
+    atlas.jobs[0] = { ...made, dto: { ...made.dto, status: 'FAILED' } } as RestoreJobSource;
     expect(summary(await download(deps, { idempotencyKey: key }))).toEqual({ id: 'job-1', reused: true });
     expect(atlas.calls.download).toBe(1);
   });
