@@ -1,5 +1,6 @@
 import { Repeater } from 'graphql-yoga';
 import { AtlasApiError } from '../atlas/errors.js';
+import { NotSharedOrFlexError } from '../backup/backup-router.js';
 import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
@@ -205,22 +206,9 @@ class Poller<T extends PolledState> {
         this.stop();
         return;
       }
-      if (permanent(err)) {
-        await this.owner.channel
-          .publish(this.key, {
-            type: 'error',
-            status: err.status,
-            errorCode: err.errorCode,
-            detail: err.detail,
-          })
-          .catch(() =>
-            this.#receive({
-              type: 'error',
-              status: err.status,
-              errorCode: err.errorCode,
-              detail: err.detail,
-            }),
-          );
+      const refusal = refusalOf(err);
+      if (refusal) {
+        await this.owner.channel.publish(this.key, refusal).catch(() => this.#receive(refusal));
         return;
       }
       // Transient (429, 5xx, network): keep the subscription, wait longer, honour Retry-After.
@@ -242,6 +230,22 @@ class Poller<T extends PolledState> {
 }
 
 type Failure = Extract<JobMessage, { type: 'error' }>;
+
+/**
+ * A read's error as a refusal for good, as it travels on the channel; undefined when asking again may
+ * help. A cluster neither family serves (dedicated, M0) is the gateway's own NOT_FOUND, not Atlas's,
+ * but just as final: taken for transient, a subscription to a job of such a cluster was retried
+ * forever and its client never heard a word.
+ */
+function refusalOf(err: unknown): Failure | undefined {
+  if (permanent(err)) {
+    return { type: 'error', status: err.status, errorCode: err.errorCode, detail: err.detail };
+  }
+  if (err instanceof NotSharedOrFlexError) {
+    return { type: 'error', status: 404, errorCode: 'NOT_SHARED_TIER_OR_FLEX', detail: err.message };
+  }
+  return undefined;
+}
 
 /** A state some request just read from Atlas, and when (`JobPollers.prime`). */
 interface Primed {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED } from '../../src/simulator/seed.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { operationOver } from '../support/transports.js';
 
 // Issue #17: a dedicated (M10+) cluster got GONE on one request and BAD_USER_INPUT on the next. The
 // realistic simulator lists an M0 and a dedicated cluster in the clusters API, as Atlas does.
@@ -10,8 +11,10 @@ const P = R.groupId;
 const DOWNLOAD = `mutation($input: RequestDownloadInput!) { requestDownload(input: $input) { job { id } } }`;
 
 let stack: Stack;
+let url: string;
 beforeAll(async () => {
   stack = await startStack({ sim: { profile: 'realistic' } });
+  url = await stack.gateway.listen(0);
 });
 afterAll(async () => {
   expect(stack.sim.violations).toEqual([]);
@@ -71,4 +74,30 @@ describe('clusters neither family serves (dedicated, M0)', () => {
     expect(res.data!.dedicated).toBeNull();
     expect(res.data!.snap).toBeNull();
   });
+});
+
+describe('bug: a subscription to a job of a dedicated or M0 cluster was retried forever and its client heard nothing', () => {
+  it.each(['SSE', 'graphql-ws'] as const)(
+    'over %s it ends at once with NOT_FOUND, and subscribing again costs no Atlas read',
+    async (transport) => {
+      const body = {
+        query: `subscription($p: ID!, $c: String!, $j: ID!) { restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { id } }`,
+        variables: { p: P, c: R.dedicatedClusterName, j: SEED.unknownId },
+      };
+      const calls = await stack.upstreamCalls(async () => {
+        const answer = await operationOver(transport, url, body);
+        expect(answer.data ?? null).toBeNull();
+        expect(answer.errors).toEqual([
+          expect.objectContaining({
+            extensions: expect.objectContaining({ code: 'NOT_FOUND' }) as unknown,
+          }),
+        ]);
+      });
+      // Reads only (none when the other transport's run already had the job refused); never a retry loop.
+      expect(calls.every((c) => c.method === 'GET')).toBe(true);
+      expect(calls.length).toBeLessThanOrEqual(2);
+      const again = await stack.upstreamCalls(() => operationOver(transport, url, body));
+      expect(again).toEqual([]);
+    },
+  );
 });
