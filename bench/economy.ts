@@ -165,22 +165,32 @@ function operations(t: EconomyTargets, seed: SeedInfo): Operation[] {
       "the subscription's first event is the mutation's answer (its poller is primed with it), so it " +
       'starts without a read; the naive and peer flows make no duplicate check',
   });
+  // Atlas lists Flex snapshots oldest first (schema/atlas/recorded/): the newest `first` of a cluster
+  // with more cost any client a first page (which says `totalCount`) and then the last page(s).
+  const flexNewestEnd = (count: number, first: number) => (count > first ? 1 : 0);
+  const dashboardExtra = seed.flexSnapshotCounts.reduce((n, c) => n + flexNewestEnd(c, 5), 0);
+  const detailExtra = flexNewestEnd(seed.detailFlexSnapshots, 10);
   return [
     {
       name: 'dashboard',
-      minimum: 1 + 2 * seed.projects + 2 * seed.clusters,
+      minimum: 1 + 2 * seed.projects + 2 * seed.clusters + dashboardExtra,
       reasoning:
         `listGroups; per project the tenant and the Flex cluster lists (${seed.projects} × 2); per cluster ` +
-        `one snapshot page and one job list (${seed.clusters} × 2); a node's cluster is its parent, no call`,
+        `one snapshot page and one job list (${seed.clusters} × 2); a node's cluster is its parent, no call; ` +
+        `+1 per Flex cluster with more than 5 snapshots (${dashboardExtra}): Atlas lists them oldest first, ` +
+        `so the newest 5 are on the last page, found from the first page's totalCount`,
       run: (url) => graphql(url, DASHBOARD),
       runPeer: (url) => graphql(url, peer.dashboard),
     },
     {
       name: 'cluster detail (Flex)',
-      minimum: 4,
+      minimum: 4 + detailExtra,
       reasoning:
         'the cluster, its project, one page of 10 snapshots, one page of jobs; ' +
-        "the jobs' snapshots are in that page",
+        "the jobs' snapshots are in that page" +
+        (detailExtra
+          ? '; +1: the newest 10 of an oldest-first list of more than 10 need its totalCount first'
+          : ''),
       run: (url) => graphql(url, CLUSTER_DETAIL, { p: P, c: F }),
       runPeer: (url) => graphql(url, peer.flexClusterDetail(P, F)),
     },

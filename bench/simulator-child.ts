@@ -43,6 +43,11 @@ try {
           seed: {
             projects: projects.length,
             clusters: projects.flatMap((p) => store.listClusters(p.id)).length,
+            flexSnapshotCounts: projects
+              .flatMap((p) => store.listClusters(p.id))
+              .filter((c) => store.familyOf(c) === 'flex')
+              .map((c) => store.listSnapshots(c.groupId, c.name).length),
+            detailFlexSnapshots: store.listSnapshots(P, SEED.flex.clusterName).length,
             completedFlexSnapshots: store
               .listSnapshots(P, SEED.flex.clusterName)
               .filter((s) => s.status === 'COMPLETED')

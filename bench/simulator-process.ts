@@ -16,6 +16,10 @@ export interface SeedInfo {
   clusters: number;
   /** COMPLETED snapshots of Payments / payments-flex, newest first: fresh ones for download flows. */
   completedFlexSnapshots: string[];
+  /** Snapshots per Flex cluster (Atlas lists them oldest first: reading the newest end costs more). */
+  flexSnapshotCounts: number[];
+  /** Snapshots of Payments / payments-flex (the cluster detail's). */
+  detailFlexSnapshots: number;
 }
 
 /** The child's answers: `ready` once, then one per request. */
