@@ -149,8 +149,8 @@ describe('keyed mutations while Redis is unreachable', { timeout: 30_000 }, () =
     await until(() => lines.some((l) => l.idempotency === 'written-back'), 'the write-back');
     // The outage's key, and 'known-before' too when its result's write to Redis was still on its way
     // as the server was killed (under load it can be): a write that failed is written back as well.
-    const writtenBack = lines.find((l) => l.idempotency === 'written-back') as { keys: number };
-    expect([1, 2]).toContain(writtenBack.keys);
+    const writtenBack = lines.find((l) => l.idempotency === 'written-back');
+    expect([1, 2]).toContain(writtenBack?.keys);
     // A replica that never saw the outage (one that replaces A, say) answers the same job.
     const b = await replicaB(stack, server);
     const res = await b.query(input('during-outage'));
