@@ -12,7 +12,12 @@ import { createLogger } from './observability/logger.js';
 import { operationNamesOf } from './observability/operation-name.js';
 import { setupTracing, type TracingSetup } from './observability/tracing.js';
 import { connectRedis, type SharedRedis } from './replicas/redis.js';
-import { securityPlugins, securityYogaOptions, type SecurityOptions } from './security/index.js';
+import {
+  callerRateLimit,
+  securityPlugins,
+  securityYogaOptions,
+  type SecurityOptions,
+} from './security/index.js';
 
 /**
  * What a caller of `createGatewayFromConfig` injects instead of what the config would build: any
@@ -67,6 +72,8 @@ export function createGatewayFromConfig(
     corsLoopback: config.demo && !config.security.production && config.security.corsOrigins === undefined,
   };
   const yoga = securityYogaOptions(security);
+  // One per-caller budget for GraphQL operations and downloads alike.
+  const rateLimit = callerRateLimit(security);
   const callers = callerAuthentication(config.callers);
 
   const tracing = setupTracing(config.tracing, spanExporter);
@@ -123,13 +130,15 @@ export function createGatewayFromConfig(
         config.security.persistedOperations === 'off'
           ? { max: config.server.metricsOperationNames }
           : { known: operationNamesOf(config.security.persistedManifest.values()) },
-      plugins: securityPlugins(security),
+      plugins: securityPlugins(security, { rateLimit }),
       batching: yoga.batching,
       graphiql: yoga.graphiql,
       maxBodyBytes: yoga.maxBodyBytes,
       corsPolicy: yoga.corsPolicy,
       webSocket: webSocketOptions(config.security),
       downloads: {
+        // The same per-caller budget as GraphQL operations: a download is a way to the data too.
+        ...(rateLimit ? { admit: (context: unknown) => rateLimit.take(context) } : {}),
         exposeSnapshotUrl: config.downloads.exposeSnapshotUrl,
         renewMarginMs: config.downloads.renewMarginMs,
         ...(config.downloads.publicUrl !== undefined ? { publicBaseUrl: config.downloads.publicUrl } : {}),

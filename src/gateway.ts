@@ -221,7 +221,7 @@ export interface GatewayOptions {
 /** Options of the download route and of the fields around it. */
 export interface DownloadsOptions extends Pick<
   DownloadRouteOptions,
-  'dispatcher' | 'renewMarginMs' | 'renewValidityMs' | 'renewWaitMs'
+  'dispatcher' | 'renewMarginMs' | 'renewValidityMs' | 'renewWaitMs' | 'admit'
 > {
   /** `false`: `RestoreJob.snapshotUrl` is always null (downloads go through `downloadUrl`). @default true */
   exposeSnapshotUrl?: boolean;
@@ -541,6 +541,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ? { renewValidityMs: options.downloads.renewValidityMs }
       : {}),
     ...(options.downloads?.renewWaitMs !== undefined ? { renewWaitMs: options.downloads.renewWaitMs } : {}),
+    ...(options.downloads?.admit ? { admit: options.downloads.admit } : {}),
   });
   registerDownloadMetrics(registry, downloadRoute.counts);
   // Archives bypass yoga: they are piped socket to socket (see createDownloadRoute).

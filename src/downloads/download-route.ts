@@ -56,6 +56,18 @@ export interface DownloadRouteOptions {
   renewWaitMs?: number;
   /** Most times one response is continued after its upstream stream broke. @default 3 */
   maxResumes?: number;
+  /**
+   * The caller's rate limit, shared with GraphQL operations (`CallerRateLimit.take`): one point per
+   * download request, taken once the caller is known; `retryAfterMs` refuses it with 429. A pass-through
+   * caller counts by its address here (`unverifiedToken`), as on `/graphql` until Atlas accepted its
+   * token: the route does not know which tokens Atlas accepted. @default no limit
+   */
+  admit?: (context: {
+    caller: Caller;
+    unverifiedToken: boolean;
+    request: Request;
+    req: IncomingMessage;
+  }) => Promise<{ key: string } | { retryAfterMs: number }>;
 }
 
 /** The download route: `handles(url)` says whether a request is for it, `handle` answers it. */
@@ -115,7 +127,20 @@ export function createDownloadRoute(options: DownloadRouteOptions): DownloadRout
         allow: 'GET, HEAD',
       });
     }
-    const caller = await authenticate(asFetchRequest(req));
+    const request = asFetchRequest(req);
+    const caller = await authenticate(request);
+    const admitted = await options.admit?.({
+      caller,
+      unverifiedToken: caller.kind === 'passThrough',
+      request,
+      req,
+    });
+    if (admitted && 'retryAfterMs' in admitted) {
+      const seconds = Math.max(1, Math.ceil(admitted.retryAfterMs / 1000));
+      throw new RouteError(429, 'RATE_LIMITED', `Rate limit reached; retry in ${seconds} s.`, {
+        'retry-after': String(seconds),
+      });
+    }
     const ref = { projectId: target.projectId, clusterName: target.clusterName };
     // Visibility before the right, as requireAccess: a caller learns nothing of projects it cannot see.
     if (!/^[a-f0-9]{24}$/.test(target.projectId) || !canSeeProject(caller, target.projectId)) {

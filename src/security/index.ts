@@ -8,7 +8,12 @@ export {
   type SecurityOptions,
   type WebSocketLimits,
 } from './security-options.js';
-export { securityPlugins, securityYogaOptions, type SecurityYogaOptions } from './security-plugins.js';
+export {
+  callerRateLimit,
+  securityPlugins,
+  securityYogaOptions,
+  type SecurityYogaOptions,
+} from './security-plugins.js';
 export { loadPersistedManifest, parsePersistedManifest, sha256Hex } from './load-persisted-manifest.js';
 export {
   deadlineSignal,
@@ -18,7 +23,13 @@ export {
 } from './use-execution-timeout.js';
 export { useBodyLimit } from './use-body-limit.js';
 export { connectionCostEstimator, useCostLimit, type CostLimitOptions } from './use-cost-limit.js';
-export { isCallerFault, rateLimitKey, rateLimitedError, useRateLimit } from './use-rate-limit.js';
+export {
+  CallerRateLimit,
+  isCallerFault,
+  rateLimitKey,
+  rateLimitedError,
+  useRateLimit,
+} from './use-rate-limit.js';
 export { tooManySubscriptionsError, useSubscriptionLimit } from './use-subscription-limit.js';
 export { extractPersistedOperationId, usePersistedManifest } from './use-persisted-manifest.js';
 export { stripSuggestions, useHideSuggestions } from './use-hide-suggestions.js';

@@ -10,7 +10,7 @@ import { useExecutionTimeout } from './use-execution-timeout.js';
 import { useCsrfPrevention } from './use-csrf-prevention.js';
 import { useHideSuggestions } from './use-hide-suggestions.js';
 import { usePersistedManifest } from './use-persisted-manifest.js';
-import { useRateLimit } from './use-rate-limit.js';
+import { CallerRateLimit, useRateLimit } from './use-rate-limit.js';
 import { useSubscriptionLimit } from './use-subscription-limit.js';
 import { useUnreadableRequestAs400 } from './use-unreadable-request-as-400.js';
 
@@ -42,9 +42,13 @@ const reported = {
  * and just before execution, the rate limit and the cost, and the execution timeout around it. The
  * body size, checked before anything is read, is the gateway's own first plugin: pass
  * `securityYogaOptions().maxBodyBytes` as `createGateway({ maxBodyBytes })`.
- * Pass them as `createGateway({ plugins })`, together with `securityYogaOptions`.
+ * Pass them as `createGateway({ plugins })`, together with `securityYogaOptions`. `shared.rateLimit`:
+ * the budget the rate limit spends, when another way in (the download route) spends the same one.
  */
-export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
+export function securityPlugins(
+  options: SecurityOptions = {},
+  shared: { rateLimit?: CallerRateLimit | undefined } = {},
+): Plugin[] {
   const o = resolveSecurityOptions(options);
   // The body size is `createGateway({ maxBodyBytes })` (securityYogaOptions): it must run first.
   const plugins: Plugin[] = [useUnreadableRequestAs400()];
@@ -65,12 +69,21 @@ export function securityPlugins(options: SecurityOptions = {}): Plugin[] {
     }),
   );
   if (o.production) plugins.push(useDisableIntrospection(), useHideSuggestions());
-  if (o.rateLimit) plugins.push(useRateLimit(o.rateLimit, o.trustProxy));
+  if (o.rateLimit) plugins.push(useRateLimit(shared.rateLimit ?? o.rateLimit, o.trustProxy));
   // After the rate limit: a refused start still costs its point, and holds no slot.
   if (o.maxSubscriptions > 0) plugins.push(useSubscriptionLimit(o.maxSubscriptions, o.trustProxy));
   plugins.push(useCostLimit({ maxCost: o.maxCost, listSize: o.costListSize, hideSuggestions: o.production }));
   if (o.executionTimeoutMs > 0) plugins.push(useExecutionTimeout(o.executionTimeoutMs));
   return plugins;
+}
+
+/**
+ * The per-caller rate limit `options` configure, to share between `securityPlugins` and the download
+ * route (`createGateway({ downloads: { admit } })`); undefined when the rate limit is off.
+ */
+export function callerRateLimit(options: SecurityOptions = {}): CallerRateLimit | undefined {
+  const o = resolveSecurityOptions(options);
+  return o.rateLimit ? new CallerRateLimit(o.rateLimit, o.trustProxy) : undefined;
 }
 
 type YogaOptions = YogaServerOptions<Record<string, never>, Record<string, unknown>>;

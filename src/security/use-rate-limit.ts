@@ -71,6 +71,44 @@ export function isCallerFault(err: unknown): boolean {
 }
 
 /**
+ * The per-caller operation budget (`GATEWAY_RATE_LIMIT` per `GATEWAY_RATE_LIMIT_WINDOW_MS`), in memory
+ * (one gateway process; several replicas each count their own). One instance is shared by every way in
+ * that grants data: GraphQL operations on every transport (`useRateLimit`) and the `/downloads/…` route,
+ * so a caller cannot spend the limit twice by switching doors.
+ */
+export class CallerRateLimit {
+  readonly #limiter: RateLimiterMemory;
+  constructor(
+    readonly limit: RateLimitOptions,
+    /** Whether `X-Forwarded-For` names the client (see `rateLimitKey`). @default false */
+    readonly trustProxy = false,
+  ) {
+    this.#limiter = new RateLimiterMemory({
+      keyPrefix: 'gateway',
+      points: limit.points,
+      duration: limit.windowMs / 1000,
+    });
+  }
+
+  /** Takes one point from the caller of `context` (see `rateLimitKey`): its key, or the wait when over. */
+  take(context: unknown): Promise<{ key: string } | { retryAfterMs: number }> {
+    const key = rateLimitKey(context, this.trustProxy);
+    return this.#limiter.consume(key).then(
+      () => ({ key }),
+      (rejection: unknown) => {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        return { retryAfterMs: rejection.msBeforeNext };
+      },
+    );
+  }
+
+  /** One more point from `key`, never refused (a start that failed for the caller's own reason). */
+  penalty(key: string): void {
+    void this.#limiter.penalty(key).catch(() => undefined);
+  }
+}
+
+/**
  * Counts every operation (each one of a batch) against its caller, in memory (one gateway process;
  * several replicas each count their own). Runs just before execution, once the caller is known, so a
  * refused operation makes no upstream call. Starting a subscription is an operation too, on every
@@ -78,25 +116,16 @@ export function isCallerFault(err: unknown): boolean {
  * reason (`isCallerFault`: most often a made-up job id, answered 404 after the one read it needed)
  * costs a second point, so a stream of hostile subscribes runs dry twice as fast.
  */
-export function useRateLimit(limit: RateLimitOptions, trustProxy = false): Plugin {
-  const limiter = new RateLimiterMemory({
-    keyPrefix: 'gateway',
-    points: limit.points,
-    duration: limit.windowMs / 1000,
-  });
-  const consume = (
+export function useRateLimit(limit: RateLimitOptions | CallerRateLimit, trustProxy = false): Plugin {
+  const rate = limit instanceof CallerRateLimit ? limit : new CallerRateLimit(limit, trustProxy);
+  const consume = async (
     context: unknown,
     refuse: (result: { errors: GraphQLError[] }) => void,
   ): Promise<string | undefined> => {
-    const key = rateLimitKey(context, trustProxy);
-    return limiter.consume(key).then(
-      () => key,
-      (rejection: unknown) => {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        refuse({ errors: [rateLimitedError(limit, rejection.msBeforeNext)] });
-        return undefined;
-      },
-    );
+    const taken = await rate.take(context);
+    if ('key' in taken) return taken.key;
+    refuse({ errors: [rateLimitedError(rate.limit, taken.retryAfterMs)] });
+    return undefined;
   };
   return {
     onExecute({ args, setResultAndStopExecution }) {
@@ -105,7 +134,7 @@ export function useRateLimit(limit: RateLimitOptions, trustProxy = false): Plugi
     async onSubscribe({ args, setResultAndStopExecution }) {
       const key = await consume(args.contextValue, setResultAndStopExecution);
       if (key === undefined) return undefined;
-      const penalize = () => void limiter.penalty(key).catch(() => undefined);
+      const penalize = () => rate.penalty(key);
       return {
         onSubscribeResult({ result }) {
           // Refused before it streamed (a project it cannot see, a bad argument): no stream to watch.
