@@ -15,9 +15,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * token see without asking Atlas for each.
  */
 function requireHookAccess(ctx: GatewayContext, hookId: string): WebhookHook {
-  const hook = ctx.webhooks?.hook(hookId);
-  const unknown = () => new GatewayError('NOT_FOUND', `No webhook with id ${JSON.stringify(hookId)} exists.`);
-  if (!hook) throw unknown();
+  // Before the lookup: a pass-through caller must not learn which hook ids exist either.
   if (ctx.caller.kind === 'passThrough') {
     throw new GatewayError(
       'FORBIDDEN',
@@ -25,6 +23,9 @@ function requireHookAccess(ctx: GatewayContext, hookId: string): WebhookHook {
       { extensions: { right: 'read' } },
     );
   }
+  const hook = ctx.webhooks?.hook(hookId);
+  const unknown = () => new GatewayError('NOT_FOUND', `No webhook with id ${JSON.stringify(hookId)} exists.`);
+  if (!hook) throw unknown();
   if (!hook.scope.projectIds.every((p) => canSeeProject(ctx.caller, p))) throw unknown();
   const right = hook.includeSnapshotUrl ? 'download' : 'read';
   if (!ctx.caller.rights.has('read') || !ctx.caller.rights.has(right)) {

@@ -420,6 +420,8 @@ describe('webhook delivery (Redis outbox)', () => {
     // Events with the snapshot URL need the download right too.
     expect(await ask('readOnly', 'archiver')).toBe('FORBIDDEN');
     expect(await ask('passThrough', 'ops')).toBe('FORBIDDEN');
+    // …and an unknown hook answers a pass-through caller the same: it cannot probe which ids exist.
+    expect(await ask('passThrough', 'nope')).toBe('FORBIDDEN');
   });
 });
 
