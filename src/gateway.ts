@@ -86,6 +86,7 @@ import {
   type DownloadRouteOptions,
 } from './downloads/download-route.js';
 import { registerDownloadMetrics } from './downloads/download-metrics.js';
+import { registerWebhookMetrics } from './webhooks/webhook-metrics.js';
 import { webhookResolvers } from './graphql/webhook-resolvers.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import type { WebhookHook } from './webhooks/webhook-hook.js';
@@ -544,6 +545,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(options.downloads?.admit ? { admit: options.downloads.admit } : {}),
   });
   registerDownloadMetrics(registry, downloadRoute.counts);
+  if (webhooks) registerWebhookMetrics(registry, webhooks);
   // Archives bypass yoga: they are piped socket to socket (see createDownloadRoute).
   const server = createServer(serverTimeouts(options.connections), (req, res) => {
     if (downloadRoute.handles(req.url)) downloadRoute.handle(req, res);

@@ -238,6 +238,12 @@ describe('webhook delivery (Redis outbox)', () => {
     expect(new Set(rx.seen.map((r) => r.headers['webhook-id']))).toEqual(new Set([d!.eventId]));
     expect(new Set(rx.seen.map((r) => r.body)).size).toBe(1);
     expect(s.stack.gateway.webhooks!.stats()).toMatchObject({ enqueued: 1, posts: 3, inflight: 0 });
+    // The same counts on /metrics, for alerts on a receiver that keeps failing.
+    const metrics = await s.stack.gateway.registry.metrics();
+    expect(metrics).toMatch(/^gateway_webhook_events_total 1$/m);
+    expect(metrics).toMatch(/^gateway_webhook_duplicates_total 2$/m);
+    expect(metrics).toMatch(/^gateway_webhook_posts_total 3$/m);
+    expect(metrics).toMatch(/^gateway_webhook_posts_in_flight 0$/m);
   });
 
   it('sends a signed CloudEvent the receiver verifies, and refuses it tampered or replayed late', async () => {
