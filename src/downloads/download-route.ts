@@ -4,27 +4,17 @@ import type { Readable } from 'node:stream';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { AtlasApiError } from '../atlas/errors.js';
-import type { BackupServices } from '../backup/backup-service.js';
 import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { canSeeProject, type Authenticate, type Caller } from '../callers/caller.js';
 import { GatewayError } from '../errors/index.js';
-import type { IdempotencyStore } from '../jobs/idempotency-store.js';
-import type { JobPollers } from '../jobs/job-pollers.js';
-import type { JobRequestDeps, JobRequestResult } from '../jobs/job-requests.js';
+import type { JobsRuntime } from '../jobs/jobs-runtime.js';
+import type { JobRequestDeps } from '../jobs/job-requests.js';
 import { ensureDownload } from '../jobs/ensure-download.js';
 import { primeWatch, watchJob } from '../jobs/watch-job.js';
-import type { Clock } from '../time/clock.js';
 import { parseDownloadPath } from './download-path.js';
 
-/** What the route needs of the gateway's job machinery (the `JobsRuntime` the resolvers get). */
-export interface DownloadJobs {
-  backup: BackupServices;
-  clock: Clock;
-  idempotency: IdempotencyStore;
-  pollers: JobPollers;
-  inflightDownloads: Map<string, Promise<JobRequestResult>>;
-  requestOptions?: Pick<JobRequestDeps, 'postSettleMs' | 'restoreWindowMs'>;
-}
+/** What the route needs of the gateway's job machinery: the resolvers' `JobsRuntime`. */
+export type DownloadJobs = JobsRuntime;
 
 /** Counts of the download route, for `/metrics` and tests. */
 export interface DownloadCounts {

@@ -1,24 +1,10 @@
-import type { Clock } from '../time/clock.js';
 import type { Caller } from '../callers/caller.js';
-import type { BackupServices } from '../backup/backup-service.js';
-import type { IdempotencyStore } from '../jobs/idempotency-store.js';
-import type { JobPollers } from '../jobs/job-pollers.js';
-import type { JobRequestDeps, JobRequestResult } from '../jobs/job-requests.js';
+import type { JobsRuntime } from '../jobs/jobs-runtime.js';
 import type { Loaders } from './loaders.js';
 import type { UnknownValues } from '../backup/unknown-values.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 
-/** Process-wide state the mutations and the subscription share across requests. */
-export interface JobsRuntime {
-  /** Makes the backup service of a mutation or a poller (the only way to Atlas from here). */
-  backup: BackupServices;
-  clock: Clock;
-  idempotency: IdempotencyStore;
-  pollers: JobPollers;
-  inflightDownloads: Map<string, Promise<JobRequestResult>>;
-  /** The job requests' tunables (settle time, dedupe window), the same for every request. @default {} */
-  requestOptions?: Pick<JobRequestDeps, 'postSettleMs' | 'restoreWindowMs'>;
-}
+export type { JobsRuntime } from '../jobs/jobs-runtime.js';
 
 /** What every resolver gets: who calls, this request's loaders, and the shared job machinery. */
 export interface GatewayContext {
