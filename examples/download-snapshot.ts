@@ -25,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { graphql } from './graphql-request.js';
 
 /** Where snapshots go when no folder is named: the OS temp dir, never the working copy. */
 export const DEFAULT_DOWNLOAD_DIR = join(tmpdir(), 'atlas-backup-snapshots');
@@ -41,28 +42,6 @@ export interface DownloadOptions {
   headers?: Record<string, string>;
   /** Called with each status the job reports. */
   onStatus?: (status: string) => void;
-}
-
-async function graphql<T>(
-  url: string,
-  headers: Record<string, string>,
-  query: string,
-  variables = {},
-): Promise<T> {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as {
-    data?: T;
-    errors?: { message: string; extensions?: { code?: string } }[];
-  };
-  if (body.errors?.length) {
-    const e = body.errors[0]!;
-    throw new Error(`${e.extensions?.code ?? 'ERROR'}: ${e.message}`);
-  }
-  return body.data as T;
 }
 
 interface Job {

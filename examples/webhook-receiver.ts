@@ -28,6 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { verifyWebhook } from '../src/webhooks/sign-webhook.js';
 import type { JobCloudEvent } from '../src/webhooks/job-cloud-event.js';
+import { graphql } from './graphql-request.js';
 
 export interface WebhookReceiverOptions {
   /** The hook's secret, as configured in the gateway (`whsec_…`). */
@@ -100,28 +101,6 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions): Promise<W
         server.close(() => resolve());
       }),
   });
-}
-
-async function graphql<T>(
-  url: string,
-  headers: Record<string, string>,
-  query: string,
-  variables = {},
-): Promise<T> {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as {
-    data?: T;
-    errors?: { message: string; extensions?: { code?: string } }[];
-  };
-  if (body.errors?.length) {
-    const e = body.errors[0]!;
-    throw new Error(`${e.extensions?.code ?? 'ERROR'}: ${e.message}`);
-  }
-  return body.data as T;
 }
 
 export interface DownloadAndWaitOptions {
