@@ -1,12 +1,12 @@
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
-import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { generateApiKey } from '../../src/callers/api-keys.js';
 import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { subscribeSse } from '../support/sse.js';
+import { apiKeyCallers } from '../support/caller-requests.js';
 import { startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
 
 // Visibility comes before rights, on every root field, both mutations and the subscription: a project
@@ -49,16 +49,7 @@ let url: string;
 beforeAll(async () => {
   stack = await startStack({
     gateway: {
-      authenticate: authenticateWith([
-        apiKeyAuth({
-          keys: Object.values(CALLERS).map((c) => ({
-            id: c.id,
-            hash: hashApiKey(c.key),
-            projects: c.projects,
-            rights: c.rights,
-          })),
-        }),
-      ]),
+      authenticate: apiKeyCallers(CALLERS),
     },
   });
   url = await stack.gateway.listen(0);

@@ -1,9 +1,9 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
-import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { generateApiKey } from '../../src/callers/api-keys.js';
 import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
+import { apiKeyCallers } from '../support/caller-requests.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { operationOver, TRANSPORTS } from '../support/transports.js';
 
@@ -28,16 +28,7 @@ const CALLERS = {
   elsewhere: keyOf('elsewhere', ['read', 'download'], [A]),
 };
 type CallerName = keyof typeof CALLERS;
-const auth = authenticateWith([
-  apiKeyAuth({
-    keys: Object.values(CALLERS).map((c) => ({
-      id: c.id,
-      hash: hashApiKey(c.key),
-      projects: c.projects,
-      rights: c.rights,
-    })),
-  }),
-]);
+const auth = apiKeyCallers(CALLERS);
 
 const JOB_LINKS = `query($p: ID!, $c: String!, $j: ID!) { restoreJob(projectId: $p, clusterName: $c, id: $j) { id downloadUrl snapshotUrl } }`;
 const WATCH_LINKS = `subscription($p: ID!, $c: String!, $j: ID!) { restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { id downloadUrl } }`;

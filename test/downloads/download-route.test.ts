@@ -5,6 +5,7 @@ import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { snapshotArchive } from '../../src/simulator/tgz.js';
+import { apiKeyCallers } from '../support/caller-requests.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 // Downloads through the gateway (issue #20): GET /downloads/{projectId}/{clusterName}/{jobId} streams
@@ -42,16 +43,7 @@ beforeAll(async () => {
     sim: { jobMs: JOB_MS, sleep: (ms) => onSimSleep(ms), archiveExtraBytes: EXTRA },
     gateway: {
       pollIntervalMs: 10,
-      authenticate: authenticateWith([
-        apiKeyAuth({
-          keys: Object.values(CALLERS).map((c) => ({
-            id: c.id,
-            hash: hashApiKey(c.key),
-            projects: c.projects,
-            rights: c.rights,
-          })),
-        }),
-      ]),
+      authenticate: apiKeyCallers(CALLERS),
     },
   });
   url = await stack.gateway.listen(0);

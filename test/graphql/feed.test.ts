@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
-import { authenticateWith } from '../../src/callers/authenticate-with.js';
+import { generateApiKey } from '../../src/callers/api-keys.js';
 import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { sseSubscription, wsClient, type Payload } from '../support/subscription-clients.js';
+import { apiKeyCallers } from '../support/caller-requests.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { operationOver, TRANSPORTS } from '../support/transports.js';
 
@@ -44,16 +44,7 @@ beforeAll(async () => {
     gateway: {
       pollIntervalMs: 1000,
       timers,
-      authenticate: authenticateWith([
-        apiKeyAuth({
-          keys: Object.values(CALLERS).map((c) => ({
-            id: c.id,
-            hash: hashApiKey(c.key),
-            projects: c.projects,
-            rights: c.rights,
-          })),
-        }),
-      ]),
+      authenticate: apiKeyCallers(CALLERS),
     },
   });
   url = await stack.gateway.listen(0);

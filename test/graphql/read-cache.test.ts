@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAtlasClient } from '../../src/atlas/index.js';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
+import { generateApiKey } from '../../src/callers/api-keys.js';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import type { Right } from '../../src/callers/caller.js';
 import { passThroughAuth } from '../../src/callers/pass-through.js';
@@ -8,6 +8,7 @@ import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { subscribeSse } from '../support/sse.js';
 import { OWNER, startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
+import { apiKeyCallers } from '../support/caller-requests.js';
 
 // The shared upstream read cache (docs/caching.md) on the production gateway over the simulator: who
 // shares an answer, how old it may be, what a mutation clears, and that N identical reads cost one.
@@ -270,16 +271,7 @@ describe('scoping', () => {
   const apiKeyStack = () =>
     stackWith({
       gateway: {
-        authenticate: authenticateWith([
-          apiKeyAuth({
-            keys: Object.values(CALLERS).map((c) => ({
-              id: c.id,
-              hash: hashApiKey(c.key),
-              projects: c.projects,
-              rights: c.rights,
-            })),
-          }),
-        ]),
+        authenticate: apiKeyCallers(CALLERS),
       },
     });
   const as = (c: keyof typeof CALLERS) => ({ 'x-api-key': CALLERS[c].key });

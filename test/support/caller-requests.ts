@@ -1,3 +1,5 @@
+import { apiKeyAuth, hashApiKey, type ApiKeyEntry } from '../../src/callers/api-keys.js';
+import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import type { Authenticate, Caller } from '../../src/callers/caller.js';
 import { GatewayError } from '../../src/errors/index.js';
 
@@ -19,3 +21,24 @@ export async function refusal(
   }
   throw new Error(`expected a refusal, got caller ${caller.id}`);
 }
+
+/** One API-key caller of a test: its key in clear, what the gateway's key entry holds. */
+export interface TestKeyCaller {
+  id: string;
+  key: string;
+  projects: ApiKeyEntry['projects'];
+  rights: ApiKeyEntry['rights'];
+}
+
+/** The caller check of a gateway whose callers are these API keys (`x-api-key`). */
+export const apiKeyCallers = (callers: Record<string, TestKeyCaller>): Authenticate =>
+  authenticateWith([
+    apiKeyAuth({
+      keys: Object.values(callers).map((c) => ({
+        id: c.id,
+        hash: hashApiKey(c.key),
+        projects: c.projects,
+        rights: c.rights,
+      })),
+    }),
+  ]);
