@@ -1,6 +1,5 @@
 import { Repeater } from 'graphql-yoga';
 import { AtlasApiError } from '../atlas/errors.js';
-import { NotSharedOrFlexError } from '../backup/backup-router.js';
 import { isTerminal } from '../backup/mappers.js';
 import type { RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
@@ -233,19 +232,28 @@ type Failure = Extract<JobMessage, { type: 'error' }>;
 
 /**
  * A read's error as a refusal for good, as it travels on the channel; undefined when asking again may
- * help. A cluster neither family serves (dedicated, M0) is the gateway's own NOT_FOUND, not Atlas's,
- * but just as final: taken for transient, a subscription to a job of such a cluster was retried
- * forever and its client never heard a word.
+ * help. Besides Atlas's own, the gateway's final answers: a NOT_FOUND or GONE it decided itself (a
+ * cluster neither family serves, dedicated or M0, is NOT_FOUND `NOT_SHARED_TIER_OR_FLEX`). Taken for
+ * transient, a subscription to a job of such a cluster was retried forever and its client never heard
+ * a word.
  */
 function refusalOf(err: unknown): Failure | undefined {
   if (permanent(err)) {
     return { type: 'error', status: err.status, errorCode: err.errorCode, detail: err.detail };
   }
-  if (err instanceof NotSharedOrFlexError) {
-    return { type: 'error', status: 404, errorCode: 'NOT_SHARED_TIER_OR_FLEX', detail: err.message };
+  if (err instanceof GatewayError && FINAL_GATEWAY_CODES.has(err.code)) {
+    const reason = err.extensions.reason;
+    return {
+      type: 'error',
+      status: err.status,
+      errorCode: typeof reason === 'string' ? reason : err.code,
+      detail: err.message,
+    };
   }
   return undefined;
 }
+
+const FINAL_GATEWAY_CODES: ReadonlySet<string> = new Set(['NOT_FOUND', 'GONE']);
 
 /** A state some request just read from Atlas, and when (`JobPollers.prime`). */
 interface Primed {
