@@ -69,7 +69,7 @@ import type { OperationNameLabelsOptions } from './observability/operation-name-
 import { useBoundedPrometheus } from './observability/use-bounded-prometheus.js';
 import { useAccessLog } from './graphql/use-access-log.js';
 import { useRefusalStatus } from './graphql/use-refusal-status.js';
-import { LeanSseStats, useLeanSse } from './graphql/use-lean-sse.js';
+import { LeanSseStats, useLeanSse, type LeanSseOptions } from './graphql/use-lean-sse.js';
 import { useDocumentCache } from './graphql/use-document-cache.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -201,10 +201,12 @@ export interface GatewayOptions {
   /**
    * Subscriptions over SSE are written by the gateway's lean stream writer (`useLeanSse`: the same
    * plugins and bytes, a fraction of yoga's memory per open stream); `false` leaves them to yoga's
-   * own SSE processor. `pingIntervalMs`: time between two keep-alive comments on an open stream.
-   * @default { pingIntervalMs: 12000 }
+   * own SSE processor. `pingIntervalMs`: time between two keep-alive comments on an open stream;
+   * `sharedFields`: identical subscriptions of one caller to these fields share one execution;
+   * `maxBufferedBytes`: unread bytes after which a client's stream is cut (see `LeanSseOptions`).
+   * @default { pingIntervalMs: 12000, sharedFields: ['restoreJobStatus', 'snapshotStatus'], maxBufferedBytes: 262144 }
    */
-  leanSse?: false | { pingIntervalMs?: number };
+  leanSse?: false | Omit<LeanSseOptions, 'stats'>;
   /**
    * Downloads through the gateway (`RestoreJob.downloadUrl`, `/downloads/…`) and whether the raw
    * `snapshotUrl` is shown at all.
@@ -268,7 +270,10 @@ export interface Gateway {
   upstream: { inFlight(): number; shed(): number };
   /** The graphql-ws side: open connections and running operations (metrics, tests). */
   webSocket: Pick<GraphQLWs, 'openConnections' | 'activeOperations'>;
-  /** SSE streams the lean writer served, and those open now (all 0 with `leanSse: false`). */
+  /**
+   * SSE streams the lean writer served, those open now, those that joined a running execution, and
+   * the executions writing to them (all 0 with `leanSse: false`).
+   */
   leanSse: LeanSseStats;
   /** The `/downloads/…` route's counts (streams, bytes, renewals, resumes). */
   downloads: DownloadCounts;

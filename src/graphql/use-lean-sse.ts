@@ -1,7 +1,11 @@
 import { ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import type { ExecutionResult, GraphQLError } from 'graphql';
+import { getOperationAST, Kind, print, type DocumentNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { cacheScopeOf } from '../callers/cache-scope.js';
+import type { GatewayContext } from './context.js';
+import { SseSource } from './sse-source.js';
+import { OpenStreams, SseStream } from './sse-stream.js';
+import { streamHolds } from './stream-holds.js';
 
 /** Options of `useLeanSse`. */
 export interface LeanSseOptions {
@@ -10,6 +14,20 @@ export interface LeanSseOptions {
    * @default 12000 (yoga's own SSE ping interval)
    */
   pingIntervalMs?: number;
+  /**
+   * Subscriptions to these root fields, started by the same caller (same id, projects and rights)
+   * with the same document and variables on the same origin, are one execution written to every
+   * client that asked: each client costs its socket and response only. Only fields whose events are
+   * whole states (the first is the thing as it is now) can be shared: a client that joins gets the
+   * latest event first. An empty list shares nothing.
+   * @default ['restoreJobStatus', 'snapshotStatus']
+   */
+  sharedFields?: readonly string[];
+  /**
+   * Bytes a client may leave unread before its stream is cut (its events are not held back for it).
+   * @default 262144
+   */
+  maxBufferedBytes?: number;
   /** Counts the streams this path served (tests prove the path ran). @default none */
   stats?: LeanSseStats;
 }
@@ -20,6 +38,10 @@ export class LeanSseStats {
   served = 0;
   /** Lean streams open now (until they complete or their client leaves). */
   open = 0;
+  /** Of `served`: streams that joined an execution already running for an identical subscription. */
+  joined = 0;
+  /** Executions writing to lean streams now (fewer than `open` when streams share one). */
+  executions = 0;
 }
 
 // The headers yoga's SSE processor answers with (graphql-yoga plugins/result-processor/sse.js).
@@ -30,176 +52,126 @@ const SSE_HEADERS = {
   'Content-Encoding': 'none',
 };
 
-// What yoga's `jsonStringifyResultWithoutInternals` sends (not exported by graphql-yoga): the result
-// without the internal `http` extension of the result and of each error, nor an error's `unexpected`.
-function stringifyEvent(result: ExecutionResult & { stringify?: (r: unknown) => string }): string {
-  const stringify = result.stringify ?? JSON.stringify;
-  if (!result.errors?.length && !result.extensions?.['http']) return stringify(result);
-  const out: Record<string, unknown> = { ...result };
-  if (result.errors) out['errors'] = result.errors.map(withoutInternals);
-  if (result.extensions) {
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars
-    const { http, ...extensions } = result.extensions;
-    out['extensions'] = Object.keys(extensions).length ? extensions : undefined;
-  }
-  return stringify(out);
+const SHARED_FIELDS = ['restoreJobStatus', 'snapshotStatus'];
+
+// Keys are JSON, so variables must serialize the same whatever order the client wrote them in.
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+  );
 }
 
-function withoutInternals(err: GraphQLError): unknown {
-  const json = typeof err.toJSON === 'function' ? err.toJSON() : err;
-  if (!json.extensions) return json;
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { http, unexpected, ...extensions } = json.extensions as Record<string, unknown>;
-  const { extensions: _dropped, ...rest } = json;
-  return Object.keys(extensions).length ? { ...rest, extensions } : rest;
-}
-
-/** The open lean streams, and the one keep-alive timer they share (running only while one is open). */
-class OpenStreams {
-  readonly #streams = new Set<SseEvents>();
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(readonly pingIntervalMs: number) {}
-
-  add(stream: SseEvents): void {
-    this.#streams.add(stream);
-    if (this.#timer) return;
-    this.#timer = setInterval(() => {
-      for (const s of this.#streams) s.ping();
-    }, this.pingIntervalMs);
-    this.#timer.unref();
-  }
-
-  /** False when the stream had already left. */
-  delete(stream: SseEvents): boolean {
-    const had = this.#streams.delete(stream);
-    if (this.#streams.size === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-    return had;
-  }
-}
-
-/**
- * One subscription's SSE stream. It is a Node `Readable` only so that whatwg-node, once every
- * `onResponse` hook has set the headers, hands it the `ServerResponse` (`body.pipe(res)`); from then
- * on it writes each event into the response itself, pulling the next one from the result iterator
- * when the socket has drained. Hand-written, not `Readable.from` + `pipe`: per open stream it keeps
- * no WHATWG ReadableStream, controller, TextEncoder, interval, nor the ten listeners of a pipe —
- * yoga's processor keeps all of them for the life of the stream.
- */
-class SseEvents extends Readable {
-  #iterator: AsyncIterator<ExecutionResult> | undefined;
-  #out: ServerResponse | undefined;
-  readonly #res: ServerResponse;
-  readonly #streams: OpenStreams;
-  readonly #stats: LeanSseStats | undefined;
-
-  constructor(
-    iterator: AsyncIterator<ExecutionResult>,
-    res: ServerResponse,
-    streams: OpenStreams,
-    stats: LeanSseStats | undefined,
-  ) {
-    super();
-    this.#iterator = iterator;
-    this.#res = res;
-    this.#streams = streams;
-    this.#stats = stats;
-    streams.add(this);
-    if (stats) {
-      stats.served += 1;
-      stats.open += 1;
-    }
-  }
-
-  // Once per stream, whether it completed or was cut.
-  #settle(): void {
-    if (this.#streams.delete(this) && this.#stats) this.#stats.open -= 1;
-  }
-
-  /** The keep-alive comment; and a stream whose response closed before it was handed over ends. */
-  ping(): void {
-    if (this.#out) {
-      if (this.#out.writableLength === 0 && !this.#out.writableEnded) this.#out.write(':\n\n');
-    } else if (this.#res.destroyed || this.#res.writableEnded) {
-      this.destroy();
-    }
-  }
-
-  // whatwg-node's `sendNodeResponse` calls this with the response once the head is set.
-  override pipe<T extends NodeJS.WritableStream>(destination: T): T {
-    if (this.destroyed || this.#out) return destination;
-    this.#out = destination as unknown as ServerResponse;
-    // As yoga does: a first comment, because some browsers wait for a byte before they open the stream.
-    if (this.#out.write(':\n\n')) this.#pull();
-    else this.#out.once('drain', () => this.#pull());
-    return destination;
-  }
-
-  override _read(): void {
-    // Nothing is read through the Readable side: `pipe` above writes into the response directly.
-  }
-
-  #pull(): void {
-    const iterator = this.#iterator;
-    const out = this.#out;
-    if (!iterator || !out || this.destroyed) return;
-    iterator.next().then(
-      (r) => {
-        if (this.destroyed || out.destroyed) return;
-        let drained = true;
-        if (r.value != null) drained = out.write(`event: next\ndata: ${stringifyEvent(r.value)}\n\n`);
-        if (r.done) {
-          this.#iterator = undefined;
-          this.#settle();
-          out.end('event: complete\ndata:\n\n');
-          return;
-        }
-        if (drained) this.#pull();
-        else out.once('drain', () => this.#pull());
-      },
-      (err: unknown) => {
-        // The result stream failed outside GraphQL (its errors arrive as events): the response is cut.
-        this.#iterator = undefined;
-        this.destroy();
-        out.destroy(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  }
-
-  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    this.#settle();
-    const iterator = this.#iterator;
-    this.#iterator = undefined;
-    // The client left (whatwg-node destroys the body when the response closes): the subscription
-    // ends, and with its last subscriber the job's poller.
-    void Promise.resolve(iterator?.return?.()).catch(() => undefined);
-    callback(err);
-  }
+interface Share {
+  key: string;
+  contextValue: object;
 }
 
 /**
  * A leaner SSE writer for subscriptions. Everything before the stream is yoga's, unchanged: every
  * plugin (authentication, CSRF, persisted operations, armor, rate and subscription limits, masking,
- * metrics, access log) has run when a subscription's result reaches `onResultProcess`; this plugin
- * then swaps yoga's SSE processor for `SseEvents`, with the same headers and the same bytes per event.
- * Only the node transport (`serverContext.res`) and only when yoga itself chose SSE for the request.
+ * metrics, access log) has run, and the subscription's resolver has checked access, when a
+ * subscription's result reaches `onResultProcess`; this plugin then swaps yoga's SSE processor for
+ * its own writer, with the same headers and the same bytes per event. A client whose subscription is
+ * identical to one already streaming (`sharedFields`) is written the events of that execution, and its
+ * own execution is closed once accepted: its subscription-limit slot stays held until its stream ends
+ * (`streamHolds`). Only the node transport (`serverContext.res`) and only when yoga itself chose SSE.
  */
 export function useLeanSse(options: LeanSseOptions = {}): Plugin {
   const streams = new OpenStreams(options.pingIntervalMs ?? 12_000);
-  const stats = options.stats;
+  const stats = options.stats ?? new LeanSseStats();
+  const maxBuffered = options.maxBufferedBytes ?? 262_144;
+  const sharedFields = new Set(options.sharedFields ?? SHARED_FIELDS);
+  const sources = new Map<string, SseSource>();
+  const shares = new WeakMap<Request, Share>();
+  const printed = new WeakMap<DocumentNode, string>();
+
+  // Everything the events depend on besides the document and variables: who asks (its id covers a
+  // pass-through token) with which rights, and the origin download links are built on.
+  const shareKey = (args: {
+    document: DocumentNode;
+    operationName?: string | null | undefined;
+    variableValues?: unknown;
+    contextValue: unknown;
+  }): string | undefined => {
+    const op = getOperationAST(args.document, args.operationName);
+    const [field, ...more] = op?.operation === 'subscription' ? op.selectionSet.selections : [];
+    if (!field || more.length || field.kind !== Kind.FIELD || !sharedFields.has(field.name.value)) return;
+    const ctx = args.contextValue as Partial<GatewayContext>;
+    if (!ctx.caller) return;
+    let text = printed.get(args.document);
+    if (text === undefined) printed.set(args.document, (text = print(args.document)));
+    return JSON.stringify([
+      ctx.caller.id,
+      cacheScopeOf(ctx.caller),
+      ctx.downloads ?? null,
+      text,
+      args.operationName ?? null,
+      canonical(args.variableValues ?? {}),
+    ]);
+  };
+
+  const open = (res: ServerResponse, source: (stream: SseStream) => void, onLeave: () => void) => {
+    stats.served += 1;
+    stats.open += 1;
+    const stream = new SseStream(res, maxBuffered, () => {
+      streams.delete(stream);
+      stats.open -= 1;
+      onLeave();
+    });
+    streams.add(stream);
+    source(stream);
+    return stream;
+  };
+
   return {
-    onResultProcess({ result, resultProcessor, setResultProcessor, serverContext }) {
+    onSubscribe({ args }) {
+      if (sharedFields.size === 0) return;
+      const request = (args.contextValue as { request?: Request }).request;
+      const key = request && shareKey(args);
+      if (key) shares.set(request, { key, contextValue: args.contextValue });
+    },
+    onResultProcess({ request, result, resultProcessor, setResultProcessor, serverContext }) {
       // yoga's SSE processor is chosen by yoga's own content negotiation; anything else stays as it is.
       if (resultProcessor?.name !== 'processSSEResult' || !isAsyncIterable(result)) return;
       const res = (serverContext as { res?: unknown }).res;
       if (!(res instanceof ServerResponse)) return;
+      const share = shares.get(request);
       setResultProcessor((r, fetchAPI) => {
         const iterator = (r as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
-        const body = new SseEvents(iterator, res, streams, stats);
-        return new fetchAPI.Response(body as unknown as BodyInit, { status: 200, headers: SSE_HEADERS });
+        const running = share && sources.get(share.key);
+        let stream: SseStream;
+        if (share && running?.running) {
+          // Accepted (every check ran): the client's own execution is not needed. Its holds (the
+          // subscription slot) now end with its stream.
+          const release = streamHolds(share.contextValue).adopt();
+          void Promise.resolve(iterator.return?.()).catch(() => undefined);
+          stats.joined += 1;
+          stream = open(
+            res,
+            (s) => running.add(s),
+            () => {
+              running.remove(stream);
+              release();
+            },
+          );
+        } else {
+          stats.executions += 1;
+          const source = new SseSource(iterator, share !== undefined, () => {
+            stats.executions -= 1;
+            if (share && sources.get(share.key) === source) sources.delete(share.key);
+          });
+          if (share) sources.set(share.key, source);
+          stream = open(
+            res,
+            (s) => source.add(s),
+            () => source.remove(stream),
+          );
+        }
+        return new fetchAPI.Response(stream as unknown as BodyInit, { status: 200, headers: SSE_HEADERS });
       }, 'text/event-stream');
     },
   };

@@ -1,6 +1,7 @@
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { requestErrorExtensions } from '../graphql/errors.js';
+import { streamHolds } from '../graphql/stream-holds.js';
 import { rateLimitKey } from './use-rate-limit.js';
 
 /**
@@ -21,7 +22,8 @@ export function tooManySubscriptionsError(max: number): GraphQLError {
  * process, on every transport: the cap is checked in yoga's `subscribe`, which SSE and graphql-ws
  * both run. A subscription stops counting when its stream ends, fails or is closed by the client.
  * Each running subscription may hold a job poller, so the cap also bounds the polling one caller
- * causes.
+ * causes. The slot is a stream hold (`streamHolds`): a client served from a shared execution keeps it
+ * until its own stream ends.
  */
 export function useSubscriptionLimit(max: number, trustProxy = false): Plugin {
   const running = new Map<string, number>();
@@ -35,13 +37,13 @@ export function useSubscriptionLimit(max: number, trustProxy = false): Plugin {
       }
       running.set(key, count + 1);
       let released = false;
-      const release = () => {
+      const release = streamHolds(args.contextValue).hold(() => {
         if (released) return;
         released = true;
         const left = (running.get(key) ?? 1) - 1;
         if (left > 0) running.set(key, left);
         else running.delete(key);
-      };
+      });
       return {
         onSubscribeResult({ result }) {
           // No stream (refused at subscribe time): nothing runs.

@@ -135,8 +135,10 @@ describe('snapshotStatus', () => {
         'QUEUED',
         'QUEUED',
       ]);
-      // Three subscribers, one poller, one read so far.
-      expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 3 });
+      // Three clients, one poller, one read so far; the two identical SSE subscriptions of one caller
+      // are one execution (useLeanSse's sharedFields), so the poller has two subscribers.
+      expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 2 });
+      expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
       expect(reads()).toBe(1);
 
       stack.clock.advance(SNAPSHOT_MS / 2);

@@ -1,5 +1,6 @@
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
+import { hashApiKey, generateApiKey } from '../../src/callers/api-keys.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { ManualTimers } from '../support/manual-timers.js';
@@ -25,12 +26,12 @@ interface RawStream {
 }
 
 /** An SSE subscription read as raw bytes from a real socket. */
-function rawSse(url: string, body: string): Promise<RawStream> {
+function rawSse(url: string, body: string, headers: Record<string, string> = {}): Promise<RawStream> {
   return new Promise((resolve, reject) => {
     const req = request(`${url}/graphql`, {
       method: 'POST',
       agent: false,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
     });
     req.on('error', reject);
     req.on('response', (res) => {
@@ -107,8 +108,8 @@ describe('SSE subscriptions through the lean writer', () => {
     }
     // The first bytes are the keep-alive comment, as yoga sends them (browsers wait for a first byte).
     expect(a!.text().startsWith(':\n\n')).toBe(true);
-    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0 });
-    expect(yoga.gateway.leanSse).toEqual({ served: 0, open: 0 });
+    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0, joined: 0, executions: 0 });
+    expect(yoga.gateway.leanSse).toEqual({ served: 0, open: 0, joined: 0, executions: 0 });
   });
 
   it('ends a watched job with the same SHUTTING_DOWN event and complete when the gateway closes', async () => {
@@ -124,7 +125,7 @@ describe('SSE subscriptions through the lean writer', () => {
     expect(a).toContain('SHUTTING_DOWN');
     expect(a).toMatch(/event: complete\ndata:\n\n$/);
     expect(a).toBe(b);
-    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0 });
+    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0, joined: 0, executions: 0 });
   });
 
   it.each([
@@ -141,13 +142,13 @@ describe('SSE subscriptions through the lean writer', () => {
     expect(lean.gateway.leanSse.served).toBe(0);
   });
 
-  it('ends the subscription, and the job’s poller, when the client leaves', async () => {
+  it('ends the subscription, and the job’s poller, when the last client leaves', async () => {
     const { lean, urls } = await gateways(new ManualTimers());
-    const id = await newDownload(lean);
-    const streams = await Promise.all([0, 1].map(() => rawSse(urls[0], watch(id))));
+    const ids = [await newDownload(lean), await newDownload(lean)];
+    const streams = await Promise.all(ids.map((id) => rawSse(urls[0], watch(id))));
     await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')));
-    expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 2 });
-    expect(lean.gateway.leanSse.open).toBe(2);
+    expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 2, subscribers: 2 });
+    expect(lean.gateway.leanSse).toMatchObject({ open: 2, executions: 2, joined: 0 });
     streams[0]!.close();
     await vi.waitFor(() =>
       expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 }),
@@ -156,7 +157,7 @@ describe('SSE subscriptions through the lean writer', () => {
     await vi.waitFor(() =>
       expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 0, subscribers: 0 }),
     );
-    expect(lean.gateway.leanSse).toEqual({ served: 2, open: 0 });
+    expect(lean.gateway.leanSse).toEqual({ served: 2, open: 0, joined: 0, executions: 0 });
   });
 
   it('keeps an idle stream alive with comments from the one shared timer', async () => {
@@ -169,5 +170,98 @@ describe('SSE subscriptions through the lean writer', () => {
     // The first comment, the QUEUED event, then comments only (the poller's timers never fire).
     await vi.waitFor(() => streams.forEach((s) => expect(s.text().split(':\n\n').length).toBeGreaterThan(3)));
     for (const s of streams) expect(s.text().match(/event: next/g)).toHaveLength(1);
+  });
+});
+
+const KEYS = { alice: generateApiKey(), bob: generateApiKey() };
+const as = (who: keyof typeof KEYS) => ({ 'x-api-key': KEYS[who] });
+
+describe('identical SSE subscriptions share one execution', () => {
+  // alice may download, bob may only read: the same subscription shows bob no snapshotUrl.
+  const env = {
+    GATEWAY_AUTH: 'apikey',
+    GATEWAY_API_KEYS: JSON.stringify([
+      { id: 'alice', hash: hashApiKey(KEYS.alice), projects: '*', rights: ['read', 'download'] },
+      { id: 'bob', hash: hashApiKey(KEYS.bob), projects: '*', rights: ['read'] },
+    ]),
+  };
+  const start = async () => {
+    const timers = new ManualTimers();
+    const stack = await startStack({ env, gateway: { pollIntervalMs: 10, timers } });
+    const url = await stack.gateway.listen(0);
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...as('alice') },
+      body: JSON.stringify({
+        query: `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
+        variables: {
+          i: {
+            projectId: P,
+            clusterName: F.clusterName,
+            snapshotId: F.completedSnapshotId,
+            reuseExisting: false,
+          },
+        },
+      }),
+    });
+    const job = ((await res.json()) as { data: { requestDownload: { job: { id: string } } } }).data
+      .requestDownload.job.id;
+    return { stack, url, timers, job };
+  };
+  const dataEvents = (text: string) => text.split('\n\n').filter((b) => b.startsWith('event: next'));
+
+  it('a client that joins gets the state as it is now, and keeps streaming after the first client left', async () => {
+    const { stack, url, timers, job } = await start();
+    const first = await rawSse(url, watch(job), as('alice'));
+    await vi.waitFor(() => expect(first.text()).toContain('QUEUED'));
+    // The same subscription with its variables in another order: the same key.
+    const reordered = JSON.stringify({ query: WATCH, variables: { j: job, c: F.clusterName, p: P } });
+    const joined = await rawSse(url, reordered, as('alice'));
+    await vi.waitFor(() => expect(joined.text()).toContain('QUEUED'));
+    expect(dataEvents(joined.text())).toEqual(dataEvents(first.text()));
+    expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
+    expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 });
+
+    first.close();
+    await first.ended;
+    await vi.waitFor(() => expect(stack.gateway.leanSse.open).toBe(1));
+    // The execution goes on for the joiner: the job runs to COMPLETED, then the stream completes.
+    stack.clock.advance(3_600_000);
+    timers.fire();
+    await joined.ended;
+    expect(joined.text()).toMatch(/"status":"COMPLETED".*\n\nevent: complete\ndata:\n\n$/s);
+    expect(stack.gateway.leanSse).toMatchObject({ open: 0, executions: 0 });
+    expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 0, subscribers: 0 });
+  });
+
+  it.each<[string, Record<string, string>]>([
+    ['another caller with other rights (bob sees no snapshotUrl)', as('bob')],
+    [
+      'the same caller on another origin (downloadUrl is built on it)',
+      { ...as('alice'), host: 'other.test' },
+    ],
+  ])('never shares with %s', async (_name, headers) => {
+    const { stack, url, timers, job } = await start();
+    const query = `subscription($p: ID!, $c: String!, $j: ID!) {
+      restoreJobStatus(projectId: $p, clusterName: $c, jobId: $j) { id status snapshotUrl downloadUrl }
+    }`;
+    const body = JSON.stringify({ query, variables: { p: P, c: F.clusterName, j: job } });
+    const a = await rawSse(url, body, as('alice'));
+    await vi.waitFor(() => expect(a.text()).toContain('QUEUED'));
+    const b = await rawSse(url, body, headers);
+    await vi.waitFor(() => expect(b.text()).toContain('QUEUED'));
+    expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 0, executions: 2 });
+    stack.clock.advance(3_600_000);
+    timers.fire();
+    await Promise.all([a.ended, b.ended]);
+    const completed = (text: string) =>
+      JSON.parse(dataEvents(text).at(-1)!.replace('event: next\ndata: ', '')) as {
+        data: { restoreJobStatus: { snapshotUrl: string | null; downloadUrl: string | null } };
+      };
+    const [ja, jb] = [completed(a.text()), completed(b.text())].map((e) => e.data.restoreJobStatus);
+    expect(ja!.snapshotUrl).toMatch(/^http/);
+    expect(ja!.downloadUrl).toContain(new URL(url).host);
+    if (headers['host']) expect(jb!.downloadUrl).toContain('other.test');
+    else expect(jb!.snapshotUrl).toBeNull();
   });
 });

@@ -230,11 +230,14 @@ describe('one poller per job', () => {
       Array.from({ length: 5 }, () => subscribeSse(url, WATCH, { p: P, c: F.clusterName, j: jobId })),
     );
     for (const s of subs) expect(statusOf(await s.next())?.status).toBe('QUEUED');
-    expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 5 });
+    // Five identical SSE subscriptions of one caller: one execution (useLeanSse's sharedFields).
+    expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 });
+    expect(stack.gateway.leanSse).toMatchObject({ open: 5, executions: 1 });
     expect(timers.pending).toBe(1);
     for (const s of subs) await s.close();
     await expect.poll(() => stack.gateway.pollers.stats().pollers).toBe(0);
     expect(timers.pending).toBe(0);
+    expect(stack.gateway.leanSse).toMatchObject({ open: 0, executions: 0 });
     await expect
       .poll(async () => ((await stack.gateway.server[Symbol.asyncDispose]) ? countConnections(stack) : 0))
       .toBe(0);

@@ -189,6 +189,39 @@ describe('finding 3: subscriptions are metered', () => {
     await bob.close();
   });
 
+  it('finding 3: an SSE stream served from an identical running subscription keeps its slot until it ends', async () => {
+    // Identical SSE subscriptions of one caller share one execution and the joiner's own execution
+    // is closed at once (useLeanSse): had its slot been freed with it, a caller could hold any number
+    // of streams under GATEWAY_MAX_SUBSCRIPTIONS=2.
+    const stack = await startStack({
+      env: callersEnv({ GATEWAY_MAX_SUBSCRIPTIONS: '2' }),
+      sim: { jobMs: 60_000 },
+      gateway: { timers: new ManualTimers() },
+    });
+    const url = await stack.gateway.listen(0);
+    const running = watchVars(await newDownload(stack, 'alice'));
+    const first = await sseSubscription(url, WATCH, running, as('alice'));
+    const joined = await sseSubscription(url, WATCH, running, as('alice'));
+    for (const s of [first, joined]) expect(await s.pull()).toBe(true);
+    expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
+
+    const ws = wsClient(url, as('alice'));
+    for (const refused of [
+      await overSse(url, WATCH, running, as('alice')),
+      await ws.follow(WATCH, running),
+    ]) {
+      expect(outcome(refused)).toBe('RATE_LIMITED');
+    }
+    // The joiner leaves: its slot is free again, while the first stream still runs.
+    await joined.close();
+    await expect.poll(() => stack.gateway.leanSse.open).toBe(1);
+    const again = ws.start(WATCH, running);
+    await expect.poll(() => again.payloads.length).toBe(1);
+    expect(outcome({ payloads: again.payloads })).toBe('data');
+    again.stop();
+    await first.close();
+  });
+
   it('finding 3: 2,000 hostile subscribes on one WebSocket cost 10 upstream calls', async () => {
     // The rate limit is 20 and a subscription to a job that does not exist counts twice: 10 reads.
     // The per-socket subscribe rate is raised so that this test sees the caller's metering alone: at
