@@ -20,6 +20,7 @@ const gateway = createGateway({
   graphiql: false,
   pollIntervalMs: config.pollIntervalMs,
   ...(config.readCache ? { readCache: config.readCache } : {}),
+  ...(config.leanSse !== undefined ? { leanSse: config.leanSse } : {}),
   // The load generator is one address holding up to 10,000 subscribers: the caps would refuse it.
   connections: { maxConnections: 0, maxConnectionsPerAddress: 0 },
 });

@@ -45,6 +45,8 @@ export interface ChildConfig {
   pollIntervalMs: number;
   /** The shared read cache (`createGateway`'s `readCache`). @default off */
   readCache?: GatewayOptions['readCache'];
+  /** `createGateway`'s `leanSse` (e.g. `{ sharedFields: [] }`: no shared executions). @default its default */
+  leanSse?: GatewayOptions['leanSse'];
 }
 
 /** Options of `startGatewayProcess`. */
@@ -55,6 +57,8 @@ export interface GatewayProcessOptions {
   pollIntervalMs?: number;
   /** The shared read cache (docs/caching.md). @default off, as `createGateway` */
   readCache?: GatewayOptions['readCache'];
+  /** `createGateway`'s `leanSse`. @default its default (identical subscriptions share an execution) */
+  leanSse?: GatewayOptions['leanSse'];
   /** Run `gateway-child.ts` from source through tsx, not the build. @default false */
   source?: boolean;
 }
@@ -85,6 +89,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     clientSecret: OWNER.clientSecret,
     pollIntervalMs: options.pollIntervalMs ?? 4000,
     ...(options.readCache ? { readCache: options.readCache } : {}),
+    ...(options.leanSse !== undefined ? { leanSse: options.leanSse } : {}),
   };
   const extra = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   // `source`: the TypeScript through this process's tsx loader, as the bench ran before issue #19

@@ -131,7 +131,11 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       met: ratios.length ? ratios.every((x) => x.rps >= 2) : null,
     });
   }
-  const largest = [...(r.subscriptions ?? [])].sort((a, b) => b.subscribers - a.subscribers)[0];
+  // The target is read on the gateway as it ships (shared executions); results written before the
+  // `shared` field existed had none.
+  const largest = [...(r.subscriptions ?? [])]
+    .filter((s) => s.shared !== false)
+    .sort((a, b) => b.subscribers - a.subscribers)[0];
   if (largest) {
     const ok =
       !largest.error &&
@@ -148,6 +152,16 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
           `${f((largest.memory?.rssPerSubscriber ?? NaN) / KB, 1)} KB RSS, ${f((largest.memory?.heapPerSubscriber ?? NaN) / KB, 1)} KB heap per subscriber`,
       met: ok,
     });
+    const alone = r.subscriptions?.find((s) => s.shared === false && s.subscribers === largest.subscribers);
+    if (alone) {
+      out.push({
+        target: `${alone.subscribers.toLocaleString('en')} subscribers, one execution each (as many different callers): memory per subscriber`,
+        measured: alone.error
+          ? `failed: ${alone.error}`
+          : `${f((alone.memory?.rssPerSubscriber ?? NaN) / KB, 1)} KB RSS, ${f((alone.memory?.heapPerSubscriber ?? NaN) / KB, 1)} KB heap per subscriber`,
+        met: null,
+      });
+    }
   }
   return out;
 }
@@ -265,6 +279,7 @@ export function printReport(r: BenchResults): void {
       table(
         [
           'subscribers',
+          'executions',
           'connect s',
           'polls/job/interval',
           'min gap ms',
@@ -277,9 +292,22 @@ export function printReport(r: BenchResults): void {
         ],
         r.subscriptions.map((s) =>
           s.error && !s.polls
-            ? [s.subscribers, `error: ${s.error}`, '', '', '', '', '', '', '', '']
+            ? [
+                s.subscribers,
+                s.shared === false ? 'one each' : 'shared',
+                `error: ${s.error}`,
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+              ]
             : [
                 s.subscribers,
+                s.shared === false ? 'one each' : 'shared',
                 f((s.connectMs ?? NaN) / 1000, 1),
                 f(s.polls?.perJobPerInterval),
                 f(s.polls?.minGapMs, 0),

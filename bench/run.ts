@@ -164,13 +164,23 @@ try {
   if (opts.sections.has('subscriptions')) {
     await section('subscriptions', async () => {
       results.subscriptions = [];
-      for (const subscribers of opts.subscribers) {
-        console.log(`  ${subscribers} subscribers over ${opts.jobs} jobs…`);
+      // Every count with shared executions (one caller's identical subscriptions: the default), and the
+      // largest again with one execution per subscriber (as many different callers would cost).
+      const largest = Math.max(...opts.subscribers);
+      const runs = [
+        ...opts.subscribers.map((subscribers) => ({ subscribers, shared: true })),
+        { subscribers: largest, shared: false },
+      ];
+      for (const { subscribers, shared } of runs) {
+        console.log(
+          `  ${subscribers} subscribers over ${opts.jobs} jobs${shared ? '' : ', one execution each'}…`,
+        );
         const run = await runSubscriptions({
           subscribers,
           jobs: opts.jobs,
           pollIntervalMs: opts.pollIntervalMs,
           windowIntervals: opts.quick ? 3 : 5,
+          shared,
           cleanup,
         });
         results.subscriptions.push(run);

@@ -24,6 +24,11 @@ export interface DelayStats {
 /** One subscriber count. */
 export interface SubscriptionRun {
   subscribers: number;
+  /**
+   * Whether identical subscriptions share one execution (the gateway's default). `false`: every
+   * subscriber its own execution, as when each is a different caller.
+   */
+  shared: boolean;
   jobs: number;
   pollIntervalMs: number;
   /** Set when the run was skipped or failed; the other fields may then be missing. */
@@ -65,6 +70,8 @@ export interface SubscriptionOptions {
   pollIntervalMs: number;
   /** Poll intervals the polls are counted over. */
   windowIntervals: number;
+  /** See `SubscriptionRun.shared`. @default true */
+  shared?: boolean;
   cleanup: Cleanup;
 }
 
@@ -106,7 +113,13 @@ async function until(what: string, timeoutMs: number, done: () => boolean): Prom
  * from the poll that saw a change to each subscriber receiving it.
  */
 export async function runSubscriptions(o: SubscriptionOptions): Promise<SubscriptionRun> {
-  const run: SubscriptionRun = { subscribers: o.subscribers, jobs: o.jobs, pollIntervalMs: o.pollIntervalMs };
+  const shared = o.shared ?? true;
+  const run: SubscriptionRun = {
+    subscribers: o.subscribers,
+    shared,
+    jobs: o.jobs,
+    pollIntervalMs: o.pollIntervalMs,
+  };
   const limit = openFileLimit();
   // Each process holds one socket per subscriber, plus a margin for everything else.
   if (limit < o.subscribers + 1000) {
@@ -117,7 +130,11 @@ export async function runSubscriptions(o: SubscriptionOptions): Promise<Subscrip
   const clock = new ManualClock();
   const upstream = await startUpstream({ clock, jobMs: JOB_MS });
   const closeUpstream = o.cleanup.defer('subscription simulator', () => upstream.close());
-  const gateway = await startGatewayProcess({ baseUrl: upstream.url, pollIntervalMs: o.pollIntervalMs });
+  const gateway = await startGatewayProcess({
+    baseUrl: upstream.url,
+    pollIntervalMs: o.pollIntervalMs,
+    ...(shared ? {} : { leanSse: { sharedFields: [] } }),
+  });
   const closeGateway = o.cleanup.defer('subscription gateway', () => gateway.close());
   const subs: SseSubscription[] = [];
   const closeSubs = o.cleanup.defer('subscribers', () => subs.forEach((s) => s.close()));
