@@ -3,6 +3,7 @@ import { generateApiKey } from '../../src/callers/api-keys.js';
 import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { apiKeyCallers } from '../support/caller-requests.js';
+import { subscribeSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { operationOver } from '../support/transports.js';
 
@@ -15,6 +16,8 @@ const A = SEED.projects.analytics.id;
 
 const SNAPSHOTS = `query($p: ID!, $c: String!) { cluster(projectId: $p, name: $c) { snapshots(first: 10) { nodes { id status expiration } } } }`;
 const SNAPSHOT = `query($p: ID!, $c: String!, $s: ID!) { snapshot(projectId: $p, clusterName: $c, id: $s) { id status } }`;
+const LATEST = `query($p: ID!, $c: String!) { cluster(projectId: $p, name: $c) { latestCompletedSnapshot { id } } }`;
+const WATCH_SNAPSHOT = `subscription($p: ID!, $c: String!, $s: ID!) { snapshotStatus(projectId: $p, clusterName: $c, snapshotId: $s) { id status } }`;
 const DOWNLOAD = `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { reused job { id } } }`;
 const ENSURE = `mutation($i: EnsureDownloadInput!) { ensureDownload(input: $i) { reused job { id } } }`;
 const RESTORE = `mutation($i: RequestRestoreInput!) { requestRestore(input: $i) { reused job { id } } }`;
@@ -96,11 +99,28 @@ describe.each(FAMILIES)('a download of a snapshot the gateway has read as COMPLE
 });
 
 describe('the memo of COMPLETED snapshots', () => {
-  it('is fed by a single snapshot read too', async () => {
+  const S = SEED.flex.completedSnapshotId;
+  it.each([
+    ['a single snapshot read', (stack: Stack) => stack.query(SNAPSHOT, { p: P, c: FLEX.cluster, s: S })],
+    ['latestCompletedSnapshot', (stack: Stack) => stack.query(LATEST, { p: P, c: FLEX.cluster })],
+    [
+      'the snapshotStatus subscription',
+      async (stack: Stack) => {
+        const sub = await subscribeSse(await stack.gateway.listen(0), WATCH_SNAPSHOT, {
+          p: P,
+          c: FLEX.cluster,
+          s: S,
+        });
+        // A COMPLETED snapshot: one event, then the end.
+        expect((await sub.next())?.event).toBe('next');
+        expect((await sub.next())?.event).toBe('complete');
+        return { errors: undefined };
+      },
+    ],
+  ] as const)('is fed by %s too', async (_name, read) => {
     const stack = await setup();
-    const id = (await listedCompleted(await setup(), FLEX)).id;
-    expect((await stack.query(SNAPSHOT, { p: P, c: FLEX.cluster, s: id })).errors).toBeUndefined();
-    const calls = await stack.upstreamCalls(() => download(stack, FLEX.cluster, id));
+    expect((await read(stack)).errors).toBeUndefined();
+    const calls = await stack.upstreamCalls(() => download(stack, FLEX.cluster, S));
     expect(operations(calls)).toEqual([FLEX.jobs, FLEX.post]);
   });
 
