@@ -262,7 +262,7 @@ const RECENT_DAY_MS = 24 * 60 * 60 * 1000;
  * COMPLETED, and that job can only fail. A snapshot this gateway already read as COMPLETED (a final
  * status; issue #19) is not read again: only a deleted one can have changed since, and the POST's 404
  * answers that (NOT_FOUND), as this read would have. (A still-useful download of it listed before the
- * POST is still answered `reused`: its link may outlive the snapshot.)
+ * POST is still answered `reused`, as it was a moment before the deletion.)
  */
 async function requireCompletedSnapshot(
   service: BackupService,
