@@ -47,6 +47,7 @@ import {
 } from './security/index.js';
 import type { JobsRuntime } from './graphql/context.js';
 import { FamilyCache } from './backup/family-cache.js';
+import { CompletedSnapshots } from './backup/completed-snapshots.js';
 import { backupServices } from './backup/backup-service.js';
 import type { GatewayContext } from './graphql/context.js';
 import { expectedErrorLine, maskError } from './graphql/errors.js';
@@ -260,6 +261,8 @@ export interface Gateway {
   /** The shared upstream read cache, when on (its counters: tests, metrics, the bench). */
   readCache: ReadCache | undefined;
   families: FamilyCache;
+  /** The snapshots read as COMPLETED, whose job requests skip the snapshot read (tests). */
+  completedSnapshots: CompletedSnapshots;
   pollers: JobPollers;
   registry: Registry;
   /** Open connections and those the caps refused. */
@@ -369,6 +372,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     clock,
     ...(options.familyTtlMs !== undefined ? { ttlMs: options.familyTtlMs } : {}),
   });
+  // One memo for every caller and every use (reads feed it, job requests consult it): it only skips
+  // the CONFLICT pre-check of a snapshot already seen COMPLETED; see CompletedSnapshots for why that is
+  // safe to share. Per replica: another replica's first request reads the snapshot once.
+  const completedSnapshots = new CompletedSnapshots({ clock });
   const loaderStats = new LoaderStats();
   const unknownValues = new UnknownValues((kind, raw) =>
     logger.warn(
@@ -395,7 +402,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clock,
   });
   const jobs: JobsRuntime = {
-    backup: backupServices({ atlas, families }),
+    backup: backupServices({ atlas, families, completed: completedSnapshots }),
     clock,
     idempotency:
       options.idempotency ??
@@ -576,6 +583,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     atlas,
     readCache,
     families,
+    completedSnapshots,
     pollers,
     registry,
     connections,

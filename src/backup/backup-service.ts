@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import type { AtlasClient, CallOptions } from '../atlas/index.js';
 import { AtlasApiError } from '../atlas/errors.js';
 import { NotSharedOrFlexError, routeByFamily } from './backup-router.js';
+import type { CompletedSnapshots, KnownSnapshot } from './completed-snapshots.js';
 import { createdAt } from './created-at.js';
 import type { FamilyCache } from './family-cache.js';
 import { flexFromClusterApi, isFlexInClusterApi, isTenantBackupCluster } from './mappers.js';
@@ -36,9 +37,12 @@ import type {
  * | get/findJob      | GET …/backup/tenant/restores/{id}               | GET …/backup/restoreJobs/{id}              |
  * | download         | POST …/backup/tenant/download (TenantRestore)   | POST …/backup/download ({snapshotId})      |
  * | restore          | POST …/backup/tenant/restore                    | POST …/backup/restoreJobs                  |
+ * | knownCompleted…  | no call: snapshots read COMPLETED before ³      | (same)                                     |
  *
  * ¹ the clusters API (2024-08-05); `listClusters` asks both families at once. ² no paging parameters
  * exist upstream, so a page is the whole list (`whole: true`); Flex pages send `pageNum`/`itemsPerPage`.
+ * ³ every snapshot this service maps (pages, whole lists, single reads) feeds the gateway's
+ * `CompletedSnapshots`; a 404 answer to `download` or `restore` forgets the snapshot.
  *
  * A cluster whose family is not known yet is asked on Flex first, and on the other family when Atlas
  * names it (`routeByFamily`). `get*` reject with Atlas's 404 when the item does not exist (a mutation
@@ -62,6 +66,11 @@ export interface BackupService {
   ): Promise<BackupPage<SnapshotSource>>;
   listAllSnapshots(ref: ClusterRef): Promise<SnapshotSource[]>;
   getSnapshot(ref: ClusterRef, snapshotId: string): Promise<SnapshotSource>;
+  /**
+   * The snapshot, with no call, when a read of this gateway saw it COMPLETED (a final status) and it
+   * has not expired since; undefined otherwise (then read it). See `CompletedSnapshots`.
+   */
+  knownCompletedSnapshot(ref: ClusterRef, snapshotId: string): KnownSnapshot | undefined;
   findSnapshot(ref: ClusterRef, snapshotId: string): Promise<SnapshotSource | null>;
   /** One page of restore/download jobs: that Atlas page on Flex, the whole list on tenant. */
   listJobPage(
@@ -130,6 +139,11 @@ export interface BackupShared {
   atlas: AtlasClient;
   /** Which family serves each cluster, learned once per process (and fleet). */
   families: FamilyCache;
+  /**
+   * The snapshots read as COMPLETED, one memo for every caller of the gateway (why that is safe:
+   * `CompletedSnapshots`). @default none: every job request reads its snapshot first
+   */
+  completed?: CompletedSnapshots | undefined;
 }
 
 export interface BackupServiceDeps extends BackupShared {
@@ -248,21 +262,32 @@ function nullIfMissing<T>(p: Promise<T>): Promise<T | null> {
 
 /** The backup service over one Atlas client with these call options; prefer `backupServices`. */
 export function createBackupService(deps: BackupServiceDeps): BackupService {
-  const { atlas, families } = deps;
+  const { atlas, families, completed } = deps;
   const o = deps.callOptions ?? {};
   const up = deps.run ?? (<T>(call: () => Promise<T>) => call());
   const t = (r: ClusterRef) => ({ groupId: r.projectId, clusterName: r.clusterName });
   const f = (r: ClusterRef) => ({ groupId: r.projectId, name: r.clusterName });
   const paging = (p: PageRequest) => ({ pageNum: p.pageNum, itemsPerPage: p.itemsPerPage });
   // Both families' DTOs omit where they live; sources carry the cluster (and only it) with them.
+  // Every snapshot DTO passes here (pages, whole lists, single reads): each feeds the memo.
   const snap =
     (ref: ClusterRef, family: Family) =>
-    (dto: SnapshotSource['dto']): SnapshotSource => ({
-      projectId: ref.projectId,
-      clusterName: ref.clusterName,
-      family,
-      dto,
-    });
+    (dto: SnapshotSource['dto']): SnapshotSource => {
+      const source: SnapshotSource = { projectId: ref.projectId, clusterName: ref.clusterName, family, dto };
+      completed?.saw(source);
+      return source;
+    };
+  // A POST naming a snapshot that Atlas answers 404 (deleted or expired, or the cluster gone): the
+  // memo forgets it, so the next request reads it again. A restore's 404 may be its target's; the
+  // entry is then only read once more.
+  const forgetOn404 = async <T>(ref: ClusterRef, snapshotId: string, post: Promise<T>): Promise<T> => {
+    try {
+      return await post;
+    } catch (err) {
+      if (err instanceof AtlasApiError && err.status === 404) completed?.forget(ref, snapshotId);
+      throw err;
+    }
+  };
   const job =
     (ref: ClusterRef, family: Family) =>
     (dto: RestoreJobSource['dto']): RestoreJobSource => ({
@@ -355,6 +380,8 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         FLEX: async () =>
           snap(ref, 'FLEX')(await up(() => atlas.flexBackup.getSnapshot({ ...f(ref), snapshotId }, o))),
       }),
+
+    knownCompletedSnapshot: (ref, snapshotId) => completed?.get(ref, snapshotId),
 
     findSnapshot: (ref, snapshotId) => nullIfMissing(service.getSnapshot(ref, snapshotId)),
 
@@ -453,61 +480,69 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
     // POSTs go through routeByFamily too: a family-mismatch or 410 answer means Atlas created nothing,
     // so asking the other family is safe. Transport failures are not retried here (see job-requests).
     download: (ref, snapshotId) =>
-      routeByFamily(families, ref, {
-        TENANT: async () =>
-          job(
-            ref,
-            'TENANT',
-          )(
-            await up(() =>
-              // Atlas requires a full TenantRestore body even for a download; the target is the source.
-              atlas.tenantBackup.download(
-                { ...t(ref), snapshotId, targetDeploymentItemName: ref.clusterName },
-                o,
+      forgetOn404(
+        ref,
+        snapshotId,
+        routeByFamily(families, ref, {
+          TENANT: async () =>
+            job(
+              ref,
+              'TENANT',
+            )(
+              await up(() =>
+                // Atlas requires a full TenantRestore body even for a download; the target is the source.
+                atlas.tenantBackup.download(
+                  { ...t(ref), snapshotId, targetDeploymentItemName: ref.clusterName },
+                  o,
+                ),
               ),
             ),
-          ),
-        FLEX: async () =>
-          job(ref, 'FLEX')(await up(() => atlas.flexBackup.download({ ...f(ref), snapshotId }, o))),
-      }),
+          FLEX: async () =>
+            job(ref, 'FLEX')(await up(() => atlas.flexBackup.download({ ...f(ref), snapshotId }, o))),
+        }),
+      ),
 
     restore: (ref, snapshotId, target) =>
-      routeByFamily(families, ref, {
-        TENANT: async () =>
-          job(
-            ref,
-            'TENANT',
-          )(
-            await up(() =>
-              atlas.tenantBackup.restore(
-                {
-                  ...t(ref),
-                  snapshotId,
-                  targetDeploymentItemName: target.clusterName,
-                  targetProjectId: target.projectId,
-                },
-                o,
+      forgetOn404(
+        ref,
+        snapshotId,
+        routeByFamily(families, ref, {
+          TENANT: async () =>
+            job(
+              ref,
+              'TENANT',
+            )(
+              await up(() =>
+                atlas.tenantBackup.restore(
+                  {
+                    ...t(ref),
+                    snapshotId,
+                    targetDeploymentItemName: target.clusterName,
+                    targetProjectId: target.projectId,
+                  },
+                  o,
+                ),
               ),
             ),
-          ),
-        FLEX: async () =>
-          job(
-            ref,
-            'FLEX',
-          )(
-            await up(() =>
-              atlas.flexBackup.createRestoreJob(
-                {
-                  ...f(ref),
-                  snapshotId,
-                  targetDeploymentItemName: target.clusterName,
-                  targetProjectId: target.projectId,
-                },
-                o,
+          FLEX: async () =>
+            job(
+              ref,
+              'FLEX',
+            )(
+              await up(() =>
+                atlas.flexBackup.createRestoreJob(
+                  {
+                    ...f(ref),
+                    snapshotId,
+                    targetDeploymentItemName: target.clusterName,
+                    targetProjectId: target.projectId,
+                  },
+                  o,
+                ),
               ),
             ),
-          ),
-      }),
+        }),
+      ),
   };
   return service;
 }

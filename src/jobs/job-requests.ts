@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../time/clock.js';
 import { AtlasNetworkError, AtlasResponseError } from '../atlas/errors.js';
 import type { BackupService } from '../backup/backup-service.js';
-import type { ClusterRef, RestoreJobSource, SnapshotSource } from '../backup/model.js';
+import type { KnownSnapshot } from '../backup/completed-snapshots.js';
+import type { ClusterRef, RestoreJobSource } from '../backup/model.js';
 import { GatewayError } from '../errors/index.js';
 import {
   idempotencyStoreKey,
@@ -250,18 +251,27 @@ async function postOnce(
  * to wait on, so a day back is enough. `listRecentJobs` bounds a cluster with more jobs than that in a
  * day (issue #17: one Flex cluster had 2,160).
  */
-function recentForRequest(snapshot: SnapshotSource, now: number): { since: number } {
-  const taken = Date.parse(snapshot.dto.scheduledTime ?? '');
+function recentForRequest(snapshot: KnownSnapshot, now: number): { since: number } {
+  const taken = Date.parse(snapshot.scheduledTime ?? '');
   return { since: Math.max(Number.isNaN(taken) ? 0 : taken, now - RECENT_DAY_MS) };
 }
 const RECENT_DAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * The snapshot, COMPLETED, or a CONFLICT before any POST: Atlas accepts a job of a snapshot that is not
+ * COMPLETED, and that job can only fail. A snapshot this gateway already read as COMPLETED (a final
+ * status; issue #19) is not read again: only a deleted one can have changed since, and the POST's 404
+ * answers that (NOT_FOUND), as this read would have. (A still-useful download of it listed before the
+ * POST is still answered `reused`, as it was a moment before the deletion.)
+ */
 async function requireCompletedSnapshot(
   service: BackupService,
   ref: ClusterRef,
   snapshotId: string,
   verb: string,
-): Promise<SnapshotSource> {
+): Promise<KnownSnapshot> {
+  const known = service.knownCompletedSnapshot(ref, snapshotId);
+  if (known) return known;
   const snapshot = await service.getSnapshot(ref, snapshotId);
   if (snapshot.dto.status !== 'COMPLETED') {
     throw new GatewayError(
@@ -270,7 +280,7 @@ async function requireCompletedSnapshot(
       { extensions: { snapshotStatus: snapshot.dto.status ?? null } },
     );
   }
-  return snapshot;
+  return { scheduledTime: snapshot.dto.scheduledTime };
 }
 
 const fingerprint = (o: unknown) => createHash('sha256').update(JSON.stringify(o)).digest('hex');

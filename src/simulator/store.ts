@@ -234,6 +234,22 @@ export class SimStore {
   }
 
   /**
+   * Deletes a snapshot, as a user (or its expiration) does on Atlas (for tests): from then on it is
+   * not listed, and a read or a job request naming it is answered 404. Its jobs stay listed.
+   */
+  deleteSnapshot(groupId: string, clusterName: string, snapshotId: string): boolean {
+    if (!this.getSnapshot(groupId, clusterName, snapshotId)) return false;
+    const list = this.#snapshots.get(clusterKey(groupId, clusterName)) ?? [];
+    this.#snapshots.set(
+      clusterKey(groupId, clusterName),
+      list.filter((s) => s.id !== snapshotId),
+    );
+    this.#snapshotById.delete(snapshotId);
+    this.#live.delete(snapshotId);
+    return true;
+  }
+
+  /**
    * Takes a snapshot of the cluster now, as Atlas's scheduler would (on demand, for tests): QUEUED
    * for the first 20 % of `durationMs`, then RUNNING (with `startTime`), then COMPLETED (with
    * `finishTime`), or FAILED when `outcome` says so, all on the store's clock.

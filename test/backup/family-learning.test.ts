@@ -57,7 +57,7 @@ describe('a learned family is used by the next request', () => {
         },
       }),
     ).toEqual([
-      'getGroupClusterBackupTenantSnapshot',
+      // (The snapshot is not read again: the query above read it COMPLETED.)
       'listGroupClusterBackupTenantRestores',
       'downloadGroupClusterBackupTenant',
     ]);

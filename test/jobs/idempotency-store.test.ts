@@ -118,6 +118,8 @@ function fakeService() {
       family: 'FLEX',
       dto: { id, status: 'COMPLETED' } as SnapshotSource['dto'],
     }),
+    // Never known: each request reads its snapshot, as before the memo (issue #19).
+    knownCompletedSnapshot: () => undefined,
     findSnapshot: unused,
     listJobPage: unused,
     listAllJobs: async (ref) =>

@@ -99,6 +99,8 @@ class FakeAtlas {
   }
 
   readonly service = {
+    // No memo here: every request reads its snapshot (the memo is in completed-snapshot-memo.test.ts).
+    knownCompletedSnapshot: () => undefined,
     getSnapshot: async (ref: ClusterRef, snapshotId: string): Promise<SnapshotSource> => {
       FakeAtlas.checkRef(ref);
       this.calls.getSnapshot++;

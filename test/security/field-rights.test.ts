@@ -194,9 +194,9 @@ describe('finding 1: snapshotUrl needs the download right, over HTTP', () => {
       },
       errors: [forbidden(['requestRestore', 'job', 'snapshotUrl'])],
     });
-    // The restore is made (one POST) as before: only the field is refused.
-    expect(calls).toEqual([
-      'getGroupFlexClusterBackupSnapshot',
+    // The restore is made (one POST) as before: only the field is refused. (Its snapshot is read
+    // first unless an earlier test of this file read it as COMPLETED: the gateway's memo.)
+    expect(calls.filter((c) => c !== 'getGroupFlexClusterBackupSnapshot')).toEqual([
       'listGroupFlexClusterBackupRestoreJobs',
       'createGroupFlexClusterBackupRestoreJob',
     ]);

@@ -610,6 +610,33 @@ describe('errors', () => {
   });
 });
 
+describe('a deleted snapshot', () => {
+  it('is no longer listed, and its read and a download of it answer 404 RESOURCE_NOT_FOUND', () => {
+    const { store, call } = setup();
+    const id = SEED.flex.completedSnapshotId;
+    const before = store.listSnapshots(P, FLEX).length;
+    expect(store.deleteSnapshot(P, FLEX, id)).toBe(true);
+    expect(store.listSnapshots(P, FLEX)).toHaveLength(before - 1);
+    expect(store.listSnapshots(P, FLEX).some((s) => s.id === id)).toBe(false);
+    const f = { groupId: P, name: FLEX };
+    expectError(
+      () => call('getGroupFlexClusterBackupSnapshot', { ...f, snapshotId: id }),
+      404,
+      'RESOURCE_NOT_FOUND',
+    );
+    expectError(
+      () => call('downloadGroupFlexClusterBackup', f, { body: { snapshotId: id } }),
+      404,
+      'RESOURCE_NOT_FOUND',
+    );
+    // Only once, and only in its own cluster.
+    expect(store.deleteSnapshot(P, FLEX, id)).toBe(false);
+    const other = store.listSnapshots(P, FLEX)[0]!.id;
+    expect(store.deleteSnapshot(P, TENANT, other)).toBe(false);
+    expect(store.getSnapshot(P, FLEX, other)).toBeDefined();
+  });
+});
+
 describe('tenant sunset', () => {
   it('serves M2/M5 clusters as migrated Flex clusters, with their backups on the flex routes', () => {
     const { call, store } = setup();
