@@ -211,9 +211,12 @@ const scripts: Record<ScenarioName, { kind: 'download' | 'restore'; run: (c: Ctx
     kind: 'restore',
     run: async (c) => {
       const [a, b] = c.pick(2) as [Replica, Replica];
-      const held = c.fleet.hold('getGroupFlexClusterBackupSnapshot');
+      // The jobs list is read before every POST; the snapshot read is not (a snapshot the replica already
+      // read COMPLETED is not read again: src/backup/completed-snapshots.ts), so a long soak that reuses
+      // snapshots would wait for it forever.
+      const held = c.fleet.hold('listGroupFlexClusterBackupRestoreJobs');
       const first = c.ask(a);
-      await until(c, 'the snapshot read reaching Atlas', held);
+      await until(c, 'the jobs list read reaching Atlas', held);
       await c.kill(a);
       await first;
       await c.retryUntilJob([b]);
