@@ -1,10 +1,11 @@
 /**
  * What a subscription holds for its client (a subscription-limit slot) and gives back when its stream
- * ends. Usually the stream and its execution end together, and the execution's end gives it back. A
- * writer that serves the client from another execution (`useLeanSse` joining identical streams) ends
- * the client's own execution early: it adopts the holds first, and gives them back when the client's
- * stream ends instead. Without this, closing a joined execution would free the caller's slot while its
- * client still streams, and the subscription cap would count nothing.
+ * ends. Usually the stream and its execution end together, and the execution's end gives it back. When
+ * `useLeanSse` shares one execution among identical streams, they no longer do: a client that joins has
+ * its own execution closed at once, and the first client's execution goes on after it left if others
+ * still read it. The writer adopts the holds of each of those clients and gives them back when that
+ * client's stream ends. Without this, the cap would count a joined client not at all, and a first client
+ * that left for as long as the others stayed.
  */
 export class StreamHolds {
   // Only holds not given back yet: one context may serve many subscriptions (a graphql-ws connection).

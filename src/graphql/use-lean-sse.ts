@@ -164,11 +164,17 @@ export function useLeanSse(options: LeanSseOptions = {}): Plugin {
             stats.executions -= 1;
             if (share && sources.get(share.key) === source) sources.delete(share.key);
           });
+          // A shared execution may outlive this client (others joined it): its holds end with its
+          // stream, not with the execution. Unshared, the two end together.
+          const release = share ? streamHolds(share.contextValue).adopt() : undefined;
           if (share) sources.set(share.key, source);
           stream = open(
             res,
             (s) => source.add(s),
-            () => source.remove(stream),
+            () => {
+              source.remove(stream);
+              release?.();
+            },
           );
         }
         return new fetchAPI.Response(stream as unknown as BodyInit, { status: 200, headers: SSE_HEADERS });

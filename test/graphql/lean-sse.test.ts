@@ -9,6 +9,9 @@ import { startStack, type Stack } from '../support/stack.js';
 // The gateway writes subscriptions over SSE itself (src/graphql/use-lean-sse.ts) instead of yoga's SSE
 // processor: these tests hold it to yoga's bytes, headers and refusals, on two gateways side by side.
 
+// Streams and events arrive over real sockets: under a loaded CI machine that can take more than
+// vi.waitFor's default second.
+const EVENTUALLY = { timeout: 10_000 };
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
 const WATCH = `subscription($p: ID!, $c: String!, $j: ID!) {
@@ -117,7 +120,7 @@ describe('SSE subscriptions through the lean writer', () => {
     const ids = [await newDownload(lean), await newDownload(yoga)];
     const streams = await Promise.all(urls.map((u, i) => rawSse(u, watch(ids[i]!))));
     // The first event (QUEUED) is there before the close, on both.
-    await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')));
+    await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')), EVENTUALLY);
     expect(lean.gateway.leanSse.open).toBe(1);
     await Promise.all([lean.gateway.close(), yoga.gateway.close()]);
     await Promise.all(streams.map((s) => s.ended));
@@ -146,16 +149,18 @@ describe('SSE subscriptions through the lean writer', () => {
     const { lean, urls } = await gateways(new ManualTimers());
     const ids = [await newDownload(lean), await newDownload(lean)];
     const streams = await Promise.all(ids.map((id) => rawSse(urls[0], watch(id))));
-    await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')));
+    await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')), EVENTUALLY);
     expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 2, subscribers: 2 });
     expect(lean.gateway.leanSse).toMatchObject({ open: 2, executions: 2, joined: 0 });
     streams[0]!.close();
-    await vi.waitFor(() =>
-      expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 }),
+    await vi.waitFor(
+      () => expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 }),
+      EVENTUALLY,
     );
     streams[1]!.close();
-    await vi.waitFor(() =>
-      expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 0, subscribers: 0 }),
+    await vi.waitFor(
+      () => expect(lean.gateway.pollers.stats()).toMatchObject({ pollers: 0, subscribers: 0 }),
+      EVENTUALLY,
     );
     expect(lean.gateway.leanSse).toEqual({ served: 2, open: 0, joined: 0, executions: 0 });
   });
@@ -168,7 +173,10 @@ describe('SSE subscriptions through the lean writer', () => {
     const id = await newDownload(lean);
     const streams = await Promise.all([0, 1].map(() => rawSse(url, watch(id))));
     // The first comment, the QUEUED event, then comments only (the poller's timers never fire).
-    await vi.waitFor(() => streams.forEach((s) => expect(s.text().split(':\n\n').length).toBeGreaterThan(3)));
+    await vi.waitFor(
+      () => streams.forEach((s) => expect(s.text().split(':\n\n').length).toBeGreaterThan(3)),
+      EVENTUALLY,
+    );
     for (const s of streams) expect(s.text().match(/event: next/g)).toHaveLength(1);
   });
 });
@@ -213,18 +221,18 @@ describe('identical SSE subscriptions share one execution', () => {
   it('a client that joins gets the state as it is now, and keeps streaming after the first client left', async () => {
     const { stack, url, timers, job } = await start();
     const first = await rawSse(url, watch(job), as('alice'));
-    await vi.waitFor(() => expect(first.text()).toContain('QUEUED'));
+    await vi.waitFor(() => expect(first.text()).toContain('QUEUED'), EVENTUALLY);
     // The same subscription with its variables in another order: the same key.
     const reordered = JSON.stringify({ query: WATCH, variables: { j: job, c: F.clusterName, p: P } });
     const joined = await rawSse(url, reordered, as('alice'));
-    await vi.waitFor(() => expect(joined.text()).toContain('QUEUED'));
+    await vi.waitFor(() => expect(joined.text()).toContain('QUEUED'), EVENTUALLY);
     expect(dataEvents(joined.text())).toEqual(dataEvents(first.text()));
     expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
     expect(stack.gateway.pollers.stats()).toMatchObject({ pollers: 1, subscribers: 1 });
 
     first.close();
     await first.ended;
-    await vi.waitFor(() => expect(stack.gateway.leanSse.open).toBe(1));
+    await vi.waitFor(() => expect(stack.gateway.leanSse.open).toBe(1), EVENTUALLY);
     // The execution goes on for the joiner: the job runs to COMPLETED, then the stream completes.
     stack.clock.advance(3_600_000);
     timers.fire();
@@ -247,9 +255,9 @@ describe('identical SSE subscriptions share one execution', () => {
     }`;
     const body = JSON.stringify({ query, variables: { p: P, c: F.clusterName, j: job } });
     const a = await rawSse(url, body, as('alice'));
-    await vi.waitFor(() => expect(a.text()).toContain('QUEUED'));
+    await vi.waitFor(() => expect(a.text()).toContain('QUEUED'), EVENTUALLY);
     const b = await rawSse(url, body, headers);
-    await vi.waitFor(() => expect(b.text()).toContain('QUEUED'));
+    await vi.waitFor(() => expect(b.text()).toContain('QUEUED'), EVENTUALLY);
     expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 0, executions: 2 });
     stack.clock.advance(3_600_000);
     timers.fire();

@@ -189,38 +189,45 @@ describe('finding 3: subscriptions are metered', () => {
     await bob.close();
   });
 
-  it('finding 3: an SSE stream served from an identical running subscription keeps its slot until it ends', async () => {
-    // Identical SSE subscriptions of one caller share one execution and the joiner's own execution
-    // is closed at once (useLeanSse): had its slot been freed with it, a caller could hold any number
-    // of streams under GATEWAY_MAX_SUBSCRIPTIONS=2.
-    const stack = await startStack({
-      env: callersEnv({ GATEWAY_MAX_SUBSCRIPTIONS: '2' }),
-      sim: { jobMs: 60_000 },
-      gateway: { timers: new ManualTimers() },
-    });
-    const url = await stack.gateway.listen(0);
-    const running = watchVars(await newDownload(stack, 'alice'));
-    const first = await sseSubscription(url, WATCH, running, as('alice'));
-    const joined = await sseSubscription(url, WATCH, running, as('alice'));
-    for (const s of [first, joined]) expect(await s.pull()).toBe(true);
-    expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
+  it.each([
+    ['the joining client leaves', 1],
+    ['the first client leaves (the execution goes on for the other)', 0],
+  ])(
+    'finding 3: identical SSE streams sharing one execution each hold a slot until their own stream ends: %s',
+    async (_name, leaving) => {
+      // Identical SSE subscriptions of one caller share one execution and the joiner's own execution
+      // is closed at once (useLeanSse): had its slot been freed with it, a caller could hold any number
+      // of streams under GATEWAY_MAX_SUBSCRIPTIONS=2.
+      const stack = await startStack({
+        env: callersEnv({ GATEWAY_MAX_SUBSCRIPTIONS: '2' }),
+        sim: { jobMs: 60_000 },
+        gateway: { timers: new ManualTimers() },
+      });
+      const url = await stack.gateway.listen(0);
+      const running = watchVars(await newDownload(stack, 'alice'));
+      const first = await sseSubscription(url, WATCH, running, as('alice'));
+      const joined = await sseSubscription(url, WATCH, running, as('alice'));
+      for (const s of [first, joined]) expect(await s.pull()).toBe(true);
+      expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
 
-    const ws = wsClient(url, as('alice'));
-    for (const refused of [
-      await overSse(url, WATCH, running, as('alice')),
-      await ws.follow(WATCH, running),
-    ]) {
-      expect(outcome(refused)).toBe('RATE_LIMITED');
-    }
-    // The joiner leaves: its slot is free again, while the first stream still runs.
-    await joined.close();
-    await expect.poll(() => stack.gateway.leanSse.open).toBe(1);
-    const again = ws.start(WATCH, running);
-    await expect.poll(() => again.payloads.length).toBe(1);
-    expect(outcome({ payloads: again.payloads })).toBe('data');
-    again.stop();
-    await first.close();
-  });
+      const ws = wsClient(url, as('alice'));
+      for (const refused of [
+        await overSse(url, WATCH, running, as('alice')),
+        await ws.follow(WATCH, running),
+      ]) {
+        expect(outcome(refused)).toBe('RATE_LIMITED');
+      }
+      // One leaves: its slot is free again, while the other still streams from the same execution.
+      await [first, joined][leaving]!.close();
+      await expect.poll(() => stack.gateway.leanSse.open).toBe(1);
+      expect(stack.gateway.leanSse.executions).toBe(1);
+      const again = ws.start(WATCH, running);
+      await expect.poll(() => again.payloads.length).toBe(1);
+      expect(outcome({ payloads: again.payloads })).toBe('data');
+      again.stop();
+      await [first, joined][1 - leaving]!.close();
+    },
+  );
 
   it('finding 3: 2,000 hostile subscribes on one WebSocket cost 10 upstream calls', async () => {
     // The rate limit is 20 and a subscription to a job that does not exist counts twice: 10 reads.
