@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -30,7 +30,6 @@ const P = SEED.projects.payments.id;
 const F = SEED.flex.clusterName;
 
 process.env.BENCH_GATEWAY_NODE_FLAGS = `${process.env.BENCH_GATEWAY_NODE_FLAGS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`;
-const { mkdirSync, rmSync } = await import('node:fs');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
@@ -40,7 +39,7 @@ async function snapshot(pid: number): Promise<string> {
   for (;;) {
     await sleep(200);
     const added = readdirSync(dir).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
-    // Written when the next file appears complete: its size stops changing.
+    // The child writes the file while it runs: it is complete once it parses.
     if (added.length) {
       const file = join(dir, added[0]!);
       let last = -1;
