@@ -121,14 +121,18 @@ describe('SSE subscriptions through the lean writer', () => {
     const streams = await Promise.all(urls.map((u, i) => rawSse(u, watch(ids[i]!))));
     // The first event (QUEUED) is there before the close, on both.
     await vi.waitFor(() => streams.forEach((s) => expect(s.text()).toContain('QUEUED')), EVENTUALLY);
-    expect(lean.gateway.leanSse.open).toBe(1);
+    // A second client of the same job on the lean gateway shares the first one's execution.
+    const joined = await rawSse(urls[0], watch(ids[0]!));
+    await vi.waitFor(() => expect(joined.text()).toContain('QUEUED'), EVENTUALLY);
+    expect(lean.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
     await Promise.all([lean.gateway.close(), yoga.gateway.close()]);
-    await Promise.all(streams.map((s) => s.ended));
-    const [a, b] = streams.map((s, i) => events(s.text()).replaceAll(ids[i]!, 'JOB'));
+    await Promise.all([...streams, joined].map((s) => s.ended));
+    const [a, b, c] = [...streams, joined].map((s, i) => events(s.text()).replaceAll(ids[i % 2]!, 'JOB'));
     expect(a).toContain('SHUTTING_DOWN');
     expect(a).toMatch(/event: complete\ndata:\n\n$/);
     expect(a).toBe(b);
-    expect(lean.gateway.leanSse).toEqual({ served: 1, open: 0, joined: 0, executions: 0 });
+    expect(c).toBe(a);
+    expect(lean.gateway.leanSse).toEqual({ served: 2, open: 0, joined: 1, executions: 0 });
   });
 
   it.each([
