@@ -5,6 +5,7 @@ import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { newDownload } from '../support/new-download.js';
 
 // The gateway writes subscriptions over SSE itself (src/graphql/use-lean-sse.ts) instead of yoga's SSE
 // processor: these tests hold it to yoga's bytes, headers and refusals, on two gateways side by side.
@@ -77,22 +78,6 @@ async function gateways(
   const lean = await startStack({ gateway });
   const yoga = await startStack({ gateway: { ...gateway, leanSse: false } });
   return { lean, yoga, urls: [await lean.gateway.listen(0), await yoga.gateway.listen(0)] };
-}
-
-async function newDownload(stack: Stack): Promise<string> {
-  const res = await stack.query<{ requestDownload: { job: { id: string } } }>(
-    `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
-    {
-      i: {
-        projectId: P,
-        clusterName: F.clusterName,
-        snapshotId: F.completedSnapshotId,
-        reuseExisting: false,
-      },
-    },
-  );
-  expect(res.errors).toBeUndefined();
-  return res.data!.requestDownload.job.id;
 }
 
 describe('SSE subscriptions through the lean writer', () => {

@@ -4,7 +4,8 @@ import WebSocket from 'ws';
 import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { subscribeSse } from '../support/sse.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startStack } from '../support/stack.js';
+import { newDownload } from '../support/new-download.js';
 
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
@@ -31,14 +32,6 @@ async function setup() {
   });
   track({ close: () => client.dispose() }, 'graphql-ws client');
   return { stack, url, client, closes };
-}
-
-async function newDownload(stack: Stack): Promise<string> {
-  const res = await stack.query<{ requestDownload: { job: { id: string } } }>(DOWNLOAD, {
-    i: { projectId: P, clusterName: F.clusterName, snapshotId: F.completedSnapshotId, reuseExisting: false },
-  });
-  expect(res.errors).toBeUndefined();
-  return res.data!.requestDownload.job.id;
 }
 
 /** One operation on the socket: its results, and how it ended (complete, or the error message). */

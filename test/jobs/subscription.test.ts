@@ -5,6 +5,7 @@ import { SEED } from '../../src/simulator/seed.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { subscribeSse, type SseEvent } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { newDownload } from '../support/new-download.js';
 
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
@@ -41,19 +42,6 @@ async function setup(timers?: ManualTimers, env: Record<string, string> = {}) {
   stacks.push(stack);
   const url = await stack.gateway.listen(0);
   return { stack, url };
-}
-
-async function newDownload(
-  stack: Stack,
-  clusterName: string = F.clusterName,
-  snapshotId: string = F.completedSnapshotId,
-) {
-  const res = await stack.query<{ requestDownload: { job: { id: string } } }>(
-    `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
-    { i: { projectId: P, clusterName, snapshotId, reuseExisting: false } },
-  );
-  expect(res.errors).toBeUndefined();
-  return res.data!.requestDownload.job.id;
 }
 
 const statusOf = (e: SseEvent | undefined) =>

@@ -9,6 +9,7 @@ import { SEED } from '../../src/simulator/seed.js';
 import { track, trackTimer } from '../support/disposer.js';
 import { subscribeSse, type SseEvent } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { newDownload } from '../support/new-download.js';
 
 const P = SEED.projects.payments.id;
 const F = SEED.flex;
@@ -65,22 +66,6 @@ function slowly(s: RawSocket, head: string, trickle = 'a'): void {
 const statusOf = (e: SseEvent | undefined) =>
   (e?.data as { data?: { restoreJobStatus?: { status: string } } } | undefined)?.data?.restoreJobStatus
     ?.status;
-
-async function newDownload(stack: Stack): Promise<string> {
-  const res = await stack.query<{ requestDownload: { job: { id: string } } }>(
-    `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
-    {
-      i: {
-        projectId: P,
-        clusterName: F.clusterName,
-        snapshotId: F.completedSnapshotId,
-        reuseExisting: false,
-      },
-    },
-  );
-  expect(res.errors).toBeUndefined();
-  return res.data!.requestDownload.job.id;
-}
 
 async function refusedConnections(stack: Stack, reason: 'per_address' | 'total'): Promise<number> {
   const metric = await stack.gateway.registry.getSingleMetric('gateway_connections_refused_total')?.get();
