@@ -1,22 +1,14 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { scrapedCounter, scrapedGauge } from '../observability/scraped-metrics.js';
 import type { DownloadCounts } from './download-route.js';
 
 /**
  * The download route's counts on `/metrics`: copied at scrape time from the object that counts them
- * (the pattern of src/observability/metrics.ts), so `rate()` works on the `*_total` counters.
+ * (`scrapedCounter`, src/observability/scraped-metrics.ts), so `rate()` works on the `*_total` counters.
  */
 export function registerDownloadMetrics(registry: Registry, counts: DownloadCounts): void {
-  const registers = [registry];
   const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
+    scrapedCounter(registry, name, help, read);
   counter(
     'gateway_downloads_total',
     'Archive streams started by /downloads since start.',
@@ -38,12 +30,10 @@ export function registerDownloadMetrics(registry: Registry, counts: DownloadCoun
     'Archive streams whose client went away first (their upstream request was aborted).',
     () => counts.abandoned,
   );
-  new Gauge({
-    name: 'gateway_downloads_active',
-    help: 'Download requests being answered now.',
-    registers,
-    collect() {
-      this.set(counts.active);
-    },
-  });
+  scrapedGauge(
+    registry,
+    'gateway_downloads_active',
+    'Download requests being answered now.',
+    () => counts.active,
+  );
 }

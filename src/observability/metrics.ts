@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { scrapedCounter, scrapedGauge } from './scraped-metrics.js';
 
 // Observability sits below every other layer, so it names what it reads as small shapes of its own;
 // the Atlas client, the family cache, the job pollers and the loader counters satisfy them as they are.
@@ -55,24 +56,8 @@ export function registerGatewayMetrics(
   // Counts since start live in the objects that count them; a scrape copies them into counters (a
   // monotonic source read at scrape time, so `rate()` works), and current values into gauges.
   const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+    scrapedCounter(registry, name, help, read);
+  const gauge = (name: string, help: string, read: () => number) => scrapedGauge(registry, name, help, read);
   counter(
     'atlas_upstream_retries_total',
     'Retries of upstream requests since start.',

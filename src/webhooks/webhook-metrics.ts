@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { scrapedCounter, scrapedGauge } from '../observability/scraped-metrics.js';
 import type { Webhooks } from './webhooks.js';
 
 /**
@@ -7,26 +8,11 @@ import type { Webhooks } from './webhooks.js';
  * each replica counts the events it enqueued and the POSTs it made.
  */
 export function registerWebhookMetrics(registry: Registry, webhooks: Webhooks): void {
-  const registers = [registry];
-  const counter = (name: string, help: string, read: (s: ReturnType<Webhooks['stats']>) => number) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(read(webhooks.stats()));
-      },
-    });
-  const gauge = (name: string, help: string, read: (s: ReturnType<Webhooks['stats']>) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read(webhooks.stats()));
-      },
-    });
+  type Stats = ReturnType<Webhooks['stats']>;
+  const counter = (name: string, help: string, read: (s: Stats) => number) =>
+    scrapedCounter(registry, name, help, () => read(webhooks.stats()));
+  const gauge = (name: string, help: string, read: (s: Stats) => number) =>
+    scrapedGauge(registry, name, help, () => read(webhooks.stats()));
   counter(
     'gateway_webhook_events_total',
     'Job events this replica added to the webhook outbox.',
