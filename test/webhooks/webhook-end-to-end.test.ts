@@ -13,6 +13,7 @@ import { track } from '../support/disposer.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { until } from '../support/private-redis.js';
 import { OWNER, startStack } from '../support/stack.js';
+import { newDownload } from '../support/new-download.js';
 import { startTinyServer } from '../support/tiny-server.js';
 
 // Two replicas built as `npm start` builds them, sharing the machine's Redis (127.0.0.1:6379, a key
@@ -96,19 +97,7 @@ describe('webhooks end to end', () => {
     // Each replica waits on its project's cluster list and on the cluster's jobs: the watch has started.
     await until(() => polls.every((t) => t.pending === 2), 'both replicas watching');
 
-    const res = await a.query<{ requestDownload: { job: { id: string } } }>(
-      `mutation($i: RequestDownloadInput!) { requestDownload(input: $i) { job { id } } }`,
-      {
-        i: {
-          projectId: P,
-          clusterName: F.clusterName,
-          snapshotId: F.completedSnapshotId,
-          reuseExisting: false,
-        },
-      },
-    );
-    expect(res.errors).toBeUndefined();
-    const jobId = res.data!.requestDownload.job.id;
+    const jobId = await newDownload(a);
 
     // While the job runs, the hook (completed only) hears nothing.
     for (const t of polls) t.fireUpTo(INTERVAL);
