@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 
-export type Section = 'economy' | 'overhead' | 'subscriptions' | 'mutation-volume' | 'shared-dashboards';
+export type Section =
+  'economy' | 'overhead' | 'floor' | 'subscriptions' | 'mutation-volume' | 'shared-dashboards';
 export const SECTIONS: readonly Section[] = [
   'economy',
   'overhead',
+  'floor',
   'subscriptions',
   'mutation-volume',
   'shared-dashboards',

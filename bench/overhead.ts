@@ -65,6 +65,8 @@ const F = SEED.flex.clusterName;
 const S = SEED.flex.completedSnapshotId;
 /** Long enough for requests still in flight when autocannon stops to reach the simulator. */
 const DRAIN_MS = 300;
+/** The JIT warm-up of each server before the first point, in per-point warm-ups (`--warmup`). */
+const JIT_WARMUP_FACTOR = 5;
 
 async function check(name: string, req: LoadRequest, expect: string): Promise<void> {
   const res = await fetch(req.url, {
@@ -163,6 +165,17 @@ export async function runOverhead(t: OverheadTargets): Promise<OverheadReport> {
     );
   };
 
+  // A fresh process runs its first thousands of requests in V8's baseline tiers: the first point
+  // (c=1, no latency) measured the JIT warming up, not the server (2026-11-30: the gateway's first
+  // c=1 point cost 1.28 ms of CPU per request, 0.6 ms once warm). Every server is warmed at c=10
+  // first, the peer and the bare yoga alike, before the per-point warm-up.
+  if (t.warmupSec > 0) {
+    for (const target of ['ours', 'ours-typename', 'peer', 'yoga-typename'] as const) {
+      const req = requests[target];
+      if (req) await autocannonRun(req, 10, JIT_WARMUP_FACTOR * t.warmupSec);
+    }
+    await sleep(DRAIN_MS);
+  }
   for (const latencyMs of t.latencyMs) {
     await t.sim.setLatency(latencyMs);
     for (const connections of t.concurrency) {

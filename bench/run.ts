@@ -6,6 +6,7 @@ import { Cleanup, exitCleanlyOnSignals } from './cleanup.js';
 import { runEconomy } from './economy.js';
 import { runMutationVolume } from './mutation-volume.js';
 import { forkServer } from './fork-server.js';
+import { printLatencyFloor, runLatencyFloor } from './latency-floor.js';
 import { startGatewayProcess } from './gateway-process.js';
 import { describeMachine } from './machine.js';
 import { startNaiveServer } from './naive/server.js';
@@ -63,7 +64,7 @@ try {
   const tmp = mkdtempSync(join(tmpdir(), 'atlas-bench-'));
   cleanup.defer('temp dir', () => rmSync(tmp, { recursive: true, force: true }));
 
-  if (opts.sections.has('economy') || opts.sections.has('overhead')) {
+  if (opts.sections.has('economy') || opts.sections.has('overhead') || opts.sections.has('floor')) {
     // Every server of these sections runs in its own process, the simulator too: the load generator
     // (this process) never answers its own requests.
     const sim = await startSimulatorProcess({ jobMs: opts.jobMs });
@@ -141,6 +142,16 @@ try {
           await closeBareYoga();
           await closeGateway();
         }
+      });
+    }
+    if (opts.sections.has('floor')) {
+      await section('floor', async () => {
+        results.floor = await runLatencyFloor({
+          sim,
+          token,
+          ...(opts.quick ? { requests: 500, rounds: 3 } : {}),
+        });
+        printLatencyFloor(results.floor);
       });
     }
     // The peer and this simulator are done: close them before the subscription runs start their own.
