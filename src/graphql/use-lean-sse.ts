@@ -127,6 +127,44 @@ export function useLeanSse(options: LeanSseOptions = {}): Plugin {
     return stream;
   };
 
+  // `join` and `start` live out here so that what an open stream keeps (its leave callback) closes
+  // over the stream's own objects only, not over the request's scope: 10,000 share keys and
+  // request scopes were ~0.5 KB per subscriber.
+  const join = (res: ServerResponse, running: SseSource, release: () => void): SseStream => {
+    stats.joined += 1;
+    const stream = open(
+      res,
+      (s) => running.add(s),
+      () => {
+        running.remove(stream);
+        release();
+      },
+    );
+    return stream;
+  };
+  const start = (
+    res: ServerResponse,
+    iterator: AsyncIterator<ExecutionResult>,
+    key: string | undefined,
+    release: (() => void) | undefined,
+  ): SseStream => {
+    stats.executions += 1;
+    const source = new SseSource(iterator, key !== undefined, () => {
+      stats.executions -= 1;
+      if (key !== undefined && sources.get(key) === source) sources.delete(key);
+    });
+    if (key !== undefined) sources.set(key, source);
+    const stream = open(
+      res,
+      (s) => source.add(s),
+      () => {
+        source.remove(stream);
+        release?.();
+      },
+    );
+    return stream;
+  };
+
   return {
     onSubscribe({ args }) {
       if (sharedFields.size === 0) return;
@@ -139,43 +177,26 @@ export function useLeanSse(options: LeanSseOptions = {}): Plugin {
       if (resultProcessor?.name !== 'processSSEResult' || !isAsyncIterable(result)) return;
       const res = (serverContext as { res?: unknown }).res;
       if (!(res instanceof ServerResponse)) return;
+      // The request lives as long as its stream (whatwg-node keeps it): an entry left in `shares`
+      // would keep the whole request context (loaders, caller, key) alive per subscriber.
       const share = shares.get(request);
+      shares.delete(request);
+      const key = share?.key;
+      const holds = share && streamHolds(share.contextValue);
       setResultProcessor((r, fetchAPI) => {
         const iterator = (r as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
-        const running = share && sources.get(share.key);
+        const running = key !== undefined ? sources.get(key) : undefined;
         let stream: SseStream;
-        if (share && running?.running) {
+        if (holds && running?.running) {
           // Accepted (every check ran): the client's own execution is not needed. Its holds (the
-          // subscription slot) now end with its stream.
-          const release = streamHolds(share.contextValue).adopt();
+          // subscription slot) now end with its stream: adopted before the execution is closed.
+          const release = holds.adopt();
           void Promise.resolve(iterator.return?.()).catch(() => undefined);
-          stats.joined += 1;
-          stream = open(
-            res,
-            (s) => running.add(s),
-            () => {
-              running.remove(stream);
-              release();
-            },
-          );
+          stream = join(res, running, release);
         } else {
-          stats.executions += 1;
-          const source = new SseSource(iterator, share !== undefined, () => {
-            stats.executions -= 1;
-            if (share && sources.get(share.key) === source) sources.delete(share.key);
-          });
           // A shared execution may outlive this client (others joined it): its holds end with its
           // stream, not with the execution. Unshared, the two end together.
-          const release = share ? streamHolds(share.contextValue).adopt() : undefined;
-          if (share) sources.set(share.key, source);
-          stream = open(
-            res,
-            (s) => source.add(s),
-            () => {
-              source.remove(stream);
-              release?.();
-            },
-          );
+          stream = start(res, iterator, key, holds?.adopt());
         }
         return new fetchAPI.Response(stream as unknown as BodyInit, { status: 200, headers: SSE_HEADERS });
       }, 'text/event-stream');
