@@ -1,4 +1,7 @@
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Plugin } from 'graphql-yoga';
 import { describe, expect, it, vi } from 'vitest';
 import { hashApiKey, generateApiKey } from '../../src/callers/api-keys.js';
 import { SEED } from '../../src/simulator/seed.js';
@@ -260,5 +263,37 @@ describe('identical SSE subscriptions share one execution', () => {
     expect(ja!.downloadUrl).toContain(new URL(url).host);
     if (headers['host']) expect(jb!.downloadUrl).toContain('other.test');
     else expect(jb!.snapshotUrl).toBeNull();
+  });
+
+  it('finding: a joined stream kept its whole request context alive (share key, loaders, caller) while it was open', async () => {
+    // What a client that joins a running execution costs is its socket and response; its request
+    // context was kept by a WeakMap entry keyed by its request (which lives as long as the stream) and
+    // by the leave callbacks' scope: ~0.5 KB more per subscriber (bench/subscriber-heap.ts).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const contexts: WeakRef<object>[] = [];
+    const probe: Plugin = { onSubscribe: ({ args }) => void contexts.push(new WeakRef(args.contextValue)) };
+    const timers = new ManualTimers();
+    const stack = await startStack({ gateway: { pollIntervalMs: 10, timers, plugins: [probe] } });
+    const url = await stack.gateway.listen(0);
+    const job = await newDownload(stack);
+    const first = await rawSse(url, watch(job));
+    await vi.waitFor(() => expect(first.text()).toContain('QUEUED'), EVENTUALLY);
+    const joined = await rawSse(url, watch(job));
+    await vi.waitFor(() => expect(joined.text()).toContain('QUEUED'), EVENTUALLY);
+    expect(stack.gateway.leanSse).toMatchObject({ open: 2, joined: 1, executions: 1 });
+    expect(contexts).toHaveLength(2);
+    // A WeakRef's target survives until the job that made it ends: collect after a macrotask.
+    await vi.waitFor(async () => {
+      await new Promise((r) => setImmediate(r));
+      gc();
+      expect(contexts[1]!.deref()).toBeUndefined();
+    }, EVENTUALLY);
+    // The running execution's own context is in use, and the joined client still streams.
+    expect(contexts[0]!.deref()).toBeDefined();
+    stack.clock.advance(3_600_000);
+    timers.fire();
+    await Promise.all([first.ended, joined.ended]);
+    expect(joined.text()).toMatch(/"status":"COMPLETED".*\n\nevent: complete\ndata:\n\n$/s);
   });
 });
