@@ -13,7 +13,7 @@ import { startUpstream } from './upstream.js';
 // What one SSE subscriber keeps alive in the gateway, by constructor: two heap snapshots of the built
 // gateway child (before and with N subscribers), their self sizes summed per node type and name, the
 // difference divided by N. The tool behind the "SSE memory" rows of docs/benchmarks.md.
-// `npx tsx bench/subscriber-heap.ts [--subscribers 2000] [--dir /tmp/heap] [--top 40]`
+// `npx tsx bench/subscriber-heap.ts [--subscribers 2000] [--dir /tmp/heap] [--top 40] [--one-each]`
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +21,8 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: '10' },
     dir: { type: 'string', default: '/tmp/subscriber-heap' },
     top: { type: 'string', default: '40' },
+    // One execution per subscriber (as many different callers cost), instead of shared executions.
+    'one-each': { type: 'boolean', default: false },
   },
 });
 const n = Number(values.subscribers);
@@ -91,7 +93,11 @@ function bySelfSize(file: string): Map<string, { size: number; count: number }> 
 
 const clock = new ManualClock();
 const upstream = await startUpstream({ clock, jobMs: 600_000 });
-const gateway = await startGatewayProcess({ baseUrl: upstream.url, pollIntervalMs: 4000 });
+const gateway = await startGatewayProcess({
+  baseUrl: upstream.url,
+  pollIntervalMs: 4000,
+  ...(values['one-each'] ? { leanSse: { sharedFields: [] } } : {}),
+});
 const subs: SseSubscription[] = [];
 try {
   const snapshots = upstream.sim.store
