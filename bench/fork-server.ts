@@ -10,7 +10,8 @@ export interface ForkedServer {
 
 /**
  * Forks a bench child (a path relative to bench/, run with this process's tsx loader) and waits for
- * its `ready` message; `env` is added to this process's environment. The child is killed if it does not announce itself within 30 s.
+ * its `ready` message; `env` is added to this process's environment. The child is killed if it does
+ * not announce itself within 30 s.
  */
 export async function forkServer(file: string, env: NodeJS.ProcessEnv = {}): Promise<ForkedServer> {
   const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], {
