@@ -1,12 +1,11 @@
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { generateApiKey } from '../../src/callers/api-keys.js';
 import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { subscribeSse } from '../support/sse.js';
-import { apiKeyCallers } from '../support/caller-requests.js';
+import { apiKeyCallers, keyCaller } from '../support/caller-requests.js';
 import { startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
 
 // Visibility comes before rights, on every root field, both mutations and the subscription: a project
@@ -25,21 +24,15 @@ const F = SEED.flex;
 const T = SEED.tenant;
 
 const ALL_RIGHTS: Right[] = ['read', 'download', 'restore'];
-const keyOf = (id: string, projects: string[] | '*', rights: Right[]) => ({
-  id,
-  key: generateApiKey(),
-  projects,
-  rights,
-});
 const CALLERS = {
   /** Sees only A, with every right. */
-  owner: keyOf('a-owner', [A], ALL_RIGHTS),
+  owner: keyCaller('a-owner', [A], ALL_RIGHTS),
   /** Sees only A, may only read. */
-  reader: keyOf('a-reader', [A], ['read']),
+  reader: keyCaller('a-reader', [A], ['read']),
   /** Sees only A, may download but not read. */
-  downloader: keyOf('a-downloader', [A], ['download']),
+  downloader: keyCaller('a-downloader', [A], ['download']),
   /** Sees everything: shows the foreign project's data exists. */
-  everyone: keyOf('everyone', '*', ALL_RIGHTS),
+  everyone: keyCaller('everyone', '*', ALL_RIGHTS),
 };
 type CallerName = keyof typeof CALLERS;
 const LIMITED: CallerName[] = ['owner', 'reader', 'downloader'];

@@ -1,9 +1,7 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../src/callers/api-keys.js';
-import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { apiKeyCallers } from '../support/caller-requests.js';
+import { apiKeyCallers, keyCaller } from '../support/caller-requests.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { operationOver, TRANSPORTS } from '../support/transports.js';
 
@@ -16,16 +14,10 @@ const F = SEED.flex.clusterName;
 const FRESH = SEED.flex.freshDownloadJobId;
 const JOB_MS = 10_000;
 
-const keyOf = (id: string, rights: Right[], projects = [P]) => ({
-  id,
-  key: generateApiKey(),
-  rights,
-  projects,
-});
 const CALLERS = {
-  downloader: keyOf('downloader', ['read', 'download']),
-  reader: keyOf('reader', ['read']),
-  elsewhere: keyOf('elsewhere', ['read', 'download'], [A]),
+  downloader: keyCaller('downloader', [P], ['read', 'download']),
+  reader: keyCaller('reader', [P], ['read']),
+  elsewhere: keyCaller('elsewhere', [A], ['read', 'download']),
 };
 type CallerName = keyof typeof CALLERS;
 const auth = apiKeyCallers(CALLERS);

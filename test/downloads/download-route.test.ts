@@ -1,11 +1,10 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { apiKeyAuth, generateApiKey, hashApiKey } from '../../src/callers/api-keys.js';
+import { apiKeyAuth, hashApiKey } from '../../src/callers/api-keys.js';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
-import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { snapshotArchive } from '../../src/simulator/tgz.js';
-import { apiKeyCallers } from '../support/caller-requests.js';
+import { apiKeyCallers, keyCaller } from '../support/caller-requests.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 // Downloads through the gateway (issue #20): GET /downloads/{projectId}/{clusterName}/{jobId} streams
@@ -19,16 +18,10 @@ const JOB_MS = 10_000;
 const HOUR = 3_600_000;
 const EXTRA = 1024 * 1024;
 
-const keyOf = (id: string, rights: Right[], projects = [P]) => ({
-  id,
-  key: generateApiKey(),
-  rights,
-  projects,
-});
 const CALLERS = {
-  downloader: keyOf('downloader', ['read', 'download']),
-  reader: keyOf('reader', ['read']),
-  elsewhere: keyOf('elsewhere', ['read', 'download'], [SEED.projects.analytics.id]),
+  downloader: keyCaller('downloader', [P], ['read', 'download']),
+  reader: keyCaller('reader', [P], ['read']),
+  elsewhere: keyCaller('elsewhere', [SEED.projects.analytics.id], ['read', 'download']),
 };
 type CallerName = keyof typeof CALLERS;
 

@@ -1,14 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAtlasClient } from '../../src/atlas/index.js';
-import { generateApiKey } from '../../src/callers/api-keys.js';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
-import type { Right } from '../../src/callers/caller.js';
 import { passThroughAuth } from '../../src/callers/pass-through.js';
 import { SEED } from '../../src/simulator/seed.js';
 import { track } from '../support/disposer.js';
 import { subscribeSse } from '../support/sse.js';
 import { OWNER, startStack, type GraphQLAnswer, type Stack } from '../support/stack.js';
-import { apiKeyCallers } from '../support/caller-requests.js';
+import { apiKeyCallers, keyCaller } from '../support/caller-requests.js';
 
 // The shared upstream read cache (docs/caching.md) on the production gateway over the simulator: who
 // shares an answer, how old it may be, what a mutation clears, and that N identical reads cost one.
@@ -256,17 +254,11 @@ describe('coalescing', () => {
 });
 
 describe('scoping', () => {
-  const keyOf = (id: string, projects: string[] | '*', rights: Right[]) => ({
-    id,
-    key: generateApiKey(),
-    projects,
-    rights,
-  });
   const CALLERS = {
-    owner: keyOf('owner', [P], ['read', 'download', 'restore']),
-    ownerToo: keyOf('owner-too', [P], ['read', 'download', 'restore']),
-    reader: keyOf('reader', [P], ['read']),
-    everywhere: keyOf('everywhere', '*', ['read', 'download', 'restore']),
+    owner: keyCaller('owner', [P], ['read', 'download', 'restore']),
+    ownerToo: keyCaller('owner-too', [P], ['read', 'download', 'restore']),
+    reader: keyCaller('reader', [P], ['read']),
+    everywhere: keyCaller('everywhere', '*', ['read', 'download', 'restore']),
   };
   const apiKeyStack = () =>
     stackWith({

@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateApiKey } from '../../src/callers/api-keys.js';
-import type { Right } from '../../src/callers/caller.js';
 import { SEED } from '../../src/simulator/seed.js';
-import { apiKeyCallers } from '../support/caller-requests.js';
+import { apiKeyCallers, keyCaller } from '../support/caller-requests.js';
 import { subscribeSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { operationOver } from '../support/transports.js';
@@ -199,16 +197,10 @@ describe('the memo of COMPLETED snapshots', () => {
 });
 
 describe('the memo fed by one caller, for another caller (security)', () => {
-  const keyOf = (id: string, rights: Right[], projects = [P]) => ({
-    id,
-    key: generateApiKey(),
-    rights,
-    projects,
-  });
   const CALLERS = {
-    downloader: keyOf('downloader', ['read', 'download', 'restore']),
-    reader: keyOf('reader', ['read']),
-    elsewhere: keyOf('elsewhere', ['read', 'download', 'restore'], [A]),
+    downloader: keyCaller('downloader', [P], ['read', 'download', 'restore']),
+    reader: keyCaller('reader', [P], ['read']),
+    elsewhere: keyCaller('elsewhere', [A], ['read', 'download', 'restore']),
   };
   const headersOf = (caller: keyof typeof CALLERS) => ({ 'x-api-key': CALLERS[caller].key });
 

@@ -1,4 +1,4 @@
-import { apiKeyAuth, hashApiKey, type ApiKeyEntry } from '../../src/callers/api-keys.js';
+import { apiKeyAuth, generateApiKey, hashApiKey, type ApiKeyEntry } from '../../src/callers/api-keys.js';
 import { authenticateWith } from '../../src/callers/authenticate-with.js';
 import type { Authenticate, Caller } from '../../src/callers/caller.js';
 import { GatewayError } from '../../src/errors/index.js';
@@ -29,6 +29,13 @@ export interface TestKeyCaller {
   projects: ApiKeyEntry['projects'];
   rights: ApiKeyEntry['rights'];
 }
+
+/** A test caller with a fresh API key. */
+export const keyCaller = (
+  id: string,
+  projects: ApiKeyEntry['projects'],
+  rights: ApiKeyEntry['rights'],
+): TestKeyCaller => ({ id, key: generateApiKey(), projects, rights });
 
 /** The caller check of a gateway whose callers are these API keys (`x-api-key`). */
 export const apiKeyCallers = (callers: Record<string, TestKeyCaller>): Authenticate =>
