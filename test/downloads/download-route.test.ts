@@ -6,6 +6,7 @@ import { SEED } from '../../src/simulator/seed.js';
 import { snapshotArchive } from '../../src/simulator/tgz.js';
 import { apiKeyCallers, keyCaller } from '../support/caller-requests.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { operationOver } from '../support/transports.js';
 
 // Downloads through the gateway (issue #20): GET /downloads/{projectId}/{clusterName}/{jobId} streams
 // the simulator's `.tgz` (an S3-like pre-signed object: Range, ETag, 403 once expired) over real
@@ -59,16 +60,8 @@ async function get(caller: CallerName, target: string, headers: Record<string, s
 }
 
 async function gql<T>(caller: CallerName, query: string, variables: Record<string, unknown> = {}) {
-  const res = await request(`${url}/graphql`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/graphql-response+json',
-      'x-api-key': CALLERS[caller].key,
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await res.body.json()) as { data?: T; errors?: { extensions?: Record<string, unknown> }[] };
+  const answer = await operationOver('HTTP', url, { query, variables }, { 'x-api-key': CALLERS[caller].key });
+  return answer as { data?: T; errors?: { extensions?: Record<string, unknown> }[] };
 }
 
 /** The archive exactly as the simulator serves it at the job's snapshotUrl (read directly). */
