@@ -502,47 +502,23 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         }),
       ),
 
-    restore: (ref, snapshotId, target) =>
-      forgetOn404(
+    restore: (ref, snapshotId, target) => {
+      const body = {
+        snapshotId,
+        targetDeploymentItemName: target.clusterName,
+        targetProjectId: target.projectId,
+      };
+      return forgetOn404(
         ref,
         snapshotId,
         routeByFamily(families, ref, {
           TENANT: async () =>
-            job(
-              ref,
-              'TENANT',
-            )(
-              await up(() =>
-                atlas.tenantBackup.restore(
-                  {
-                    ...t(ref),
-                    snapshotId,
-                    targetDeploymentItemName: target.clusterName,
-                    targetProjectId: target.projectId,
-                  },
-                  o,
-                ),
-              ),
-            ),
+            job(ref, 'TENANT')(await up(() => atlas.tenantBackup.restore({ ...t(ref), ...body }, o))),
           FLEX: async () =>
-            job(
-              ref,
-              'FLEX',
-            )(
-              await up(() =>
-                atlas.flexBackup.createRestoreJob(
-                  {
-                    ...f(ref),
-                    snapshotId,
-                    targetDeploymentItemName: target.clusterName,
-                    targetProjectId: target.projectId,
-                  },
-                  o,
-                ),
-              ),
-            ),
+            job(ref, 'FLEX')(await up(() => atlas.flexBackup.createRestoreJob({ ...f(ref), ...body }, o))),
         }),
-      ),
+      );
+    },
   };
   return service;
 }

@@ -227,6 +227,18 @@ export class RedisWebhookOutbox implements WebhookOutbox {
     return { eventId, body, attempts: Number(attempts ?? 0), ref };
   }
 
+  /** SETTLE's and RELEASE's 3 keys, then the group and the claimed entry: one claimed delivery. */
+  #claimedArgs(hookId: string, claimed: ClaimedDelivery): string[] {
+    return [
+      this.#record(hookId, claimed.eventId),
+      this.#k(hookId, 'stream'),
+      this.#k(hookId, 'retry'),
+      GROUP,
+      claimed.ref.kind === 'stream' ? claimed.ref.entryId : '',
+      claimed.eventId,
+    ];
+  }
+
   async settle(
     hookId: string,
     claimed: ClaimedDelivery,
@@ -238,12 +250,7 @@ export class RedisWebhookOutbox implements WebhookOutbox {
     await this.#redis.client.eval(
       SETTLE,
       3,
-      this.#record(hookId, claimed.eventId),
-      this.#k(hookId, 'stream'),
-      this.#k(hookId, 'retry'),
-      GROUP,
-      claimed.ref.kind === 'stream' ? claimed.ref.entryId : '',
-      claimed.eventId,
+      ...this.#claimedArgs(hookId, claimed),
       status,
       outcome.statusCode ?? '',
       outcome.kind === 'delivered' ? '' : outcome.error,
@@ -254,17 +261,7 @@ export class RedisWebhookOutbox implements WebhookOutbox {
   }
 
   async release(hookId: string, claimed: ClaimedDelivery, nowMs: number): Promise<void> {
-    await this.#redis.client.eval(
-      RELEASE,
-      3,
-      this.#record(hookId, claimed.eventId),
-      this.#k(hookId, 'stream'),
-      this.#k(hookId, 'retry'),
-      GROUP,
-      claimed.ref.kind === 'stream' ? claimed.ref.entryId : '',
-      claimed.eventId,
-      nowMs,
-    );
+    await this.#redis.client.eval(RELEASE, 3, ...this.#claimedArgs(hookId, claimed), nowMs);
   }
 
   async nextRetryAt(hookId: string): Promise<number | undefined> {
